@@ -1,0 +1,160 @@
+//! `#[stoat::state]`: parse the struct, check its stores and their names, expand a `StateSet`
+//! impl that opens, buffers and seals every store.
+
+use proc_macro2::TokenStream;
+use quote::{quote, quote_spanned};
+use syn::spanned::Spanned;
+use syn::{Fields, ItemStruct, LitStr};
+
+struct StoreField {
+    ident: syn::Ident,
+    ty: syn::Type,
+    name: LitStr,
+}
+
+pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
+    let result = (|| {
+        if !args.is_empty() {
+            return Err(syn::Error::new(
+                args.span(),
+                "`#[stoat::state]` takes no arguments; name stores with `#[store(name = \"...\")]` on fields",
+            ));
+        }
+        let mut st: ItemStruct = syn::parse2(item.clone()).map_err(|e| {
+            syn::Error::new(e.span(), "`#[stoat::state]` goes on a struct with named fields, each a store such as `Table<K, V>`")
+        })?;
+        let fields = validate(&mut st)?;
+        let tokens = expand_struct(&st, &fields);
+        crate::debug::dump("state", &st.ident.to_string(), &tokens);
+        Ok(tokens)
+    })();
+    crate::debug::finish(result, item)
+}
+
+fn store_name(field: &syn::Field) -> syn::Result<Option<LitStr>> {
+    let mut name = None;
+    for attr in field.attrs.iter().filter(|a| a.path().is_ident("store")) {
+        attr.parse_nested_meta(|meta| {
+            if meta.path.is_ident("name") {
+                if name.is_some() {
+                    return Err(meta.error("`name` is specified more than once"));
+                }
+                name = Some(meta.value()?.parse::<LitStr>()?);
+                Ok(())
+            } else {
+                Err(meta.error("unknown store option; expected `name = \"...\"`"))
+            }
+        })?;
+    }
+    Ok(name)
+}
+
+fn validate(st: &mut ItemStruct) -> syn::Result<Vec<StoreField>> {
+    if !st.generics.params.is_empty() {
+        return Err(syn::Error::new(st.generics.span(), "state structs cannot be generic: each store has concrete types"));
+    }
+    let named = match &mut st.fields {
+        Fields::Named(named) => named,
+        other => {
+            return Err(syn::Error::new(
+                other.span(),
+                "a state struct has named fields, one per store: `struct Counts { per_word: Table<String, u64> }`",
+            ))
+        }
+    };
+    if named.named.is_empty() {
+        return Err(syn::Error::new(named.span(), "this state struct declares no stores; add a field such as `counts: Table<String, u64>`"));
+    }
+    let mut out: Vec<StoreField> = Vec::new();
+    let mut errors: Option<syn::Error> = None;
+    for field in named.named.iter_mut() {
+        let Some(ident) = field.ident.clone() else { continue };
+        let name = match store_name(field) {
+            Ok(n) => n.unwrap_or_else(|| LitStr::new(&ident.to_string(), ident.span())),
+            Err(e) => {
+                match &mut errors {
+                    Some(all) => all.combine(e),
+                    None => errors = Some(e),
+                }
+                continue;
+            }
+        };
+        field.attrs.retain(|a| !a.path().is_ident("store"));
+        let value = name.value();
+        let valid = !value.is_empty()
+            && value.len() <= 200
+            && value.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+            && !value.starts_with("__");
+        let err = if !valid {
+            Some(syn::Error::new(
+                name.span(),
+                format!("invalid store name `{value}`: use ASCII letters, digits, `.`, `_` and `-` (at most 200, not starting with `__`)"),
+            ))
+        } else if let Some(first) = out.iter().find(|f| f.name.value() == value) {
+            Some(syn::Error::new(
+                name.span(),
+                format!("duplicate store name `{value}`: field `{}` already uses it", first.ident),
+            ))
+        } else {
+            None
+        };
+        if let Some(e) = err {
+            match &mut errors {
+                Some(all) => all.combine(e),
+                None => errors = Some(e),
+            }
+            continue;
+        }
+        out.push(StoreField { ident, ty: field.ty.clone(), name });
+    }
+    match errors {
+        Some(e) => Err(e),
+        None => Ok(out),
+    }
+}
+
+fn expand_struct(st: &ItemStruct, fields: &[StoreField]) -> TokenStream {
+    let p = quote!(::stoat::__private);
+    let ident = &st.ident;
+    let owner = ident.to_string();
+    let specs = fields.iter().map(|f| {
+        let (ty, name) = (&f.ty, &f.name);
+        quote_spanned!(ty.span()=> <#ty as #p::Store>::spec(#name, #owner))
+    });
+    let opens = fields.iter().map(|f| {
+        let (id, ty, name) = (&f.ident, &f.ty, &f.name);
+        quote_spanned!(ty.span()=> #id: <#ty as #p::Store>::open(__env, #name)?)
+    });
+    let ends = fields.iter().map(|f| {
+        let (id, ty) = (&f.ident, &f.ty);
+        quote!(<#ty as #p::Store>::end_batch(&mut self.#id);)
+    });
+    let seals = fields.iter().map(|f| {
+        let (id, ty) = (&f.ident, &f.ty);
+        quote!(<#ty as #p::Store>::seal(&mut self.#id, __out)?;)
+    });
+    quote! {
+        #st
+
+        const _: () = {
+            impl #p::StateSet for #ident {
+                fn stores() -> ::std::vec::Vec<#p::StoreSpec> {
+                    ::std::vec![#(#specs),*]
+                }
+                fn open(__env: &#p::StateEnv) -> ::core::result::Result<Self, #p::StoreError> {
+                    ::core::result::Result::Ok(Self { #(#opens),* })
+                }
+                fn end_batch(&mut self) {
+                    #(#ends)*
+                }
+                fn seal(
+                    &mut self,
+                    __out: &mut ::std::vec::Vec<#p::StoreDelta>,
+                ) -> ::core::result::Result<(), #p::StoreError> {
+                    #(#seals)*
+                    ::core::result::Result::Ok(())
+                }
+            }
+        };
+    }
+}

@@ -1,0 +1,114 @@
+//! [`App`]: a topology running on a log with its LMDB state, driven from synchronous code (it owns
+//! its tokio runtime). The embedded default needs no broker.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::commit::{Engine, Shutdown};
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::log::{EmbeddedLog, Log};
+use crate::state::{StateEnv, StateSet};
+use crate::stats::{RunStats, Stats};
+use crate::topology::{Program, Topology};
+
+/// A running stoat application.
+pub struct App {
+    // Field order is drop order: the engine stops before the runtime that runs its lanes.
+    engine: Engine,
+    runtime: tokio::runtime::Runtime,
+    program: Arc<Program>,
+    state: StateEnv,
+    stats: Arc<Stats>,
+    embedded: Option<Arc<EmbeddedLog>>,
+    _temp: Option<tempfile::TempDir>,
+}
+
+impl std::fmt::Debug for App {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App").field("program", &self.program).field("state", &self.state).finish()
+    }
+}
+
+impl App {
+    /// Runs `topology` on a fresh embedded log (no broker).
+    pub fn embedded(topology: &Topology, config: Config) -> Result<App> {
+        let log = Arc::new(EmbeddedLog::default());
+        let mut app = App::with_log(topology, config, Arc::clone(&log) as Arc<dyn Log>)?;
+        app.embedded = Some(log);
+        Ok(app)
+    }
+
+    /// Runs `topology` on `log`.
+    pub fn with_log(topology: &Topology, config: Config, log: Arc<dyn Log>) -> Result<App> {
+        config.validate()?;
+        let program = Arc::new(topology.build()?);
+        let (dir, temp) = match &config.state_dir {
+            Some(dir) => (dir.clone(), None),
+            None => {
+                let temp = tempfile::Builder::new()
+                    .prefix("stoat-state-")
+                    .tempdir()
+                    .map_err(|source| Error::Io { what: "cannot create a temporary state directory".into(), source })?;
+                (temp.path().to_path_buf(), Some(temp))
+            }
+        };
+        let state = StateEnv::open(&dir, program.stores(), config.state_map_size)?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(config.worker_threads)
+            .thread_name("stoat-worker")
+            .enable_all()
+            .build()
+            .map_err(|source| Error::Io { what: "cannot start the tokio runtime".into(), source })?;
+        let stats = Arc::new(Stats::default());
+        let engine = {
+            let _guard = runtime.enter();
+            Engine::start(Arc::clone(&program), config, log, state.clone(), Arc::clone(&stats))?
+        };
+        Ok(App { engine, runtime, program, state, stats, embedded: None, _temp: temp })
+    }
+
+    /// The embedded log, when the app runs on one.
+    pub fn embedded_log(&self) -> Option<&Arc<EmbeddedLog>> {
+        self.embedded.as_ref()
+    }
+
+    /// The compiled topology.
+    pub fn program(&self) -> &Program {
+        &self.program
+    }
+
+    /// The state directory.
+    pub fn state_dir(&self) -> &Path {
+        self.state.path()
+    }
+
+    /// Processes all available input, commits, and returns.
+    pub fn run_until_idle(&mut self) -> Result<RunStats> {
+        self.runtime.block_on(self.engine.run_until_idle())?;
+        Ok(self.stats())
+    }
+
+    /// Processes until `shutdown` is triggered; then commits the open epoch and returns.
+    pub fn run_until_stopped(&mut self, shutdown: &Shutdown) -> Result<RunStats> {
+        self.runtime.block_on(self.engine.run_until(shutdown))?;
+        Ok(self.stats())
+    }
+
+    /// What the app has done so far.
+    pub fn stats(&self) -> RunStats {
+        self.stats.snapshot()
+    }
+
+    /// Reads committed state: `f` gets a fresh instance of the state struct `S`.
+    pub fn read_state<S: StateSet, R>(&self, f: impl FnOnce(&S) -> R) -> Result<R> {
+        read_state(&self.state, f)
+    }
+}
+
+pub(crate) fn read_state<S: StateSet, R>(state: &StateEnv, f: impl FnOnce(&S) -> R) -> Result<R> {
+    let mut instance = S::open(state)?;
+    let out = f(&instance);
+    instance.end_batch();
+    Ok(out)
+}

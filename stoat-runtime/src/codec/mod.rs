@@ -1,0 +1,38 @@
+//! Codecs turn keys and values into bytes at the edges of a topology (sources, sinks) and back.
+//! Every type a topology reads or writes has a codec: chosen by type through [`DefaultCodec`], or
+//! given explicitly (`Topology::stream_with`, `Stream::to_with`).
+
+mod json;
+mod text;
+
+pub use json::Json;
+pub use text::{Decimal, RawBytes, Unit, Utf8};
+
+use crate::error::{DecodeError, EncodeError};
+
+/// Encodes values of `T` to record bytes and decodes them back. `None` is a null key or value
+/// (a Kafka record may have either).
+pub trait Codec<T>: Send + Sync + 'static {
+    /// A short name for error messages ("utf-8", "json", ...).
+    fn name(&self) -> &'static str;
+    /// Encodes `value`; `Ok(None)` writes a null.
+    fn encode(&self, value: &T) -> Result<Option<Vec<u8>>, EncodeError>;
+    /// Decodes `bytes` (`None` for a null).
+    fn decode(&self, bytes: Option<&[u8]>) -> Result<T, DecodeError>;
+}
+
+/// The codec a type gets when none is named: `String` is UTF-8, `Vec<u8>` raw bytes, `()` a null,
+/// integers decimal ASCII text. Other types name one, e.g. [`Json`].
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` has no default codec",
+    label = "no default codec for `{Self}`",
+    note = "name a codec explicitly, e.g. `.stream_with(topic, Utf8, Json::<{Self}>::new())` or `.to_with(topic, Utf8, Json::<{Self}>::new())`"
+)]
+pub trait DefaultCodec: Sized {
+    /// The codec.
+    type Codec: Codec<Self> + Default;
+}
+
+pub(crate) fn null_error(codec: &'static str) -> DecodeError {
+    DecodeError { codec, reason: "found a null where a value is required".into() }
+}

@@ -1,0 +1,348 @@
+//! The engine: lanes plus the coordinator loop that drives epochs.
+//!
+//! One epoch: dispatch input records in per-lane batches (bounded by the in-flight budget) until
+//! a trigger fires; stop dispatching; wait until nothing is in flight (every record of the epoch,
+//! including re-keyed ones, has been processed); seal every lane (collect its buffered state
+//! changes, flush its outputs); commit the log with the epoch's input offsets; write the state
+//! changes to LMDB in one transaction. The log commit comes first, so LMDB never holds state of an
+//! epoch the log did not commit.
+
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, oneshot, Notify};
+use tokio::task::JoinHandle;
+
+use super::Shutdown;
+use crate::config::{Config, ErrorPolicy};
+use crate::error::{Error, RecordLocation, Result};
+use crate::lane::{spawn_lane, Entry, LaneCx, LaneMsg, Shared};
+use crate::log::{CommitOffset, Log, LogRecord};
+use crate::record::Origin;
+use crate::state::{StateEnv, StateWriter};
+use crate::stats::Stats;
+use crate::topology::Program;
+
+/// Records fetched per partition per poll.
+const FETCH: usize = 1024;
+
+struct Source {
+    topic: String,
+    batcher: Box<dyn crate::topology::Batcher>,
+    /// Next offset to read, per partition.
+    positions: Vec<u64>,
+}
+
+/// A running topology: lanes, the state writer, and the coordinator's position in every input.
+pub struct Engine {
+    program: Arc<Program>,
+    config: Config,
+    log: Arc<dyn Log>,
+    writer: StateWriter,
+    shared: Arc<Shared>,
+    lanes: Vec<JoinHandle<()>>,
+    sources: Vec<Source>,
+    epoch: u64,
+    failed: bool,
+    fetched: Vec<Arc<LogRecord>>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine").field("app", &self.program.app()).field("epoch", &self.epoch).finish()
+    }
+}
+
+/// Why an epoch ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Trigger {
+    Time,
+    RecordCount,
+    Idle,
+    Stop,
+}
+
+impl Engine {
+    /// Starts the lanes of `program` over `log` and `state`. Must run inside a tokio runtime.
+    pub fn start(program: Arc<Program>, config: Config, log: Arc<dyn Log>, state: StateEnv, stats: Arc<Stats>) -> Result<Engine> {
+        config.validate()?;
+        let writer = StateWriter::start(state.clone())?;
+        let mut receivers = Vec::with_capacity(config.lanes);
+        let mut senders = Vec::with_capacity(config.lanes);
+        for _ in 0..config.lanes {
+            let (tx, rx) = mpsc::unbounded_channel();
+            senders.push(tx);
+            receivers.push(rx);
+        }
+        let shared = Arc::new(Shared {
+            senders,
+            in_flight: Default::default(),
+            progress: Notify::new(),
+            failure: Mutex::new(None),
+            stats,
+            policy: config.error_policy,
+            source_topics: program.source_topics(),
+            log: Arc::clone(&log),
+        });
+        let mut lanes = Vec::with_capacity(config.lanes);
+        for (lane, rx) in receivers.into_iter().enumerate() {
+            let mut states = Vec::with_capacity(program.states.len());
+            for slot in &program.states {
+                states.push((slot.open)(&state)?);
+            }
+            let (sources, points) = program.lane_roots(config.lanes);
+            let cx = LaneCx { lane, shared: Arc::clone(&shared), states, outputs: Vec::new() };
+            lanes.push(spawn_lane(cx, crate::lane::LanePipeline { sources, points }, rx));
+        }
+        let mut sources = Vec::new();
+        for decoder in &program.sources {
+            sources.push(Source {
+                topic: decoder.topic().to_string(),
+                batcher: decoder.batcher(config.lanes),
+                positions: Vec::new(),
+            });
+        }
+        let mut engine = Engine {
+            program,
+            config,
+            log,
+            writer,
+            shared,
+            lanes,
+            sources,
+            epoch: state.committed_epoch()?,
+            failed: false,
+            fetched: Vec::new(),
+        };
+        engine.refresh_partitions()?;
+        Ok(engine)
+    }
+
+    /// The last committed epoch.
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
+    /// Picks up new partitions of the input topics, starting them at their committed offsets.
+    fn refresh_partitions(&mut self) -> Result<()> {
+        let app = self.program.app().to_string();
+        for source in &mut self.sources {
+            let n = self.log.partitions(&source.topic)? as usize;
+            while source.positions.len() < n {
+                let p = source.positions.len() as u32;
+                let start = self.log.committed_offset(&app, &source.topic, p)?.unwrap_or(0);
+                source.positions.push(start);
+            }
+        }
+        Ok(())
+    }
+
+    /// Processes everything available, commits, and returns (one or more epochs).
+    pub async fn run_until_idle(&mut self) -> Result<()> {
+        while self.run_epoch(None).await? != Trigger::Idle {}
+        Ok(())
+    }
+
+    /// Processes until `shutdown` is triggered, then commits the open epoch and returns.
+    pub async fn run_until(&mut self, shutdown: &Shutdown) -> Result<()> {
+        while self.run_epoch(Some(shutdown)).await? != Trigger::Stop {}
+        Ok(())
+    }
+
+    fn check(&mut self) -> Result<()> {
+        if self.failed {
+            return Err(Error::Runtime("the engine failed earlier; start a new one".into()));
+        }
+        match self.shared.take_failure() {
+            Some(e) => Err(self.abort(e)),
+            None => Ok(()),
+        }
+    }
+
+    fn abort(&mut self, error: Error) -> Error {
+        self.failed = true;
+        if let Err(e) = self.log.abort() {
+            tracing::error!(error = %e, "aborting the epoch failed");
+        }
+        error
+    }
+
+    async fn run_epoch(&mut self, shutdown: Option<&Shutdown>) -> Result<Trigger> {
+        self.check()?;
+        self.refresh_partitions()?;
+        let started = Instant::now();
+        let mut dispatched = 0usize;
+        let trigger = loop {
+            let n = self.poll_once().await?;
+            dispatched += n;
+            if dispatched >= self.config.commit_max_records {
+                break Trigger::RecordCount;
+            }
+            if shutdown.is_some_and(Shutdown::is_triggered) {
+                break Trigger::Stop;
+            }
+            if started.elapsed() >= self.config.commit_interval {
+                break Trigger::Time;
+            }
+            if n == 0 {
+                self.flush_all()?;
+                match shutdown {
+                    None => break Trigger::Idle,
+                    Some(stop) => {
+                        let left = self.config.commit_interval.saturating_sub(started.elapsed());
+                        tokio::select! {
+                            _ = self.log.wait_for_data() => {}
+                            _ = stop.wait() => {}
+                            _ = tokio::time::sleep(left.max(Duration::from_millis(1))) => {}
+                        }
+                    }
+                }
+            }
+        };
+        self.flush_all()?;
+        self.quiesce().await?;
+        if dispatched > 0 || trigger == Trigger::Stop {
+            self.commit(trigger).await?;
+        }
+        Ok(trigger)
+    }
+
+    /// Reads one round of records from every partition and dispatches them. Returns how many.
+    async fn poll_once(&mut self) -> Result<usize> {
+        let mut total = 0;
+        for s in 0..self.sources.len() {
+            for p in 0..self.sources[s].positions.len() {
+                let from = self.sources[s].positions[p];
+                self.fetched.clear();
+                self.log.fetch(&self.sources[s].topic, p as u32, from, FETCH, &mut self.fetched)?;
+                let records = std::mem::take(&mut self.fetched);
+                for rec in &records {
+                    let origin = Origin { source: s as u32, partition: p as u32, offset: rec.offset };
+                    self.sources[s].positions[p] = rec.offset + 1;
+                    match self.sources[s].batcher.add(rec, origin) {
+                        Ok(lane) => {
+                            if self.sources[s].batcher.len(lane) >= crate::lane::BATCH {
+                                self.send(s, lane).await?;
+                            }
+                        }
+                        Err((part, source)) => self.decode_error(s, p as u32, rec.offset, part, source)?,
+                    }
+                }
+                total += records.len();
+                self.shared.stats.add_in(records.len());
+                self.fetched = records;
+            }
+        }
+        Ok(total)
+    }
+
+    fn decode_error(&mut self, s: usize, partition: u32, offset: u64, part: &'static str, source: crate::error::DecodeError) -> Result<()> {
+        let location = RecordLocation { topic: self.sources[s].topic.clone(), partition, offset };
+        match self.config.error_policy {
+            ErrorPolicy::Fail => Err(self.abort(Error::Decode { part, location, source })),
+            ErrorPolicy::Skip => {
+                self.shared.stats.skip("decode");
+                tracing::warn!(%location, part, error = %source, "undecodable record skipped");
+                Ok(())
+            }
+        }
+    }
+
+    /// Sends a source's batch for `lane`, waiting while the in-flight budget is used up.
+    async fn send(&mut self, s: usize, lane: usize) -> Result<()> {
+        let budget = self.config.effective_max_in_flight();
+        let shared = Arc::clone(&self.shared);
+        loop {
+            let notified = shared.progress.notified();
+            self.check()?;
+            if shared.in_flight.load(Ordering::Acquire) < budget {
+                break;
+            }
+            notified.await;
+        }
+        let count = self.sources[s].batcher.len(lane);
+        let batch = self.sources[s].batcher.take(lane);
+        self.shared.send(lane, Entry::Source(s), batch, count)
+    }
+
+    fn flush_all(&mut self) -> Result<()> {
+        for s in 0..self.sources.len() {
+            for lane in 0..self.config.lanes {
+                let n = self.sources[s].batcher.len(lane);
+                if n > 0 {
+                    let batch = self.sources[s].batcher.take(lane);
+                    self.shared.send(lane, Entry::Source(s), batch, n)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits until every dispatched and re-keyed record has been processed.
+    async fn quiesce(&mut self) -> Result<()> {
+        let shared = Arc::clone(&self.shared);
+        loop {
+            let notified = shared.progress.notified();
+            self.check()?;
+            if shared.in_flight.load(Ordering::Acquire) == 0 {
+                return Ok(());
+            }
+            notified.await;
+        }
+    }
+
+    async fn commit(&mut self, trigger: Trigger) -> Result<()> {
+        let started = Instant::now();
+        let mut deltas = Vec::new();
+        for (lane, tx) in self.shared.senders.iter().enumerate() {
+            let (reply, wait) = oneshot::channel();
+            tx.send(LaneMsg::Seal(reply)).map_err(|_| Error::Runtime(format!("lane {lane} has stopped")))?;
+            match wait.await {
+                Ok(Ok(seal)) => deltas.extend(seal.deltas),
+                Ok(Err(e)) => return Err(self.abort(e)),
+                Err(_) => return Err(self.abort(Error::Runtime(format!("lane {lane} has stopped")))),
+            }
+        }
+        self.check()?;
+        let offsets: Vec<CommitOffset> = self
+            .sources
+            .iter()
+            .flat_map(|s| {
+                s.positions.iter().enumerate().map(|(p, &next_offset)| CommitOffset {
+                    topic: s.topic.clone(),
+                    partition: p as u32,
+                    next_offset,
+                })
+            })
+            .collect();
+        if let Err(e) = self.log.commit(self.program.app(), &offsets) {
+            return Err(self.abort(e));
+        }
+        let epoch = self.epoch + 1;
+        if let Err(e) = self.writer.commit(epoch, deltas).await {
+            self.failed = true;
+            return Err(e.into());
+        }
+        self.epoch = epoch;
+        self.shared.stats.epoch();
+        let trigger_name = match trigger {
+            Trigger::Time => "time",
+            Trigger::RecordCount => "record_count",
+            Trigger::Idle => "idle",
+            Trigger::Stop => "stop",
+        };
+        metrics::counter!("stoat_barrier_trigger_total", "trigger" => trigger_name).increment(1);
+        metrics::histogram!("stoat_commit_seconds").record(started.elapsed().as_secs_f64());
+        tracing::debug!(epoch, trigger = trigger_name, "epoch committed");
+        Ok(())
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        for lane in &self.lanes {
+            lane.abort();
+        }
+    }
+}

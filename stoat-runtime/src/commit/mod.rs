@@ -1,0 +1,9 @@
+//! Epochs and the commit: the coordinator dispatches input to the lanes, ends an epoch on a
+//! trigger (time, record count, end of input, stop), waits for the lanes to go quiet, collects
+//! their state changes, commits the log (outputs and input offsets, atomically) and then LMDB.
+
+mod coordinator;
+mod shutdown;
+
+pub use coordinator::Engine;
+pub use shutdown::Shutdown;

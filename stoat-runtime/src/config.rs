@@ -1,0 +1,122 @@
+//! Application configuration: lanes, epochs (commit cadence), state, error policy. Every setting
+//! is checked by [`Config::validate`] before anything starts.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+
+/// What happens to a record that cannot be decoded, processed or encoded.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ErrorPolicy {
+    /// Stop the application with an error naming the record (topic, partition, offset) and the
+    /// cause. The failing epoch is not committed.
+    #[default]
+    Fail,
+    /// Skip the record, count it (`RunStats::skipped_*`, metric `stoat_records_skipped_total`) and
+    /// log a warning.
+    Skip,
+}
+
+/// Configuration of a stoat application.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Number of lanes (default: the number of CPUs).
+    pub lanes: usize,
+    /// Where LMDB state lives. `None`: a temporary directory removed at exit.
+    pub state_dir: Option<PathBuf>,
+    /// Size of the LMDB map: the most state the application can hold (default 16 GiB; disk is used
+    /// only as state grows).
+    pub state_map_size: usize,
+    /// An epoch ends after this long (default 100 ms).
+    pub commit_interval: Duration,
+    /// An epoch ends after this many input records (default 50 000).
+    pub commit_max_records: usize,
+    /// The most records in flight between the dispatcher and the lanes (default: 64 batches per
+    /// lane); the bound on memory when lanes are slower than the source.
+    pub max_in_flight: usize,
+    /// What to do with records that fail.
+    pub error_policy: ErrorPolicy,
+    /// Tokio worker threads (default: the number of CPUs).
+    pub worker_threads: usize,
+}
+
+fn cpus() -> usize {
+    std::thread::available_parallelism().map(usize::from).unwrap_or(2)
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            lanes: cpus(),
+            state_dir: None,
+            state_map_size: 16 << 30,
+            commit_interval: Duration::from_millis(100),
+            commit_max_records: 50_000,
+            max_in_flight: 0,
+            error_policy: ErrorPolicy::Fail,
+            worker_threads: cpus(),
+        }
+    }
+}
+
+impl Config {
+    /// Sets the number of lanes.
+    pub fn lanes(mut self, lanes: usize) -> Self {
+        self.lanes = lanes;
+        self
+    }
+    /// Keeps state in `dir`.
+    pub fn state_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.state_dir = Some(dir.into());
+        self
+    }
+    /// Sets the error policy.
+    pub fn error_policy(mut self, policy: ErrorPolicy) -> Self {
+        self.error_policy = policy;
+        self
+    }
+    /// Sets the commit interval.
+    pub fn commit_interval(mut self, interval: Duration) -> Self {
+        self.commit_interval = interval;
+        self
+    }
+    /// Sets the most input records per epoch.
+    pub fn commit_max_records(mut self, records: usize) -> Self {
+        self.commit_max_records = records;
+        self
+    }
+
+    /// The in-flight bound in effect.
+    pub fn effective_max_in_flight(&self) -> usize {
+        if self.max_in_flight == 0 {
+            self.lanes * 64 * crate::lane::BATCH
+        } else {
+            self.max_in_flight
+        }
+    }
+
+    /// Checks every setting, naming the first one that is wrong.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |what: &str| Err(Error::Config(what.to_string()));
+        if self.lanes == 0 || self.lanes > 65_536 {
+            return bad("`lanes` must be between 1 and 65536");
+        }
+        if self.commit_max_records == 0 {
+            return bad("`commit_max_records` must be at least 1");
+        }
+        if self.commit_interval.is_zero() {
+            return bad("`commit_interval` must be longer than zero");
+        }
+        if self.state_map_size < (1 << 20) {
+            return bad("`state_map_size` must be at least 1 MiB");
+        }
+        if self.worker_threads == 0 {
+            return bad("`worker_threads` must be at least 1");
+        }
+        if self.max_in_flight != 0 && self.max_in_flight < crate::lane::BATCH {
+            return bad("`max_in_flight` must be 0 (automatic) or at least 256");
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,179 @@
+//! The runtime's error types: one enum for what stops an application, one for state stores,
+//! and the codec errors that name what could not be read or written.
+
+use std::fmt;
+
+/// A boxed error from user code (an operator returning `Err`).
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Where an input record came from: enough to find it again in its topic.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecordLocation {
+    /// The topic the record was read from.
+    pub topic: String,
+    /// Its partition.
+    pub partition: u32,
+    /// Its offset within the partition.
+    pub offset: u64,
+}
+
+impl fmt::Display for RecordLocation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "topic `{}`, partition {}, offset {}", self.topic, self.partition, self.offset)
+    }
+}
+
+/// Everything that can stop a stoat application.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// An input record's key or value could not be decoded (error policy `Fail`).
+    #[error("cannot decode the {part} of the record at {location}: {source}")]
+    Decode {
+        /// `"key"` or `"value"`.
+        part: &'static str,
+        /// Where the record is.
+        location: RecordLocation,
+        /// What the codec said.
+        source: DecodeError,
+    },
+    /// An operator returned an error (error policy `Fail`).
+    #[error("operator `{operator}` failed on the record from {location}: {source}")]
+    Operator {
+        /// The operator's name.
+        operator: &'static str,
+        /// The input record that led to the failure.
+        location: RecordLocation,
+        /// What the operator returned.
+        source: BoxError,
+    },
+    /// An output record could not be encoded for its sink topic.
+    #[error("cannot encode the {part} of a record for topic `{topic}` (from {location}): {source}")]
+    Encode {
+        /// `"key"` or `"value"`.
+        part: &'static str,
+        /// The sink topic.
+        topic: String,
+        /// The input record that led to this output.
+        location: RecordLocation,
+        /// What the codec said.
+        source: EncodeError,
+    },
+    /// A state store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The configuration is invalid.
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    /// The topology is invalid (conflicting stores, unknown topics, ...).
+    #[error("invalid topology `{app}`: {reason}")]
+    Topology {
+        /// The application id.
+        app: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The log (embedded or Kafka) failed.
+    #[error("log error: {0}")]
+    Log(String),
+    /// A runtime task stopped unexpectedly.
+    #[error("the runtime failed: {0}")]
+    Runtime(String),
+    /// An I/O operation failed.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+}
+
+/// Errors from state stores.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// LMDB reported an error.
+    #[error("state store `{store}`: {source}")]
+    Lmdb {
+        /// The store (or `"<environment>"`).
+        store: String,
+        /// The LMDB error.
+        source: heed::Error,
+    },
+    /// The LMDB map is full: the state does not fit in `state_map_size`.
+    #[error("state in {path} is full: it does not fit in the LMDB map size of {map_size} bytes; raise `Config::state_map_size` or free disk space")]
+    Full {
+        /// The state directory.
+        path: String,
+        /// The configured map size.
+        map_size: usize,
+    },
+    /// A stored value could not be decoded.
+    #[error("state store `{store}`: cannot decode a stored {part}: {reason}")]
+    Decode {
+        /// The store.
+        store: String,
+        /// `"key"` or `"value"`.
+        part: &'static str,
+        /// What went wrong.
+        reason: String,
+    },
+    /// A value could not be encoded for storage.
+    #[error("state store `{store}`: cannot encode a value: {reason}")]
+    Encode {
+        /// The store.
+        store: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The state directory holds a store of the same name with other types.
+    #[error("state store `{store}` in {path} holds `{stored}`, but the topology declares `{declared}`; use a new state directory or rename the store")]
+    SchemaMismatch {
+        /// The store.
+        store: String,
+        /// The state directory.
+        path: String,
+        /// Types recorded in the directory.
+        stored: String,
+        /// Types the topology declares.
+        declared: String,
+    },
+    /// The store is not part of the running topology.
+    #[error("state store `{0}` is not declared by any operator of this topology")]
+    Unknown(String),
+    /// The state directory could not be created or opened.
+    #[error("cannot open the state directory {path}: {source}")]
+    Open {
+        /// The directory.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The state writer thread is gone.
+    #[error("the state writer thread stopped")]
+    WriterGone,
+}
+
+/// A codec could not decode bytes into a value.
+#[derive(Debug, thiserror::Error)]
+#[error("{codec} codec: {reason}")]
+pub struct DecodeError {
+    /// The codec's name.
+    pub codec: &'static str,
+    /// What went wrong.
+    pub reason: String,
+}
+
+/// A codec could not encode a value into bytes.
+#[derive(Debug, thiserror::Error)]
+#[error("{codec} codec: {reason}")]
+pub struct EncodeError {
+    /// The codec's name.
+    pub codec: &'static str,
+    /// What went wrong.
+    pub reason: String,
+}
+
+/// `Result` with stoat's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

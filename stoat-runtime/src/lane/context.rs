@@ -1,0 +1,131 @@
+//! What a lane's nodes share while they run: [`LaneCx`] (the lane's own state instances and
+//! output buffer) and [`Shared`] (the channels to every lane, the in-flight count the coordinator
+//! waits on, statistics, the error policy and the log).
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::mpsc::UnboundedSender;
+use tokio::sync::Notify;
+
+use super::task::LaneMsg;
+use super::Entry;
+use crate::config::ErrorPolicy;
+use crate::error::{BoxError, Error, RecordLocation, Result};
+use crate::log::{Log, OutRecord};
+use crate::record::Origin;
+use crate::stats::Stats;
+use crate::topology::ErasedState;
+
+/// Output records buffered before they go to the log.
+const OUTPUT_FLUSH: usize = 1024;
+
+pub(crate) struct Shared {
+    pub senders: Vec<UnboundedSender<LaneMsg>>,
+    /// Records dispatched or re-keyed but not yet processed. Zero with the dispatcher paused
+    /// means the epoch's work is done.
+    pub in_flight: AtomicUsize,
+    pub progress: Notify,
+    pub failure: Mutex<Option<Error>>,
+    pub stats: Arc<Stats>,
+    pub policy: ErrorPolicy,
+    pub source_topics: Vec<String>,
+    pub log: Arc<dyn Log>,
+}
+
+impl Shared {
+    pub fn lanes(&self) -> usize {
+        self.senders.len()
+    }
+
+    pub fn location(&self, origin: Origin) -> RecordLocation {
+        RecordLocation {
+            topic: self.source_topics.get(origin.source as usize).cloned().unwrap_or_default(),
+            partition: origin.partition,
+            offset: origin.offset,
+        }
+    }
+
+    /// Sends a batch to a lane, counting it in flight first.
+    pub fn send(&self, lane: usize, entry: Entry, records: Box<dyn std::any::Any + Send>, count: usize) -> Result<()> {
+        self.in_flight.fetch_add(count, Ordering::AcqRel);
+        self.senders[lane]
+            .send(LaneMsg::Batch { entry, records, count })
+            .map_err(|_| Error::Runtime(format!("lane {lane} has stopped")))
+    }
+
+    /// Marks `count` records processed.
+    pub fn done(&self, count: usize) {
+        self.in_flight.fetch_sub(count, Ordering::AcqRel);
+        self.progress.notify_one();
+    }
+
+    pub fn fail(&self, error: Error) {
+        let mut slot = self.failure.lock().unwrap_or_else(|p| p.into_inner());
+        slot.get_or_insert(error);
+        drop(slot);
+        self.progress.notify_one();
+    }
+
+    pub fn take_failure(&self) -> Option<Error> {
+        self.failure.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+
+    pub fn has_failed(&self) -> bool {
+        self.failure.lock().map(|f| f.is_some()).unwrap_or(true)
+    }
+}
+
+pub(crate) struct LaneCx {
+    pub lane: usize,
+    pub shared: Arc<Shared>,
+    pub states: Vec<Box<dyn ErasedState>>,
+    pub outputs: Vec<OutRecord>,
+}
+
+impl LaneCx {
+    pub fn lanes(&self) -> usize {
+        self.shared.lanes()
+    }
+
+    /// Applies the error policy to an operator's error.
+    pub fn operator_error(&mut self, operator: &'static str, origin: Origin, source: BoxError) -> Result<()> {
+        let location = self.shared.location(origin);
+        match self.shared.policy {
+            ErrorPolicy::Fail => Err(Error::Operator { operator, location, source }),
+            ErrorPolicy::Skip => {
+                self.shared.stats.skip("operator");
+                tracing::warn!(operator, %location, error = %source, "operator failed; record skipped");
+                Ok(())
+            }
+        }
+    }
+
+    /// Applies the error policy to an output that cannot be encoded.
+    pub fn encode_error(&mut self, error: Error) -> Result<()> {
+        match self.shared.policy {
+            ErrorPolicy::Fail => Err(error),
+            ErrorPolicy::Skip => {
+                self.shared.stats.skip("encode");
+                tracing::warn!(%error, "output record skipped");
+                Ok(())
+            }
+        }
+    }
+
+    pub fn output(&mut self, record: OutRecord) -> Result<()> {
+        self.outputs.push(record);
+        if self.outputs.len() >= OUTPUT_FLUSH {
+            self.flush_outputs()?;
+        }
+        Ok(())
+    }
+
+    pub fn flush_outputs(&mut self) -> Result<()> {
+        if self.outputs.is_empty() {
+            return Ok(());
+        }
+        self.shared.stats.add_out(self.outputs.len());
+        self.shared.log.append(std::mem::take(&mut self.outputs))
+    }
+}

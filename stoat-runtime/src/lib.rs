@@ -1,0 +1,24 @@
+//! The stoat runtime. Users depend on the `stoat` facade, which re-exports what is public here.
+//!
+//! Where things live:
+//! - `topology/`: the typed builder (`Topology`, `Stream`), the `Operator` trait, per-lane nodes;
+//! - `lane/`: lane tasks, key-to-lane routing, the context nodes share;
+//! - `commit/`: the engine and its epoch loop (dispatch, quiesce, seal, commit);
+//! - `state/`: LMDB environment, typed stores, the writer thread;
+//! - `log/`: the `Log` interface and the embedded log;
+//! - `codec/`: key and value codecs;
+//! - `testing/`: the test driver and the operator harness;
+//! - `app.rs`, `config.rs`, `stats.rs`, `error.rs`, `record.rs`: the application around them.
+
+pub mod app;
+pub mod codec;
+pub mod commit;
+pub mod config;
+pub mod error;
+mod lane;
+pub mod log;
+pub mod record;
+pub mod state;
+pub mod stats;
+pub mod testing;
+pub mod topology;

@@ -1,0 +1,280 @@
+//! The embedded log: topics with partitions, offsets and timestamps, in memory, with one
+//! transaction per epoch (records appended during an epoch become visible, with the input
+//! offsets, only when the epoch commits). Topologies run and are tested on it with no broker.
+
+use std::collections::HashMap;
+use std::hash::Hasher;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::sync::Notify;
+
+use super::{CommitOffset, Log, LogRecord, OutRecord};
+use crate::error::{Error, Result};
+use crate::record::Headers;
+
+/// An in-process log. Topics are created with [`EmbeddedLog::create_topic`], or on first use
+/// with the default partition count.
+#[derive(Debug)]
+pub struct EmbeddedLog {
+    state: Mutex<State>,
+    default_partitions: u32,
+    round_robin: AtomicU64,
+    appended: Notify,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    topics: HashMap<String, Vec<Vec<Arc<LogRecord>>>>,
+    groups: HashMap<(String, String, u32), u64>,
+    pending: Vec<OutRecord>,
+}
+
+impl Default for EmbeddedLog {
+    fn default() -> Self {
+        EmbeddedLog::new(1)
+    }
+}
+
+impl EmbeddedLog {
+    /// An empty log whose topics get `default_partitions` partitions when first used.
+    pub fn new(default_partitions: u32) -> Self {
+        EmbeddedLog {
+            state: Mutex::default(),
+            default_partitions: default_partitions.max(1),
+            round_robin: AtomicU64::new(0),
+            appended: Notify::new(),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock leaves plain data behind; keep using it.
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Creates `topic` with `partitions` partitions; an existing topic keeps its data and grows to
+    /// `partitions` if it had fewer.
+    pub fn create_topic(&self, topic: &str, partitions: u32) {
+        let mut state = self.lock();
+        let parts = state.topics.entry(topic.to_string()).or_default();
+        while parts.len() < partitions.max(1) as usize {
+            parts.push(Vec::new());
+        }
+    }
+
+    fn ensure<'s>(&self, state: &'s mut State, topic: &str) -> &'s mut Vec<Vec<Arc<LogRecord>>> {
+        let n = self.default_partitions as usize;
+        state.topics.entry(topic.to_string()).or_insert_with(|| vec![Vec::new(); n])
+    }
+
+    /// Writes a record to `topic` outside any epoch, as an external producer would; the
+    /// partition comes from the key (or round robin for a null key). Returns (partition, offset).
+    pub fn produce(
+        &self,
+        topic: &str,
+        key: Option<Vec<u8>>,
+        value: Option<Vec<u8>>,
+        timestamp: i64,
+        headers: Headers,
+    ) -> (u32, u64) {
+        let mut state = self.lock();
+        let parts = self.ensure(&mut state, topic);
+        let partition = self.partition_for(key.as_deref(), parts.len());
+        let at = self.push(parts, partition, key, value, timestamp, headers);
+        drop(state);
+        self.appended.notify_waiters();
+        (partition as u32, at)
+    }
+
+    /// Writes a record to a given partition of `topic` outside any epoch. Returns its offset.
+    pub fn produce_to(
+        &self,
+        topic: &str,
+        partition: u32,
+        key: Option<Vec<u8>>,
+        value: Option<Vec<u8>>,
+        timestamp: i64,
+    ) -> Result<u64> {
+        let mut state = self.lock();
+        let parts = self.ensure(&mut state, topic);
+        if partition as usize >= parts.len() {
+            return Err(Error::Log(format!(
+                "topic `{topic}` has {} partitions; there is no partition {partition}",
+                parts.len()
+            )));
+        }
+        let at = self.push(parts, partition as usize, key, value, timestamp, Headers::new());
+        drop(state);
+        self.appended.notify_waiters();
+        Ok(at)
+    }
+
+    fn push(
+        &self,
+        parts: &mut [Vec<Arc<LogRecord>>],
+        partition: usize,
+        key: Option<Vec<u8>>,
+        value: Option<Vec<u8>>,
+        timestamp: i64,
+        headers: Headers,
+    ) -> u64 {
+        let part = &mut parts[partition];
+        let offset = part.len() as u64;
+        part.push(Arc::new(LogRecord {
+            offset,
+            timestamp,
+            key: key.map(Arc::from),
+            value: value.map(Arc::from),
+            headers,
+        }));
+        offset
+    }
+
+    fn partition_for(&self, key: Option<&[u8]>, partitions: usize) -> usize {
+        match key {
+            Some(bytes) => {
+                let mut h = rustc_hash::FxHasher::default();
+                h.write(bytes);
+                (h.finish() % partitions as u64) as usize
+            }
+            None => (self.round_robin.fetch_add(1, Ordering::Relaxed) % partitions as u64) as usize,
+        }
+    }
+
+    /// The committed records of one partition from offset `from` on.
+    pub fn read(&self, topic: &str, partition: u32, from: u64) -> Vec<Arc<LogRecord>> {
+        let state = self.lock();
+        state
+            .topics
+            .get(topic)
+            .and_then(|parts| parts.get(partition as usize))
+            .map(|part| part.iter().skip(from as usize).cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Every committed record of `topic`, partition by partition.
+    pub fn read_all(&self, topic: &str) -> Vec<(u32, Arc<LogRecord>)> {
+        let state = self.lock();
+        let Some(parts) = state.topics.get(topic) else { return Vec::new() };
+        let mut out = Vec::new();
+        for (p, part) in parts.iter().enumerate() {
+            out.extend(part.iter().map(|r| (p as u32, r.clone())));
+        }
+        out
+    }
+
+    /// The number of partitions of `topic`, if it exists.
+    pub fn partition_count(&self, topic: &str) -> Option<u32> {
+        self.lock().topics.get(topic).map(|p| p.len() as u32)
+    }
+
+    /// The names of the topics.
+    pub fn topics(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.lock().topics.keys().cloned().collect();
+        names.sort();
+        names
+    }
+}
+
+impl Log for EmbeddedLog {
+    fn partitions(&self, topic: &str) -> Result<u32> {
+        let mut state = self.lock();
+        Ok(self.ensure(&mut state, topic).len() as u32)
+    }
+
+    fn committed_offset(&self, group: &str, topic: &str, partition: u32) -> Result<Option<u64>> {
+        let state = self.lock();
+        Ok(state.groups.get(&(group.to_string(), topic.to_string(), partition)).copied())
+    }
+
+    fn fetch(
+        &self,
+        topic: &str,
+        partition: u32,
+        from: u64,
+        max: usize,
+        out: &mut Vec<Arc<LogRecord>>,
+    ) -> Result<()> {
+        let state = self.lock();
+        if let Some(part) = state.topics.get(topic).and_then(|p| p.get(partition as usize)) {
+            let start = (from as usize).min(part.len());
+            let end = start.saturating_add(max).min(part.len());
+            out.extend_from_slice(&part[start..end]);
+        }
+        Ok(())
+    }
+
+    fn append(&self, mut records: Vec<OutRecord>) -> Result<()> {
+        self.lock().pending.append(&mut records);
+        Ok(())
+    }
+
+    fn commit(&self, group: &str, offsets: &[CommitOffset]) -> Result<()> {
+        let mut state = self.lock();
+        let pending = std::mem::take(&mut state.pending);
+        for rec in pending {
+            let parts = self.ensure(&mut state, &rec.topic);
+            let partition = self.partition_for(rec.key.as_deref(), parts.len());
+            self.push(parts, partition, rec.key, rec.value, rec.timestamp, rec.headers);
+        }
+        for o in offsets {
+            state.groups.insert((group.to_string(), o.topic.clone(), o.partition), o.next_offset);
+        }
+        drop(state);
+        self.appended.notify_waiters();
+        Ok(())
+    }
+
+    fn abort(&self) -> Result<()> {
+        self.lock().pending.clear();
+        Ok(())
+    }
+
+    fn wait_for_data(&self) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>> {
+        Box::pin(async move {
+            let _ = tokio::time::timeout(Duration::from_millis(50), self.appended.notified()).await;
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn out(topic: &str, v: &str) -> OutRecord {
+        OutRecord {
+            topic: Arc::from(topic),
+            key: Some(b"k".to_vec()),
+            value: Some(v.as_bytes().to_vec()),
+            timestamp: 1,
+            headers: Headers::new(),
+        }
+    }
+
+    #[test]
+    fn epoch_writes_are_invisible_until_commit_and_gone_after_abort() {
+        let log = EmbeddedLog::new(1);
+        log.append(vec![out("o", "a")]).ok();
+        assert!(log.read("o", 0, 0).is_empty());
+        log.abort().ok();
+        log.commit("g", &[]).ok();
+        assert!(log.read("o", 0, 0).is_empty());
+        log.append(vec![out("o", "b")]).ok();
+        let offsets = [CommitOffset { topic: "i".into(), partition: 0, next_offset: 7 }];
+        log.commit("g", &offsets).ok();
+        let got = log.read("o", 0, 0);
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].value.as_deref(), Some(&b"b"[..]));
+        assert_eq!(log.committed_offset("g", "i", 0).ok().flatten(), Some(7));
+    }
+
+    #[test]
+    fn same_key_same_partition() {
+        let log = EmbeddedLog::new(8);
+        let (p1, _) = log.produce("t", Some(b"key".to_vec()), None, 0, Headers::new());
+        let (p2, o2) = log.produce("t", Some(b"key".to_vec()), None, 0, Headers::new());
+        assert_eq!(p1, p2);
+        assert_eq!(o2, 1);
+    }
+}

@@ -1,0 +1,70 @@
+//! The record types users see: [`Record`] (key, value, timestamp, headers) and [`KeyValue`], the
+//! output of a re-keying operator.
+
+/// Record headers: ordered `(name, bytes)` pairs, as in Kafka.
+pub type Headers = Vec<(String, Vec<u8>)>;
+
+/// A record with its key, value, timestamp (milliseconds since the Unix epoch) and headers.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct Record<K, V> {
+    /// The key.
+    pub key: K,
+    /// The value.
+    pub value: V,
+    /// Event time, milliseconds since the Unix epoch.
+    pub timestamp: i64,
+    /// Headers.
+    pub headers: Headers,
+}
+
+impl<K, V> Record<K, V> {
+    /// A record with timestamp 0 and no headers.
+    pub fn new(key: K, value: V) -> Self {
+        Record { key, value, timestamp: 0, headers: Headers::new() }
+    }
+
+    /// The same record with another timestamp.
+    pub fn with_timestamp(mut self, timestamp: i64) -> Self {
+        self.timestamp = timestamp;
+        self
+    }
+}
+
+/// A key and a value. An operator that returns `KeyValue` (or a `Vec`/`Option` of it) re-keys
+/// its output: each record is routed to the lane that owns its new key.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct KeyValue<K, V> {
+    /// The new key.
+    pub key: K,
+    /// The value.
+    pub value: V,
+}
+
+impl<K, V> KeyValue<K, V> {
+    /// A new pair.
+    pub fn new(key: K, value: V) -> Self {
+        KeyValue { key, value }
+    }
+}
+
+impl<K, V> From<(K, V)> for KeyValue<K, V> {
+    fn from((key, value): (K, V)) -> Self {
+        KeyValue { key, value }
+    }
+}
+
+/// Where a record inside the runtime came from: its source topic (by index), partition and
+/// offset. Carried along every record so errors can name the input that caused them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub(crate) struct Origin {
+    pub source: u32,
+    pub partition: u32,
+    pub offset: u64,
+}
+
+/// A record on its way through a lane.
+#[derive(Debug)]
+pub(crate) struct Envelope<K, V> {
+    pub record: Record<K, V>,
+    pub origin: Origin,
+}

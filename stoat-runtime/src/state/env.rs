@@ -1,0 +1,114 @@
+//! The LMDB environment of an application: one directory, one environment, one named database per
+//! store plus `__stoat`, the metadata database (store schemas, the last committed epoch).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use heed::types::Bytes;
+use heed::{Database, Env, EnvOpenOptions, WithoutTls};
+
+use super::set::StoreSpec;
+use crate::error::StoreError;
+
+const META_DB: &str = "__stoat";
+const EPOCH_KEY: &[u8] = b"epoch";
+
+/// The opened state of an application, shared by its lanes, its writer thread and readers.
+#[derive(Clone)]
+pub struct StateEnv {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    env: Env<WithoutTls>,
+    path: PathBuf,
+    map_size: usize,
+    meta: Database<Bytes, Bytes>,
+    stores: HashMap<&'static str, Database<Bytes, Bytes>>,
+}
+
+impl std::fmt::Debug for StateEnv {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StateEnv").field("path", &self.inner.path).finish_non_exhaustive()
+    }
+}
+
+pub(crate) fn lmdb_error(store: &str, path: &Path, map_size: usize, e: heed::Error) -> StoreError {
+    match e {
+        heed::Error::Mdb(heed::MdbError::MapFull) => {
+            StoreError::Full { path: path.display().to_string(), map_size }
+        }
+        source => StoreError::Lmdb { store: store.to_string(), source },
+    }
+}
+
+impl StateEnv {
+    /// Opens (or creates) the state in `dir` for the given stores, checking that stores already
+    /// there were written with the same key and value types.
+    pub fn open(dir: &Path, specs: &[StoreSpec], map_size: usize) -> Result<StateEnv, StoreError> {
+        std::fs::create_dir_all(dir)
+            .map_err(|source| StoreError::Open { path: dir.display().to_string(), source })?;
+        let err = |e| lmdb_error("<environment>", dir, map_size, e);
+        let mut options = EnvOpenOptions::new().read_txn_without_tls();
+        options.map_size(map_size).max_dbs(specs.len() as u32 + 4);
+        // SAFETY: the environment is opened once per directory by this process (the App owns it)
+        // and stoat never opens the same directory twice concurrently.
+        let env = unsafe { options.open(dir) }.map_err(err)?;
+        let mut wtxn = env.write_txn().map_err(err)?;
+        let meta: Database<Bytes, Bytes> = env.create_database(&mut wtxn, Some(META_DB)).map_err(err)?;
+        let mut stores = HashMap::new();
+        for spec in specs {
+            let declared = spec.schema();
+            let schema_key = format!("schema/{}", spec.name);
+            match meta.get(&wtxn, schema_key.as_bytes()).map_err(err)? {
+                Some(stored) if stored != declared.as_bytes() => {
+                    return Err(StoreError::SchemaMismatch {
+                        store: spec.name.to_string(),
+                        path: dir.display().to_string(),
+                        stored: String::from_utf8_lossy(stored).into_owned(),
+                        declared,
+                    });
+                }
+                Some(_) => {}
+                None => meta.put(&mut wtxn, schema_key.as_bytes(), declared.as_bytes()).map_err(err)?,
+            }
+            let db = env.create_database(&mut wtxn, Some(spec.name)).map_err(err)?;
+            stores.insert(spec.name, db);
+        }
+        wtxn.commit().map_err(err)?;
+        Ok(StateEnv { inner: Arc::new(Inner { env, path: dir.to_path_buf(), map_size, meta, stores }) })
+    }
+
+    /// The state directory.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    pub(crate) fn env(&self) -> &Env<WithoutTls> {
+        &self.inner.env
+    }
+
+    pub(crate) fn meta(&self) -> Database<Bytes, Bytes> {
+        self.inner.meta
+    }
+
+    pub(crate) fn database(&self, store: &str) -> Result<Database<Bytes, Bytes>, StoreError> {
+        self.inner.stores.get(store).copied().ok_or_else(|| StoreError::Unknown(store.to_string()))
+    }
+
+    pub(crate) fn error(&self, store: &str, e: heed::Error) -> StoreError {
+        lmdb_error(store, &self.inner.path, self.inner.map_size, e)
+    }
+
+    /// The last epoch whose state changes are in LMDB (0 when none).
+    pub fn committed_epoch(&self) -> Result<u64, StoreError> {
+        let txn = self.env().read_txn().map_err(|e| self.error(META_DB, e))?;
+        let raw = self.meta().get(&txn, EPOCH_KEY).map_err(|e| self.error(META_DB, e))?;
+        Ok(raw.and_then(|b| b.try_into().ok()).map(u64::from_be_bytes).unwrap_or(0))
+    }
+
+    pub(crate) fn epoch_key() -> &'static [u8] {
+        EPOCH_KEY
+    }
+}

@@ -1,0 +1,15 @@
+//! State: global, LMDB-backed stores. Any lane reads any key; each lane buffers its writes for the
+//! current epoch, and the writer thread applies all lanes' writes at the barrier in one LMDB
+//! write transaction.
+
+mod env;
+mod key;
+mod set;
+mod table;
+mod writer;
+
+pub use env::StateEnv;
+pub use key::{KeyPrefix, StoreKey};
+pub use set::{StateSet, Store, StoreSpec};
+pub use table::{StoreValue, Table};
+pub use writer::{StateWriter, StoreDelta};

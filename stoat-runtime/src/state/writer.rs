@@ -1,0 +1,95 @@
+//! The single LMDB writer thread. LMDB allows one writer per environment and a heed write
+//! transaction must commit on the thread that opened it, so every state change of an epoch goes
+//! through this thread, in one write transaction per epoch.
+
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+
+use tokio::sync::oneshot;
+
+use super::env::StateEnv;
+use crate::error::StoreError;
+
+/// The changes one lane made to one store during an epoch: encoded keys and values, `None` for a
+/// delete. Keys are unique within a delta.
+#[derive(Debug, Default)]
+pub struct StoreDelta {
+    /// The store's name.
+    pub store: &'static str,
+    /// `(key, Some(value))` puts, `(key, None)` deletes.
+    pub entries: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+}
+
+struct Job {
+    epoch: u64,
+    deltas: Vec<StoreDelta>,
+    done: oneshot::Sender<Result<(), StoreError>>,
+}
+
+/// Handle to the writer thread; dropping it stops the thread after the queued commits.
+#[derive(Debug)]
+pub struct StateWriter {
+    jobs: Option<mpsc::Sender<Job>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl StateWriter {
+    /// Starts the writer thread for `state`.
+    pub fn start(state: StateEnv) -> Result<StateWriter, StoreError> {
+        let (tx, rx) = mpsc::channel::<Job>();
+        let thread = std::thread::Builder::new()
+            .name("stoat-state-writer".into())
+            .spawn(move || {
+                for job in rx {
+                    let result = apply(&state, job.epoch, job.deltas);
+                    let _ = job.done.send(result);
+                }
+            })
+            .map_err(|source| StoreError::Open { path: "<writer thread>".into(), source })?;
+        Ok(StateWriter { jobs: Some(tx), thread: Some(thread) })
+    }
+
+    /// Writes `deltas` as epoch `epoch` in one transaction; resolves once it is committed.
+    pub async fn commit(&self, epoch: u64, deltas: Vec<StoreDelta>) -> Result<(), StoreError> {
+        let (done, wait) = oneshot::channel();
+        let jobs = self.jobs.as_ref().ok_or(StoreError::WriterGone)?;
+        jobs.send(Job { epoch, deltas, done }).map_err(|_| StoreError::WriterGone)?;
+        wait.await.map_err(|_| StoreError::WriterGone)?
+    }
+
+    /// [`StateWriter::commit`] for synchronous callers (not inside an async task).
+    pub fn commit_blocking(&self, epoch: u64, deltas: Vec<StoreDelta>) -> Result<(), StoreError> {
+        let (done, wait) = oneshot::channel();
+        let jobs = self.jobs.as_ref().ok_or(StoreError::WriterGone)?;
+        jobs.send(Job { epoch, deltas, done }).map_err(|_| StoreError::WriterGone)?;
+        wait.blocking_recv().map_err(|_| StoreError::WriterGone)?
+    }
+}
+
+impl Drop for StateWriter {
+    fn drop(&mut self) {
+        self.jobs.take();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn apply(state: &StateEnv, epoch: u64, deltas: Vec<StoreDelta>) -> Result<(), StoreError> {
+    let mut txn = state.env().write_txn().map_err(|e| state.error("<environment>", e))?;
+    for delta in deltas {
+        let db = state.database(delta.store)?;
+        for (key, value) in delta.entries {
+            let result = match value {
+                Some(value) => db.put(&mut txn, &key, &value),
+                None => db.delete(&mut txn, &key).map(|_| ()),
+            };
+            result.map_err(|e| state.error(delta.store, e))?;
+        }
+    }
+    state
+        .meta()
+        .put(&mut txn, StateEnv::epoch_key(), &epoch.to_be_bytes())
+        .map_err(|e| state.error("__stoat", e))?;
+    txn.commit().map_err(|e| state.error("<environment>", e))
+}

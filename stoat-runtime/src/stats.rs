@@ -1,0 +1,78 @@
+//! Counters of what an application did: records in and out, epochs, and every record skipped by
+//! the error policy, by reason. Mirrored to the `metrics` facade for exporters.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Live counters, shared by the coordinator and the lanes.
+#[derive(Debug, Default)]
+pub struct Stats {
+    records_in: AtomicU64,
+    records_out: AtomicU64,
+    epochs: AtomicU64,
+    skipped_decode: AtomicU64,
+    skipped_operator: AtomicU64,
+    skipped_encode: AtomicU64,
+}
+
+/// A snapshot of [`Stats`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RunStats {
+    /// Input records read.
+    pub records_in: u64,
+    /// Output records written.
+    pub records_out: u64,
+    /// Epochs committed.
+    pub epochs: u64,
+    /// Input records skipped because they could not be decoded.
+    pub skipped_decode: u64,
+    /// Records skipped because an operator returned an error.
+    pub skipped_operator: u64,
+    /// Output records skipped because they could not be encoded.
+    pub skipped_encode: u64,
+}
+
+impl RunStats {
+    /// All records skipped, for any reason.
+    pub fn skipped(&self) -> u64 {
+        self.skipped_decode + self.skipped_operator + self.skipped_encode
+    }
+}
+
+impl Stats {
+    pub(crate) fn add_in(&self, n: usize) {
+        self.records_in.fetch_add(n as u64, Ordering::Relaxed);
+        metrics::counter!("stoat_records_in_total").increment(n as u64);
+    }
+
+    pub(crate) fn add_out(&self, n: usize) {
+        self.records_out.fetch_add(n as u64, Ordering::Relaxed);
+        metrics::counter!("stoat_records_out_total").increment(n as u64);
+    }
+
+    pub(crate) fn epoch(&self) {
+        self.epochs.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!("stoat_epochs_total").increment(1);
+    }
+
+    pub(crate) fn skip(&self, reason: &'static str) {
+        let counter = match reason {
+            "decode" => &self.skipped_decode,
+            "operator" => &self.skipped_operator,
+            _ => &self.skipped_encode,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!("stoat_records_skipped_total", "reason" => reason).increment(1);
+    }
+
+    /// A snapshot of the counters.
+    pub fn snapshot(&self) -> RunStats {
+        RunStats {
+            records_in: self.records_in.load(Ordering::Relaxed),
+            records_out: self.records_out.load(Ordering::Relaxed),
+            epochs: self.epochs.load(Ordering::Relaxed),
+            skipped_decode: self.skipped_decode.load(Ordering::Relaxed),
+            skipped_operator: self.skipped_operator.load(Ordering::Relaxed),
+            skipped_encode: self.skipped_encode.load(Ordering::Relaxed),
+        }
+    }
+}

@@ -1,0 +1,86 @@
+//! The test driver: an [`App`] on an embedded log and a temporary state directory, processing
+//! synchronously whenever a test pipes input.
+
+use std::cell::RefCell;
+use std::sync::Arc;
+
+use super::topics::{TestInput, TestOutput};
+use crate::app::App;
+use crate::codec::{Codec, DefaultCodec};
+use crate::config::Config;
+use crate::error::Result;
+use crate::log::EmbeddedLog;
+use crate::state::StateSet;
+use crate::stats::RunStats;
+use crate::topology::Topology;
+
+/// Runs a topology in-process for tests: pipe records into input topics, read output topics.
+/// Each pipe processes everything piped so far and commits an epoch before returning.
+#[derive(Debug)]
+pub struct TestDriver {
+    app: RefCell<App>,
+    log: Arc<EmbeddedLog>,
+}
+
+impl TestDriver {
+    /// A driver with 4 lanes and a temporary state directory.
+    pub fn new(topology: &Topology) -> Result<TestDriver> {
+        TestDriver::with_config(topology, Config::default().lanes(4))
+    }
+
+    /// A driver with the given configuration.
+    pub fn with_config(topology: &Topology, config: Config) -> Result<TestDriver> {
+        let config = Config { worker_threads: config.worker_threads.min(2), ..config };
+        let app = App::embedded(topology, config)?;
+        let log = match app.embedded_log() {
+            Some(log) => Arc::clone(log),
+            None => return Err(crate::error::Error::Runtime("the test driver needs the embedded log".into())),
+        };
+        Ok(TestDriver { app: RefCell::new(app), log })
+    }
+
+    /// Creates a topic with `partitions` partitions (topics used before get one).
+    pub fn create_topic(&self, topic: &str, partitions: u32) {
+        self.log.create_topic(topic, partitions);
+    }
+
+    /// The embedded log underneath.
+    pub fn log(&self) -> &Arc<EmbeddedLog> {
+        &self.log
+    }
+
+    /// A typed input topic with the default codecs.
+    pub fn input<K: DefaultCodec + 'static, V: DefaultCodec + 'static>(&self, topic: &str) -> TestInput<'_, K, V> {
+        self.input_with(topic, K::Codec::default(), V::Codec::default())
+    }
+
+    /// A typed input topic with the given codecs.
+    pub fn input_with<K: 'static, V: 'static>(&self, topic: &str, kc: impl Codec<K>, vc: impl Codec<V>) -> TestInput<'_, K, V> {
+        TestInput::new(self, topic, Box::new(kc), Box::new(vc))
+    }
+
+    /// A typed output topic with the default codecs.
+    pub fn output<K: DefaultCodec + 'static, V: DefaultCodec + 'static>(&self, topic: &str) -> TestOutput<'_, K, V> {
+        self.output_with(topic, K::Codec::default(), V::Codec::default())
+    }
+
+    /// A typed output topic with the given codecs.
+    pub fn output_with<K: 'static, V: 'static>(&self, topic: &str, kc: impl Codec<K>, vc: impl Codec<V>) -> TestOutput<'_, K, V> {
+        TestOutput::new(self, topic, Box::new(kc), Box::new(vc))
+    }
+
+    /// Processes all piped input and commits.
+    pub fn run(&self) -> Result<RunStats> {
+        self.app.borrow_mut().run_until_idle()
+    }
+
+    /// What the topology has done so far (records in and out, epochs, skipped records).
+    pub fn stats(&self) -> RunStats {
+        self.app.borrow().stats()
+    }
+
+    /// Reads committed state through a fresh instance of the state struct `S`.
+    pub fn read_state<S: StateSet, R>(&self, f: impl FnOnce(&S) -> R) -> Result<R> {
+        self.app.borrow().read_state(f)
+    }
+}

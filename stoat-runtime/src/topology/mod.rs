@@ -1,0 +1,291 @@
+//! The topology builder: sources, operators and sinks wired into a typed graph. A [`Stream<K, V>`]
+//! only accepts nodes that take `K` and `V`, so a mis-wired topology does not compile. Building
+//! yields a [`Program`]: per-lane pipeline factories the runtime instantiates on every lane.
+
+mod nodes;
+pub(crate) mod operator;
+mod program;
+mod source;
+
+pub use operator::{Context, Data, Emitter, Key, Operator};
+pub use program::Program;
+pub(crate) use program::{ErasedState, StateSlot};
+pub(crate) use source::{Batcher, SourceDecoder};
+
+use std::marker::PhantomData;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use nodes::{Discard, Fanout, FnNode, OpNode, RekeyNode, SinkNode};
+use source::TypedSource;
+
+use crate::codec::{Codec, DefaultCodec};
+use crate::error::{Error, Result};
+use crate::lane::{Push, Root, RootOf};
+use crate::record::Record;
+use crate::state::StateSet;
+
+type Factory<K, V> = Arc<dyn Fn(usize) -> Box<dyn Push<K, V>> + Send + Sync>;
+type RootFactory = Arc<dyn Fn(usize) -> Box<dyn Root> + Send + Sync>;
+
+/// The consumers of one stream: instantiated per lane once the topology is complete.
+struct Outlet<K, V> {
+    consumers: Mutex<Vec<Factory<K, V>>>,
+}
+
+impl<K: Data + Key, V: Data> Outlet<K, V> {
+    fn new() -> Arc<Self> {
+        Arc::new(Outlet { consumers: Mutex::new(Vec::new()) })
+    }
+
+    fn add(&self, f: Factory<K, V>) {
+        self.consumers.lock().unwrap_or_else(|p| p.into_inner()).push(f);
+    }
+
+    fn instantiate(&self, lanes: usize) -> Box<dyn Push<K, V>> {
+        let consumers = self.consumers.lock().unwrap_or_else(|p| p.into_inner());
+        match consumers.len() {
+            0 => Box::new(Discard(PhantomData)),
+            1 => consumers[0](lanes),
+            _ => Box::new(Fanout { outs: consumers.iter().map(|f| f(lanes)).collect() }),
+        }
+    }
+}
+
+#[derive(Default)]
+struct Graph {
+    sources: Vec<(Arc<dyn SourceDecoder>, RootFactory)>,
+    points: Vec<RootFactory>,
+    states: Vec<StateSlot>,
+    sinks: Vec<String>,
+    errors: Vec<String>,
+}
+
+/// A topology under construction. Start streams with [`Topology::stream`], then build it into a
+/// [`Program`] (the runtime does that for you).
+#[derive(Clone)]
+pub struct Topology {
+    app: String,
+    graph: Arc<Mutex<Graph>>,
+}
+
+impl std::fmt::Debug for Topology {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Topology").field("app", &self.app).finish_non_exhaustive()
+    }
+}
+
+fn lock(graph: &Mutex<Graph>) -> MutexGuard<'_, Graph> {
+    graph.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Topology {
+    /// A new topology for the application `app` (its id: consumer group, state, transactions).
+    pub fn new(app: impl Into<String>) -> Self {
+        Topology { app: app.into(), graph: Arc::default() }
+    }
+
+    /// The application id.
+    pub fn app(&self) -> &str {
+        &self.app
+    }
+
+    /// A stream of the records of `topic`, decoded with the types' default codecs.
+    pub fn stream<K, V>(&self, topic: &str) -> Stream<K, V>
+    where
+        K: Key + DefaultCodec,
+        V: Data + DefaultCodec,
+    {
+        self.stream_with(topic, K::Codec::default(), V::Codec::default())
+    }
+
+    /// A stream of the records of `topic`, decoded with the given codecs.
+    pub fn stream_with<K: Key, V: Data>(
+        &self,
+        topic: &str,
+        key_codec: impl Codec<K>,
+        value_codec: impl Codec<V>,
+    ) -> Stream<K, V> {
+        let outlet = Outlet::<K, V>::new();
+        let mut graph = lock(&self.graph);
+        if graph.sources.iter().any(|(s, _)| s.topic() == topic) {
+            graph.errors.push(format!("topic `{topic}` is read by two sources; reuse the first stream instead"));
+        }
+        let decoder = Arc::new(TypedSource::<K, V> {
+            topic: topic.to_string(),
+            key_codec: Arc::new(key_codec),
+            value_codec: Arc::new(value_codec),
+        });
+        let root_outlet = Arc::clone(&outlet);
+        let root: RootFactory = Arc::new(move |lanes| Box::new(RootOf { next: root_outlet.instantiate(lanes) }));
+        graph.sources.push((decoder, root));
+        drop(graph);
+        Stream { graph: Arc::clone(&self.graph), outlet, _types: PhantomData }
+    }
+
+    /// Checks the topology and compiles it.
+    pub fn build(&self) -> Result<Program> {
+        let graph = lock(&self.graph);
+        let fail = |reason: String| Error::Topology { app: self.app.clone(), reason };
+        if let Some(e) = graph.errors.first() {
+            return Err(fail(e.clone()));
+        }
+        if graph.sources.is_empty() {
+            return Err(fail("it reads no topic; start a stream with `Topology::stream`".into()));
+        }
+        let mut stores: Vec<crate::state::StoreSpec> = Vec::new();
+        for slot in &graph.states {
+            for spec in &slot.stores {
+                if let Some(other) = stores.iter().find(|s| s.name == spec.name) {
+                    return Err(fail(format!(
+                        "state store `{}` is declared by both `{}` and `{}`; store names must be unique (rename one with #[store(name = \"...\")])",
+                        spec.name, other.owner, spec.owner
+                    )));
+                }
+                stores.push(spec.clone());
+            }
+        }
+        for (source, _) in &graph.sources {
+            if graph.sinks.iter().any(|s| s == source.topic()) {
+                return Err(fail(format!(
+                    "topic `{}` is both read and written; a topology may not feed itself through a topic",
+                    source.topic()
+                )));
+            }
+        }
+        Ok(Program {
+            app: self.app.clone(),
+            sources: graph.sources.iter().map(|(s, _)| Arc::clone(s)).collect(),
+            source_roots: graph.sources.iter().map(|(_, r)| Arc::clone(r)).collect(),
+            point_roots: graph.points.clone(),
+            states: graph.states.clone(),
+            stores,
+            sinks: graph.sinks.clone(),
+        })
+    }
+}
+
+/// A typed stream of records with keys `K` and values `V`. Each method adds a node and returns the
+/// stream of its outputs; a stream can feed several nodes (each gets every record).
+pub struct Stream<K, V> {
+    graph: Arc<Mutex<Graph>>,
+    outlet: Arc<Outlet<K, V>>,
+    _types: PhantomData<fn(K, V)>,
+}
+
+impl<K, V> std::fmt::Debug for Stream<K, V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Stream")
+            .field("key", &std::any::type_name::<K>())
+            .field("value", &std::any::type_name::<V>())
+            .finish()
+    }
+}
+
+impl<K: Key, V: Data> Stream<K, V> {
+    fn derive<K2: Key, V2: Data>(&self) -> Stream<K2, V2> {
+        Stream { graph: Arc::clone(&self.graph), outlet: Outlet::new(), _types: PhantomData }
+    }
+
+    /// Registers a re-key point whose records continue into `next`; returns its index.
+    fn rekey_point<K2: Key, V2: Data>(&self, next: &Stream<K2, V2>) -> usize {
+        let outlet = Arc::clone(&next.outlet);
+        let root: RootFactory = Arc::new(move |lanes| Box::new(RootOf { next: outlet.instantiate(lanes) }));
+        let mut graph = lock(&self.graph);
+        graph.points.push(root);
+        graph.points.len() - 1
+    }
+
+    /// Runs each record through an operator made with `#[stoat::operator]`. If the operator
+    /// re-keys (returns `KeyValue`s), its outputs move to the lanes owning their new keys.
+    pub fn process<O: Operator<K, V>>(&self, op: O) -> Stream<O::OutKey, O::OutValue> {
+        let next = self.derive::<O::OutKey, O::OutValue>();
+        let slot = state_slot::<O::State>(&self.graph);
+        let op = Arc::new(op);
+        let point = O::REKEYS.then(|| self.rekey_point(&next));
+        let outlet = Arc::clone(&next.outlet);
+        self.outlet.add(Arc::new(move |lanes| {
+            let downstream: Box<dyn Push<O::OutKey, O::OutValue>> = match point {
+                Some(p) => Box::new(RekeyNode::new(p, lanes)),
+                None => outlet.instantiate(lanes),
+            };
+            Box::new(OpNode { op: Arc::clone(&op), slot, out: Default::default(), next: downstream })
+        }));
+        next
+    }
+
+    fn add_fn<K2: Key, V2: Data>(
+        &self,
+        next: &Stream<K2, V2>,
+        point: Option<usize>,
+        f: impl Fn(Record<K, V>) -> Option<Record<K2, V2>> + Send + Sync + 'static,
+    ) {
+        let f = Arc::new(f);
+        let outlet = Arc::clone(&next.outlet);
+        self.outlet.add(Arc::new(move |lanes| {
+            let downstream: Box<dyn Push<K2, V2>> = match point {
+                Some(p) => Box::new(RekeyNode::new(p, lanes)),
+                None => outlet.instantiate(lanes),
+            };
+            Box::new(FnNode { f: Arc::clone(&f), next: downstream })
+        }));
+    }
+
+    /// Keeps the records for which `keep` is true.
+    pub fn filter(&self, keep: impl Fn(&K, &V) -> bool + Send + Sync + 'static) -> Stream<K, V> {
+        let next = self.derive();
+        self.add_fn(&next, None, move |r: Record<K, V>| keep(&r.key, &r.value).then_some(r));
+        next
+    }
+
+    /// Replaces each value by `f(value)`; the key stays.
+    pub fn map_values<V2: Data>(&self, f: impl Fn(V) -> V2 + Send + Sync + 'static) -> Stream<K, V2> {
+        let next = self.derive();
+        self.add_fn(&next, None, move |r: Record<K, V>| {
+            Some(Record { key: r.key, value: f(r.value), timestamp: r.timestamp, headers: r.headers })
+        });
+        next
+    }
+
+    /// Gives each record the key `f(key, value)` and moves it to the lane that owns that key
+    /// (in memory: no repartition topic).
+    pub fn key_by<K2: Key>(&self, f: impl Fn(&K, &V) -> K2 + Send + Sync + 'static) -> Stream<K2, V> {
+        let next = self.derive();
+        let point = self.rekey_point(&next);
+        self.add_fn(&next, Some(point), move |r: Record<K, V>| {
+            let key = f(&r.key, &r.value);
+            Some(Record { key, value: r.value, timestamp: r.timestamp, headers: r.headers })
+        });
+        next
+    }
+
+    /// Writes the records to `topic` with the types' default codecs.
+    pub fn to(&self, topic: &str)
+    where
+        K: DefaultCodec,
+        V: DefaultCodec,
+    {
+        self.to_with(topic, K::Codec::default(), V::Codec::default())
+    }
+
+    /// Writes the records to `topic` with the given codecs.
+    pub fn to_with(&self, topic: &str, key_codec: impl Codec<K>, value_codec: impl Codec<V>) {
+        let topic: Arc<str> = Arc::from(topic);
+        lock(&self.graph).sinks.push(topic.to_string());
+        let (kc, vc): (Arc<dyn Codec<K>>, Arc<dyn Codec<V>>) = (Arc::new(key_codec), Arc::new(value_codec));
+        self.outlet.add(Arc::new(move |_| {
+            Box::new(SinkNode { topic: Arc::clone(&topic), key_codec: Arc::clone(&kc), value_codec: Arc::clone(&vc) })
+        }));
+    }
+}
+
+/// The state slot of `S` in the topology, added on first use. Each lane opens one instance per
+/// slot, so operators sharing a state struct share its buffered writes.
+fn state_slot<S: StateSet>(graph: &Mutex<Graph>) -> usize {
+    let mut graph = lock(graph);
+    let id = std::any::TypeId::of::<S>();
+    if let Some(i) = graph.states.iter().position(|s| s.type_id == id) {
+        return i;
+    }
+    graph.states.push(StateSlot::of::<S>());
+    graph.states.len() - 1
+}

@@ -1,0 +1,181 @@
+//! The nodes of a lane pipeline: operators, closures (filter, map_values, key_by), re-key points,
+//! sinks, fan-out. Each is instantiated once per lane.
+
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use super::operator::{Context, Emitter, Key, Operator};
+use crate::codec::Codec;
+use crate::error::{Error, Result};
+use crate::lane::{lane_of, Entry, LaneCx, Push, BATCH};
+use crate::log::OutRecord;
+use crate::record::{Envelope, Record};
+
+/// A `#[stoat::operator]` node.
+pub(crate) struct OpNode<O: Operator<K, V>, K, V> {
+    pub op: Arc<O>,
+    pub slot: usize,
+    pub out: Emitter<O::OutKey, O::OutValue>,
+    pub next: Box<dyn Push<O::OutKey, O::OutValue>>,
+}
+
+impl<O: Operator<K, V>, K: Send + 'static, V: Send + 'static> Push<K, V> for OpNode<O, K, V> {
+    fn push(&mut self, env: Envelope<K, V>, cx: &mut LaneCx) -> Result<()> {
+        let Envelope { record, origin } = env;
+        let (timestamp, headers) = (record.timestamp, record.headers.clone());
+        let result = {
+            let topic = cx.shared.source_topics.get(origin.source as usize).map(String::as_str).unwrap_or("");
+            let ctx = Context { topic, partition: origin.partition, offset: origin.offset, timestamp, lane: cx.lane };
+            let state = cx.states[self.slot].as_any_mut().downcast_mut::<O::State>();
+            match state {
+                Some(state) => self.op.process(record, state, &ctx, &mut self.out),
+                None => return Err(Error::Runtime(format!("operator `{}` got the wrong state slot", O::NAME))),
+            }
+        };
+        if let Err(e) = result {
+            self.out.out.clear();
+            return cx.operator_error(O::NAME, origin, e);
+        }
+        for (key, value) in self.out.out.drain(..) {
+            let record = Record { key, value, timestamp, headers: headers.clone() };
+            self.next.push(Envelope { record, origin }, cx)?;
+        }
+        Ok(())
+    }
+    fn flush(&mut self, cx: &mut LaneCx) -> Result<()> {
+        self.next.flush(cx)
+    }
+}
+
+/// A closure node: `filter`, `map_values`, `key_by` and friends, as a function from one envelope
+/// to at most one.
+pub(crate) struct FnNode<F, K2, V2> {
+    pub f: Arc<F>,
+    pub next: Box<dyn Push<K2, V2>>,
+}
+
+impl<F, K, V, K2, V2> Push<K, V> for FnNode<F, K2, V2>
+where
+    F: Fn(Record<K, V>) -> Option<Record<K2, V2>> + Send + Sync + 'static,
+    K2: Send + 'static,
+    V2: Send + 'static,
+{
+    fn push(&mut self, env: Envelope<K, V>, cx: &mut LaneCx) -> Result<()> {
+        match (self.f)(env.record) {
+            Some(record) => self.next.push(Envelope { record, origin: env.origin }, cx),
+            None => Ok(()),
+        }
+    }
+    fn flush(&mut self, cx: &mut LaneCx) -> Result<()> {
+        self.next.flush(cx)
+    }
+}
+
+/// A re-key point: routes each record to the lane owning its key, in batches.
+pub(crate) struct RekeyNode<K, V> {
+    pub point: usize,
+    pub bufs: Vec<Vec<Envelope<K, V>>>,
+}
+
+impl<K: Key, V: Send + 'static> RekeyNode<K, V> {
+    pub fn new(point: usize, lanes: usize) -> Self {
+        RekeyNode { point, bufs: (0..lanes).map(|_| Vec::new()).collect() }
+    }
+
+    fn send(&mut self, lane: usize, cx: &mut LaneCx) -> Result<()> {
+        let batch = std::mem::take(&mut self.bufs[lane]);
+        let n = batch.len();
+        cx.shared.send(lane, Entry::Point(self.point), Box::new(batch), n)
+    }
+}
+
+impl<K: Key, V: Send + 'static> Push<K, V> for RekeyNode<K, V> {
+    fn push(&mut self, env: Envelope<K, V>, cx: &mut LaneCx) -> Result<()> {
+        let lane = lane_of(&env.record.key, cx.lanes());
+        self.bufs[lane].push(env);
+        if self.bufs[lane].len() >= BATCH {
+            self.send(lane, cx)?;
+        }
+        Ok(())
+    }
+    fn flush(&mut self, cx: &mut LaneCx) -> Result<()> {
+        for lane in 0..self.bufs.len() {
+            if !self.bufs[lane].is_empty() {
+                self.send(lane, cx)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Writes records to a topic.
+pub(crate) struct SinkNode<K, V> {
+    pub topic: Arc<str>,
+    pub key_codec: Arc<dyn Codec<K>>,
+    pub value_codec: Arc<dyn Codec<V>>,
+}
+
+impl<K: Send + 'static, V: Send + 'static> Push<K, V> for SinkNode<K, V> {
+    fn push(&mut self, env: Envelope<K, V>, cx: &mut LaneCx) -> Result<()> {
+        let Envelope { record, origin } = env;
+        let encoded = self
+            .key_codec
+            .encode(&record.key)
+            .map_err(|e| ("key", e))
+            .and_then(|k| self.value_codec.encode(&record.value).map(|v| (k, v)).map_err(|e| ("value", e)));
+        match encoded {
+            Ok((key, value)) => cx.output(OutRecord {
+                topic: Arc::clone(&self.topic),
+                key,
+                value,
+                timestamp: record.timestamp,
+                headers: record.headers,
+            }),
+            Err((part, source)) => {
+                let error = Error::Encode {
+                    part,
+                    topic: self.topic.to_string(),
+                    location: cx.shared.location(origin),
+                    source,
+                };
+                cx.encode_error(error)
+            }
+        }
+    }
+    fn flush(&mut self, _: &mut LaneCx) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// Hands each record to several downstream nodes.
+pub(crate) struct Fanout<K, V> {
+    pub outs: Vec<Box<dyn Push<K, V>>>,
+}
+
+impl<K: Clone + Send + 'static, V: Clone + Send + 'static> Push<K, V> for Fanout<K, V> {
+    fn push(&mut self, env: Envelope<K, V>, cx: &mut LaneCx) -> Result<()> {
+        let (last, rest) = match self.outs.split_last_mut() {
+            Some(split) => split,
+            None => return Ok(()),
+        };
+        for out in rest {
+            out.push(Envelope { record: env.record.clone(), origin: env.origin }, cx)?;
+        }
+        last.push(env, cx)
+    }
+    fn flush(&mut self, cx: &mut LaneCx) -> Result<()> {
+        self.outs.iter_mut().try_for_each(|o| o.flush(cx))
+    }
+}
+
+/// The end of a stream nobody consumes.
+pub(crate) struct Discard<K, V>(pub PhantomData<fn(K, V)>);
+
+impl<K: Send + 'static, V: Send + 'static> Push<K, V> for Discard<K, V> {
+    fn push(&mut self, _: Envelope<K, V>, _: &mut LaneCx) -> Result<()> {
+        Ok(())
+    }
+    fn flush(&mut self, _: &mut LaneCx) -> Result<()> {
+        Ok(())
+    }
+}

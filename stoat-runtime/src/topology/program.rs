@@ -1,0 +1,98 @@
+//! A compiled topology: what the runtime needs to start lanes (pipeline factories, sources,
+//! state slots, stores).
+
+use std::any::{Any, TypeId};
+use std::sync::Arc;
+
+use super::source::SourceDecoder;
+use super::RootFactory;
+use crate::error::StoreError;
+use crate::lane::Root;
+use crate::state::{StateEnv, StateSet, StoreDelta, StoreSpec};
+
+/// A lane's instance of a state struct, type-erased.
+pub(crate) trait ErasedState: Send {
+    fn as_any_mut(&mut self) -> &mut dyn Any;
+    fn end_batch(&mut self);
+    fn seal(&mut self, out: &mut Vec<StoreDelta>) -> Result<(), StoreError>;
+}
+
+impl<S: StateSet> ErasedState for S {
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
+    }
+    fn end_batch(&mut self) {
+        StateSet::end_batch(self)
+    }
+    fn seal(&mut self, out: &mut Vec<StoreDelta>) -> Result<(), StoreError> {
+        StateSet::seal(self, out)
+    }
+}
+
+type OpenState = fn(&StateEnv) -> Result<Box<dyn ErasedState>, StoreError>;
+
+#[derive(Clone)]
+pub(crate) struct StateSlot {
+    pub type_id: TypeId,
+    pub stores: Vec<StoreSpec>,
+    pub open: OpenState,
+}
+
+impl StateSlot {
+    pub fn of<S: StateSet>() -> Self {
+        StateSlot {
+            type_id: TypeId::of::<S>(),
+            stores: S::stores(),
+            open: |env| Ok(Box::new(S::open(env)?) as Box<dyn ErasedState>),
+        }
+    }
+}
+
+/// A checked, compiled topology.
+pub struct Program {
+    pub(crate) app: String,
+    pub(crate) sources: Vec<Arc<dyn SourceDecoder>>,
+    pub(crate) source_roots: Vec<RootFactory>,
+    pub(crate) point_roots: Vec<RootFactory>,
+    pub(crate) states: Vec<StateSlot>,
+    pub(crate) stores: Vec<StoreSpec>,
+    pub(crate) sinks: Vec<String>,
+}
+
+impl std::fmt::Debug for Program {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Program")
+            .field("app", &self.app)
+            .field("sources", &self.source_topics())
+            .field("sinks", &self.sinks)
+            .field("stores", &self.stores)
+            .field("rekey_points", &self.point_roots.len())
+            .finish()
+    }
+}
+
+impl Program {
+    /// The application id.
+    pub fn app(&self) -> &str {
+        &self.app
+    }
+    /// The topics it reads.
+    pub fn source_topics(&self) -> Vec<String> {
+        self.sources.iter().map(|s| s.topic().to_string()).collect()
+    }
+    /// The topics it writes.
+    pub fn sink_topics(&self) -> &[String] {
+        &self.sinks
+    }
+    /// The state stores it declares.
+    pub fn stores(&self) -> &[StoreSpec] {
+        &self.stores
+    }
+
+    pub(crate) fn lane_roots(&self, lanes: usize) -> (Vec<Box<dyn Root>>, Vec<Box<dyn Root>>) {
+        (
+            self.source_roots.iter().map(|f| f(lanes)).collect(),
+            self.point_roots.iter().map(|f| f(lanes)).collect(),
+        )
+    }
+}

@@ -1,0 +1,72 @@
+//! Sources: decode input records and group them into per-lane batches on the dispatcher. Keyed
+//! records go to the lane owning their key; records with a `()` key (no key) are spread over the
+//! lanes by partition and offset.
+
+use std::any::Any;
+use std::sync::Arc;
+
+use crate::codec::Codec;
+use crate::error::DecodeError;
+use crate::lane::lane_of;
+use crate::log::LogRecord;
+use crate::record::{Envelope, Origin, Record};
+use crate::topology::operator::Key;
+
+/// A source topic and how to decode it.
+pub(crate) trait SourceDecoder: Send + Sync {
+    fn topic(&self) -> &str;
+    fn batcher(&self, lanes: usize) -> Box<dyn Batcher>;
+}
+
+/// Per-lane batches of decoded records of one source.
+pub(crate) trait Batcher: Send {
+    /// Decodes `rec` into its lane's batch; returns the lane, or which part failed to decode.
+    fn add(&mut self, rec: &LogRecord, origin: Origin) -> Result<usize, (&'static str, DecodeError)>;
+    fn len(&self, lane: usize) -> usize;
+    fn take(&mut self, lane: usize) -> Box<dyn Any + Send>;
+}
+
+pub(crate) struct TypedSource<K, V> {
+    pub topic: String,
+    pub key_codec: Arc<dyn Codec<K>>,
+    pub value_codec: Arc<dyn Codec<V>>,
+}
+
+impl<K: Key, V: Send + 'static> SourceDecoder for TypedSource<K, V> {
+    fn topic(&self) -> &str {
+        &self.topic
+    }
+    fn batcher(&self, lanes: usize) -> Box<dyn Batcher> {
+        Box::new(TypedBatcher::<K, V> {
+            key_codec: Arc::clone(&self.key_codec),
+            value_codec: Arc::clone(&self.value_codec),
+            spread: std::any::TypeId::of::<K>() == std::any::TypeId::of::<()>(),
+            bufs: (0..lanes).map(|_| Vec::new()).collect(),
+        })
+    }
+}
+
+struct TypedBatcher<K, V> {
+    key_codec: Arc<dyn Codec<K>>,
+    value_codec: Arc<dyn Codec<V>>,
+    spread: bool,
+    bufs: Vec<Vec<Envelope<K, V>>>,
+}
+
+impl<K: Key, V: Send + 'static> Batcher for TypedBatcher<K, V> {
+    fn add(&mut self, rec: &LogRecord, origin: Origin) -> Result<usize, (&'static str, DecodeError)> {
+        let key = self.key_codec.decode(rec.key.as_deref()).map_err(|e| ("key", e))?;
+        let value = self.value_codec.decode(rec.value.as_deref()).map_err(|e| ("value", e))?;
+        let lanes = self.bufs.len();
+        let lane = if self.spread { lane_of(&(origin.partition, origin.offset), lanes) } else { lane_of(&key, lanes) };
+        let record = Record { key, value, timestamp: rec.timestamp, headers: rec.headers.clone() };
+        self.bufs[lane].push(Envelope { record, origin });
+        Ok(lane)
+    }
+    fn len(&self, lane: usize) -> usize {
+        self.bufs[lane].len()
+    }
+    fn take(&mut self, lane: usize) -> Box<dyn Any + Send> {
+        Box::new(std::mem::take(&mut self.bufs[lane]))
+    }
+}

@@ -1,0 +1,70 @@
+//! # stoat
+//!
+//! Stateful stream processing on Apache Kafka in one process: plain Rust functions, annotated,
+//! run on lanes (lightweight tasks, one owner per key), with global state in LMDB and one commit
+//! per epoch for the whole topology.
+//!
+//! ```
+//! use stoat::prelude::*;
+//!
+//! #[stoat::operator]
+//! fn split(line: String) -> Vec<KeyValue<String, u64>> {
+//!     line.split_whitespace().map(|w| KeyValue::new(w.to_lowercase(), 1)).collect()
+//! }
+//!
+//! #[stoat::state]
+//! struct Counts {
+//!     per_word: Table<String, u64>,
+//! }
+//!
+//! #[stoat::operator]
+//! fn count(word: &String, n: u64, counts: &mut Counts) -> Result<u64, StoreError> {
+//!     let total = counts.per_word.get(word)?.unwrap_or(0) + n;
+//!     counts.per_word.put(word.clone(), total)?;
+//!     Ok(total)
+//! }
+//!
+//! # fn main() -> stoat::Result<()> {
+//! let topology = Topology::new("word-count");
+//! topology.stream::<(), String>("lines").process(split).process(count).to("counts");
+//!
+//! let driver = TestDriver::new(&topology)?;
+//! driver.input::<(), String>("lines").pipe_value("to be or not to be".into())?;
+//! let counts = driver.output::<String, u64>("counts").read_key_values_to_map()?;
+//! assert_eq!(counts["to"], 2);
+//! assert_eq!(counts["not"], 1);
+//! # Ok(()) }
+//! ```
+
+pub use stoat_macros::{operator, state};
+
+pub use stoat_runtime::app::App;
+pub use stoat_runtime::codec;
+pub use stoat_runtime::commit::Shutdown;
+pub use stoat_runtime::config::{Config, ErrorPolicy};
+pub use stoat_runtime::error::{BoxError, DecodeError, EncodeError, Error, RecordLocation, Result, StoreError};
+pub use stoat_runtime::log;
+pub use stoat_runtime::record::{Headers, KeyValue, Record};
+pub use stoat_runtime::state::{KeyPrefix, StoreKey, StoreValue, Table};
+pub use stoat_runtime::stats::RunStats;
+pub use stoat_runtime::testing;
+pub use stoat_runtime::topology::{Context, Data, Emitter, Key, Operator, Program, Stream, Topology};
+
+/// What most stoat programs need.
+pub mod prelude {
+    pub use crate::codec::{Decimal, Json, RawBytes, Unit, Utf8};
+    pub use crate::testing::{Harness, TestDriver};
+    pub use crate::{
+        App, Config, Context, ErrorPolicy, KeyValue, Record, Shutdown, StoreError, Stream, Table, Topology,
+    };
+}
+
+/// Paths the macros' generated code uses. Not a public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use stoat_runtime::error::{BoxError, Result, StoreError};
+    pub use stoat_runtime::record::Record;
+    pub use stoat_runtime::state::{StateEnv, StateSet, Store, StoreDelta, StoreSpec};
+    pub use stoat_runtime::testing::Harness;
+    pub use stoat_runtime::topology::{Context, Data, Emitter, Key, Operator};
+}
