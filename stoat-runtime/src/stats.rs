@@ -12,6 +12,7 @@ pub struct Stats {
     skipped_decode: AtomicU64,
     skipped_operator: AtomicU64,
     skipped_encode: AtomicU64,
+    peak_in_flight: AtomicU64,
 }
 
 /// A snapshot of [`Stats`].
@@ -29,6 +30,9 @@ pub struct RunStats {
     pub skipped_operator: u64,
     /// Output records skipped because they could not be encoded.
     pub skipped_encode: u64,
+    /// The most records that were ever in flight between the dispatcher and the lanes at once
+    /// (bounded by `Config::max_in_flight` plus what one batch fans out to).
+    pub peak_in_flight: u64,
 }
 
 impl RunStats {
@@ -47,6 +51,10 @@ impl Stats {
     pub(crate) fn add_out(&self, n: usize) {
         self.records_out.fetch_add(n as u64, Ordering::Relaxed);
         metrics::counter!("stoat_records_out_total").increment(n as u64);
+    }
+
+    pub(crate) fn in_flight(&self, n: usize) {
+        self.peak_in_flight.fetch_max(n as u64, Ordering::Relaxed);
     }
 
     pub(crate) fn epoch(&self) {
@@ -73,6 +81,7 @@ impl Stats {
             skipped_decode: self.skipped_decode.load(Ordering::Relaxed),
             skipped_operator: self.skipped_operator.load(Ordering::Relaxed),
             skipped_encode: self.skipped_encode.load(Ordering::Relaxed),
+            peak_in_flight: self.peak_in_flight.load(Ordering::Relaxed),
         }
     }
 }

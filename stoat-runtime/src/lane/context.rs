@@ -48,7 +48,8 @@ impl Shared {
 
     /// Sends a batch to a lane, counting it in flight first.
     pub fn send(&self, lane: usize, entry: Entry, records: Box<dyn std::any::Any + Send>, count: usize) -> Result<()> {
-        self.in_flight.fetch_add(count, Ordering::AcqRel);
+        let now = self.in_flight.fetch_add(count, Ordering::AcqRel) + count;
+        self.stats.in_flight(now);
         self.senders[lane]
             .send(LaneMsg::Batch { entry, records, count })
             .map_err(|_| Error::Runtime(format!("lane {lane} has stopped")))

@@ -1,0 +1,77 @@
+//! The word count topology, shared by the example's `main` and the integration tests.
+
+use std::io::BufRead;
+
+use stoat::prelude::*;
+
+/// The input topic: one line of text per record.
+pub const LINES: &str = "lines";
+/// The output topic: the running count of each word.
+pub const COUNTS: &str = "word-counts";
+
+/// Splits a line into lowercase words, each re-keyed by the word itself, so that every
+/// occurrence of a word lands on the lane that owns it.
+#[stoat::operator]
+pub fn split(line: String) -> Vec<KeyValue<String, u64>> {
+    line.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(|w| KeyValue::new(w.to_lowercase(), 1))
+        .collect()
+}
+
+/// The count of every word seen so far.
+#[stoat::state]
+pub struct Counts {
+    pub per_word: Table<String, u64>,
+}
+
+/// Adds `n` to the word's count and emits the new total.
+#[stoat::operator]
+pub fn count(word: &String, n: u64, counts: &mut Counts) -> Result<u64, StoreError> {
+    let total = counts.per_word.get(word)?.unwrap_or(0) + n;
+    counts.per_word.put(word.clone(), total)?;
+    Ok(total)
+}
+
+/// lines -> split (re-key by word) -> count -> word-counts
+pub fn topology() -> Topology {
+    let topology = Topology::new("word-count");
+    topology.stream::<(), String>(LINES).process(split).process(count).to(COUNTS);
+    topology
+}
+
+/// Lines fed to the log per round; bounds how much input waits in memory at once.
+const CHUNK: usize = 50_000;
+
+/// Counts the words of `input` on the embedded log; returns every word's count, in byte order
+/// of the words (including counts kept in the state directory by earlier runs).
+pub fn run(input: impl BufRead, config: Config) -> stoat::Result<Vec<(String, u64)>> {
+    let mut app = App::embedded(&topology(), config)?;
+    let log = match app.embedded_log() {
+        Some(log) => log.clone(),
+        None => return Err(stoat::Error::Runtime("word count runs on the embedded log".into())),
+    };
+    let mut pending = 0;
+    for line in input.split(b'\n') {
+        let mut line = line.map_err(|source| stoat::Error::Io { what: "cannot read the input".into(), source })?;
+        if line.last() == Some(&b'\r') {
+            line.pop();
+        }
+        log.produce(LINES, None, Some(line), now_millis(), Vec::new());
+        pending += 1;
+        if pending == CHUNK {
+            app.run_until_idle()?;
+            pending = 0;
+        }
+    }
+    let stats = app.run_until_idle()?;
+    tracing::info!(?stats, "word count finished");
+    Ok(app.read_state(|counts: &Counts| counts.per_word.iter())??)
+}
+
+fn now_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}

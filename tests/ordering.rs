@@ -1,0 +1,101 @@
+//! Per-key order with lane counts unrelated to partition counts: every key's records reach each
+//! operator in the order they were produced, always on the same lane, before and after an
+//! in-memory re-key.
+
+use std::collections::HashMap;
+
+use stoat::prelude::*;
+
+#[stoat::state]
+struct LastSeen {
+    first_stage: Table<u32, u64>,
+    second_stage: Table<String, u64>,
+}
+
+#[derive(Debug)]
+struct OutOfOrder(String);
+impl std::fmt::Display for OutOfOrder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+impl std::error::Error for OutOfOrder {}
+
+/// Fails unless `seq` follows the last sequence number seen for `key`; re-keys to a string key.
+#[stoat::operator]
+fn check_first(key: &u32, seq: u64, seen: &mut LastSeen, ctx: &Context) -> Result<KeyValue<String, (u64, usize)>, OutOfOrder> {
+    let last = seen.first_stage.get(key).map_err(|e| OutOfOrder(e.to_string()))?;
+    if last.is_some_and(|l| l + 1 != seq) || (last.is_none() && seq != 0) {
+        return Err(OutOfOrder(format!("key {key}: {seq} after {last:?}")));
+    }
+    seen.first_stage.put(*key, seq).map_err(|e| OutOfOrder(e.to_string()))?;
+    Ok(KeyValue::new(format!("k{key}"), (seq, ctx.lane())))
+}
+
+/// The same check after the re-key; emits (seq, lane of stage one, lane of stage two).
+#[stoat::operator]
+fn check_second(key: &String, v: (u64, usize), seen: &mut LastSeen, ctx: &Context) -> Result<String, OutOfOrder> {
+    let last = seen.second_stage.get(key).map_err(|e| OutOfOrder(e.to_string()))?;
+    if last.is_some_and(|l| l + 1 != v.0) || (last.is_none() && v.0 != 0) {
+        return Err(OutOfOrder(format!("key {key}: {} after {last:?}", v.0)));
+    }
+    seen.second_stage.put(key.clone(), v.0).map_err(|e| OutOfOrder(e.to_string()))?;
+    Ok(format!("{} {} {}", v.0, v.1, ctx.lane()))
+}
+
+fn run(partitions: u32, lanes: usize) -> stoat::Result<()> {
+    let topology = Topology::new("ordering");
+    topology.stream::<u32, u64>("in").process(check_first).process(check_second).to("out");
+    let driver = TestDriver::with_config(&topology, Config::default().lanes(lanes).commit_max_records(3_000))?;
+    driver.create_topic("in", partitions);
+    let input = driver.input::<u32, u64>("in");
+    let keys = 300u32;
+    let per_key = 40u64;
+    // Interleave keys so each batch mixes many keys and partitions.
+    let records: Vec<(u32, u64)> = (0..per_key).flat_map(|seq| (0..keys).map(move |k| (k, seq))).collect();
+    for chunk in records.chunks(2_500) {
+        input.pipe_all(chunk.iter().copied())?;
+    }
+    let out = driver.output::<String, String>("out").read_key_values()?;
+    assert_eq!(out.len(), (keys as u64 * per_key) as usize);
+    let mut next: HashMap<String, u64> = HashMap::new();
+    let mut lanes_of: HashMap<String, (usize, usize)> = HashMap::new();
+    for (key, v) in out {
+        let parts: Vec<usize> = v.split(' ').filter_map(|p| p.parse().ok()).collect();
+        let (seq, lane1, lane2) = (parts[0] as u64, parts[1], parts[2]);
+        let expected = next.entry(key.clone()).or_insert(0);
+        assert_eq!(seq, *expected, "output order of {key}");
+        *expected += 1;
+        let first = *lanes_of.entry(key.clone()).or_insert((lane1, lane2));
+        assert_eq!(first, (lane1, lane2), "{key} stays on its lanes");
+    }
+    let used: std::collections::HashSet<usize> = lanes_of.values().map(|l| l.1).collect();
+    assert!(used.len() * 4 >= lanes.min(keys as usize) * 3, "keys spread over the lanes: {} of {lanes} used", used.len());
+    assert_eq!(driver.stats().skipped(), 0);
+    Ok(())
+}
+
+#[test]
+fn one_partition_sixty_four_lanes() -> stoat::Result<()> {
+    run(1, 64)
+}
+
+#[test]
+fn sixteen_partitions_three_lanes() -> stoat::Result<()> {
+    run(16, 3)
+}
+
+#[test]
+fn keyless_records_spread_over_lanes() -> stoat::Result<()> {
+    #[stoat::operator]
+    fn which_lane(_line: String, ctx: &Context) -> u64 {
+        ctx.lane() as u64
+    }
+    let topology = Topology::new("spread");
+    topology.stream::<(), String>("in").process(which_lane).to("out");
+    let driver = TestDriver::with_config(&topology, Config::default().lanes(4))?;
+    driver.input::<(), String>("in").pipe_values((0..2_000).map(|i| i.to_string()))?;
+    let lanes: std::collections::HashSet<u64> = driver.output::<(), u64>("out").read_values()?.into_iter().collect();
+    assert_eq!(lanes.len(), 4, "records without a key are spread over all lanes");
+    Ok(())
+}
