@@ -155,9 +155,9 @@ pub(crate) fn expand(op: &Operator) -> TokenStream {
                     __out: &mut #p::Emitter<#out_key, #out_value>,
                 ) -> ::core::result::Result<(), #p::BoxError> {
                     #prelude
+                    #unused
                     let __ret = #ident::call(#(#call_args),*);
                     #unwrap
-                    #unused
                     #emit
                     ::core::result::Result::Ok(())
                 }

@@ -6,7 +6,7 @@ mod json;
 mod text;
 
 pub use json::Json;
-pub use text::{Decimal, RawBytes, Unit, Utf8};
+pub use text::{RawBytes, Text, Unit, Utf8};
 
 use crate::error::{DecodeError, EncodeError};
 
@@ -22,7 +22,7 @@ pub trait Codec<T>: Send + Sync + 'static {
 }
 
 /// The codec a type gets when none is named: `String` is UTF-8, `Vec<u8>` raw bytes, `()` a null,
-/// integers decimal ASCII text. Other types name one, e.g. [`Json`].
+/// numbers and `bool` as text. Other types name one, e.g. [`Json`].
 #[diagnostic::on_unimplemented(
     message = "`{Self}` has no default codec",
     label = "no default codec for `{Self}`",

@@ -1,4 +1,5 @@
-//! The plain codecs: UTF-8 strings, raw bytes, the unit (null) codec and decimal numbers.
+//! The plain codecs: UTF-8 strings, raw bytes, the unit (null) codec, and numbers and other
+//! `FromStr + Display` types as text.
 
 use std::fmt::Display;
 use std::marker::PhantomData;
@@ -71,52 +72,53 @@ impl DefaultCodec for () {
     type Codec = Unit;
 }
 
-/// A number as decimal ASCII text (`"42"`), readable with any console consumer.
+/// A `FromStr + Display` value as UTF-8 text: numbers as decimal ASCII (`"42"`), `bool` as
+/// `"true"`/`"false"`; readable with any console consumer.
 #[derive(Debug)]
-pub struct Decimal<T>(PhantomData<fn() -> T>);
+pub struct Text<T>(PhantomData<fn() -> T>);
 
-impl<T> Default for Decimal<T> {
+impl<T> Default for Text<T> {
     fn default() -> Self {
-        Decimal(PhantomData)
+        Text(PhantomData)
     }
 }
 
-impl<T> Decimal<T> {
+impl<T> Text<T> {
     /// The codec.
     pub fn new() -> Self {
         Self::default()
     }
 }
 
-impl<T> Codec<T> for Decimal<T>
+impl<T> Codec<T> for Text<T>
 where
     T: FromStr + Display + 'static,
     T::Err: Display,
 {
     fn name(&self) -> &'static str {
-        "decimal"
+        "text"
     }
     fn encode(&self, value: &T) -> Result<Option<Vec<u8>>, EncodeError> {
         Ok(Some(value.to_string().into_bytes()))
     }
     fn decode(&self, bytes: Option<&[u8]>) -> Result<T, DecodeError> {
-        let bytes = bytes.ok_or_else(|| null_error("decimal"))?;
+        let bytes = bytes.ok_or_else(|| null_error("text"))?;
         let text = std::str::from_utf8(bytes)
-            .map_err(|e| DecodeError { codec: "decimal", reason: e.to_string() })?;
+            .map_err(|e| DecodeError { codec: "text", reason: e.to_string() })?;
         text.trim()
             .parse()
-            .map_err(|e: T::Err| DecodeError { codec: "decimal", reason: format!("{e} (input {text:?})") })
+            .map_err(|e: T::Err| DecodeError { codec: "text", reason: format!("{e} (input {text:?})") })
     }
 }
 
-macro_rules! decimal_default {
+macro_rules! text_default {
     ($($t:ty)*) => {$(
         impl DefaultCodec for $t {
-            type Codec = Decimal<$t>;
+            type Codec = Text<$t>;
         }
     )*};
 }
-decimal_default!(u8 u16 u32 u64 u128 usize i8 i16 i32 i64 i128 isize f32 f64);
+text_default!(u8 u16 u32 u64 u128 usize i8 i16 i32 i64 i128 isize f32 f64 bool char);
 
 #[cfg(test)]
 mod tests {
@@ -130,11 +132,11 @@ mod tests {
     }
 
     #[test]
-    fn decimal_round_trips_and_names_bad_input() {
-        let c = Decimal::<u64>::new();
+    fn text_round_trips_and_names_bad_input() {
+        let c = Text::<u64>::new();
         let bytes = c.encode(&42).ok().flatten();
         assert_eq!(bytes.as_deref(), Some(&b"42"[..]));
         let err = c.decode(Some(b"4x2")).err().map(|e| e.to_string()).unwrap_or_default();
-        assert!(err.contains("decimal") && err.contains("4x2"), "{err}");
+        assert!(err.contains("text") && err.contains("4x2"), "{err}");
     }
 }

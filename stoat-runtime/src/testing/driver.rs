@@ -1,7 +1,8 @@
 //! The test driver: an [`App`] on an embedded log and a temporary state directory, processing
 //! synchronously whenever a test pipes input.
 
-use std::cell::RefCell;
+use std::cell::{RefCell, RefMut};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::topics::{TestInput, TestOutput};
@@ -20,6 +21,9 @@ use crate::topology::Topology;
 pub struct TestDriver {
     app: RefCell<App>,
     log: Arc<EmbeddedLog>,
+    /// Per output topic, the next offset to read in each partition: shared by every handle on the
+    /// topic, so a read consumes records for all of them (as in Kafka Streams' driver).
+    cursors: RefCell<HashMap<String, Vec<u64>>>,
 }
 
 impl TestDriver {
@@ -36,7 +40,7 @@ impl TestDriver {
             Some(log) => Arc::clone(log),
             None => return Err(crate::error::Error::Runtime("the test driver needs the embedded log".into())),
         };
-        Ok(TestDriver { app: RefCell::new(app), log })
+        Ok(TestDriver { app: RefCell::new(app), log, cursors: RefCell::default() })
     }
 
     /// Creates a topic with `partitions` partitions (topics used before get one).
@@ -47,6 +51,10 @@ impl TestDriver {
     /// The embedded log underneath.
     pub fn log(&self) -> &Arc<EmbeddedLog> {
         &self.log
+    }
+
+    pub(crate) fn cursor(&self, topic: &str) -> RefMut<'_, Vec<u64>> {
+        RefMut::map(self.cursors.borrow_mut(), |c| c.entry(topic.to_string()).or_default())
     }
 
     /// A typed input topic with the default codecs.

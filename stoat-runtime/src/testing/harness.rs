@@ -2,7 +2,7 @@
 //! `#[stoat::operator]` generates `harness()` on every operator.
 
 use super::super::state::{StateEnv, StateSet, StateWriter};
-use crate::error::{BoxError, Error, Result};
+use crate::error::{BoxError, Error, RecordLocation, Result};
 use crate::record::Record;
 use crate::topology::{Context, Emitter, Operator};
 
@@ -37,20 +37,26 @@ impl<O: Operator<K, V>, K, V> Harness<O, K, V> {
         Ok(Harness { op, state, writer, env, epoch: 0, offset: 0, _dir: dir })
     }
 
-    /// Processes one record; returns what the operator emitted (or its error).
-    pub fn process(&mut self, key: K, value: V) -> Result<Vec<(O::OutKey, O::OutValue)>, BoxError> {
+    /// Processes one record; returns what the operator emitted, or its error as
+    /// [`Error::Operator`].
+    pub fn process(&mut self, key: K, value: V) -> Result<Vec<(O::OutKey, O::OutValue)>> {
         Ok(self.process_record(Record::new(key, value))?.into_iter().map(|r| (r.key, r.value)).collect())
     }
 
     /// Processes one full record; outputs carry its timestamp.
-    pub fn process_record(&mut self, record: Record<K, V>) -> Result<Vec<Record<O::OutKey, O::OutValue>>, BoxError> {
-        let ctx = Context::detached("harness", 0, self.offset, record.timestamp);
+    pub fn process_record(&mut self, record: Record<K, V>) -> Result<Vec<Record<O::OutKey, O::OutValue>>> {
+        let offset = self.offset;
+        let ctx = Context::detached("harness", 0, offset, record.timestamp);
         self.offset += 1;
         let (timestamp, headers) = (record.timestamp, record.headers.clone());
         let mut out = Emitter::default();
         let result = self.op.process(record, &mut self.state, &ctx, &mut out);
         self.state.end_batch();
-        result?;
+        result.map_err(|source: BoxError| Error::Operator {
+            operator: O::NAME,
+            location: RecordLocation { topic: "harness".into(), partition: 0, offset },
+            source,
+        })?;
         Ok(out.drain().map(|(key, value)| Record { key, value, timestamp, headers: headers.clone() }).collect())
     }
 

@@ -1,7 +1,7 @@
 //! Typed handles on the driver's topics: [`TestInput`] encodes and pipes records (with controlled
 //! timestamps), [`TestOutput`] reads and decodes what the topology committed.
 
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::time::Duration;
@@ -126,7 +126,6 @@ pub struct TestOutput<'d, K, V> {
     topic: String,
     kc: Box<dyn Codec<K>>,
     vc: Box<dyn Codec<V>>,
-    cursor: RefCell<Vec<u64>>,
 }
 
 impl<K, V> std::fmt::Debug for TestOutput<'_, K, V> {
@@ -137,13 +136,13 @@ impl<K, V> std::fmt::Debug for TestOutput<'_, K, V> {
 
 impl<'d, K: 'static, V: 'static> TestOutput<'d, K, V> {
     pub(crate) fn new(driver: &'d TestDriver, topic: &str, kc: Box<dyn Codec<K>>, vc: Box<dyn Codec<V>>) -> Self {
-        TestOutput { driver, topic: topic.to_string(), kc, vc, cursor: RefCell::new(Vec::new()) }
+        TestOutput { driver, topic: topic.to_string(), kc, vc }
     }
 
     /// Every record not read yet, decoded.
     pub fn read_records(&self) -> Result<Vec<Record<K, V>>> {
         let log = self.driver.log();
-        let mut cursor = self.cursor.borrow_mut();
+        let mut cursor = self.driver.cursor(&self.topic);
         let mut out = Vec::new();
         let partitions = log.partition_count(&self.topic).unwrap_or(0) as usize;
         let len = partitions.max(cursor.len());
@@ -177,7 +176,7 @@ impl<'d, K: 'static, V: 'static> TestOutput<'d, K, V> {
 
     /// Whether every record has been read.
     pub fn is_empty(&self) -> Result<bool> {
-        let cursor = self.cursor.borrow().clone();
+        let cursor = self.driver.cursor(&self.topic).clone();
         let log = self.driver.log();
         let unread = log
             .read_all(&self.topic)

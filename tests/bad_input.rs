@@ -1,0 +1,121 @@
+//! Records that cannot be decoded or processed: the default policy stops with an error naming
+//! topic, partition, offset and cause (and commits nothing of the failing epoch); `Skip` skips
+//! and counts them.
+
+use serde::{Deserialize, Serialize};
+use stoat::prelude::*;
+use stoat::Error;
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+struct Order {
+    id: u32,
+    amount: i64,
+}
+
+#[stoat::operator]
+fn amount(order: Order) -> i64 {
+    order.amount
+}
+
+fn orders() -> Topology {
+    let topology = Topology::new("orders");
+    topology.stream_with("orders", Utf8, Json::<Order>::new()).process(amount).to("amounts");
+    topology
+}
+
+fn good(id: u32) -> Vec<u8> {
+    serde_json::to_vec(&Order { id, amount: id as i64 * 10 }).unwrap_or_default()
+}
+
+#[test]
+fn an_undecodable_record_stops_the_app_with_its_location() -> stoat::Result<()> {
+    let driver = TestDriver::new(&orders())?;
+    let input = driver.input_with("orders", Utf8, Json::<Order>::new());
+    input.pipe("a".into(), Order { id: 1, amount: 5 })?;
+    let err = input.pipe_raw(Some(b"b"), Some(b"{\"id\": 2, \"amount\": \"lots\"}")).err();
+    let Some(Error::Decode { part, location, source }) = err else { panic!("expected a decode error, got {err:?}") };
+    assert_eq!(part, "value");
+    assert_eq!((location.topic.as_str(), location.partition, location.offset), ("orders", 0, 1));
+    let text = Error::Decode { part, location, source }.to_string();
+    assert!(text.contains("topic `orders`") && text.contains("offset 1") && text.contains("json"), "{text}");
+    // The failing epoch is not committed: only the first record's output exists.
+    assert_eq!(driver.output::<String, i64>("amounts").read_values()?, vec![5]);
+    Ok(())
+}
+
+#[test]
+fn skip_policy_counts_undecodable_records_and_keeps_the_rest() -> stoat::Result<()> {
+    let driver = TestDriver::with_config(&orders(), Config::default().lanes(2).error_policy(ErrorPolicy::Skip))?;
+    let log = driver.log();
+    for id in 0..10u32 {
+        log.produce("orders", Some(id.to_string().into_bytes()), Some(good(id)), 0, Vec::new());
+        if id % 3 == 0 {
+            log.produce("orders", Some(b"x".to_vec()), Some(b"not json".to_vec()), 0, Vec::new());
+        }
+    }
+    log.produce("orders", Some(vec![0xff]), Some(good(99)), 0, Vec::new());
+    driver.run()?;
+    let stats = driver.stats();
+    assert_eq!(stats.skipped_decode, 5, "4 bad values and 1 bad key");
+    assert_eq!(stats.records_in, 15);
+    let mut amounts = driver.output::<String, i64>("amounts").read_values()?;
+    amounts.sort();
+    assert_eq!(amounts, (0..10).map(|i| i * 10).collect::<Vec<i64>>());
+    Ok(())
+}
+
+#[derive(Debug)]
+struct Refused(u32);
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "order {} refused", self.0)
+    }
+}
+impl std::error::Error for Refused {}
+
+#[stoat::operator]
+fn accept(order: Order) -> Result<Order, Refused> {
+    if order.amount < 0 {
+        Err(Refused(order.id))
+    } else {
+        Ok(order)
+    }
+}
+
+fn accepting() -> Topology {
+    let topology = Topology::new("accept");
+    topology
+        .stream_with("orders", Utf8, Json::<Order>::new())
+        .process(accept)
+        .to_with("accepted", Utf8, Json::<Order>::new());
+    topology
+}
+
+#[test]
+fn an_operator_error_names_the_operator_and_the_record() -> stoat::Result<()> {
+    let driver = TestDriver::new(&accepting())?;
+    let input = driver.input_with("orders", Utf8, Json::<Order>::new());
+    input.pipe("a".into(), Order { id: 1, amount: 1 })?;
+    let err = input.pipe("b".into(), Order { id: 2, amount: -1 }).err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(err.contains("operator `accept`") && err.contains("offset 1") && err.contains("order 2 refused"), "{err}");
+    Ok(())
+}
+
+#[test]
+fn skip_policy_counts_operator_errors() -> stoat::Result<()> {
+    let driver = TestDriver::with_config(&accepting(), Config::default().error_policy(ErrorPolicy::Skip))?;
+    let input = driver.input_with("orders", Utf8, Json::<Order>::new());
+    input.pipe_all((0..20).map(|i| (i.to_string(), Order { id: i, amount: if i % 4 == 0 { -1 } else { 1 } })))?;
+    assert_eq!(driver.stats().skipped_operator, 5);
+    let out = driver.output_with("accepted", Utf8, Json::<Order>::new()).read_values()?;
+    assert_eq!(out.len(), 15);
+    Ok(())
+}
+
+#[test]
+fn invalid_configuration_is_rejected_by_name() {
+    let err = App::embedded(&orders(), Config::default().lanes(0)).err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(err.contains("`lanes`"), "{err}");
+    let err = App::embedded(&orders(), Config::default().commit_max_records(0)).err().map(|e| e.to_string());
+    assert!(err.unwrap_or_default().contains("commit_max_records"));
+}

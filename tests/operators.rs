@@ -1,0 +1,101 @@
+//! The operator shapes `#[stoat::operator]` accepts, through generated harnesses and the test
+//! driver: plain values, options, vectors, iterators, results, re-keying, whole records, context,
+//! closures (filter, map_values, key_by) and fan-out.
+
+use stoat::prelude::*;
+
+#[stoat::operator]
+fn double(n: i64) -> i64 {
+    n * 2
+}
+
+#[stoat::operator]
+fn positive(n: i64) -> Option<i64> {
+    (n > 0).then_some(n)
+}
+
+#[stoat::operator]
+fn digits(n: i64) -> impl Iterator<Item = u32> {
+    n.unsigned_abs().to_string().chars().filter_map(|c| c.to_digit(10)).collect::<Vec<_>>().into_iter()
+}
+
+#[stoat::operator]
+fn parse(text: &str) -> Result<i64, std::num::ParseIntError> {
+    text.trim().parse()
+}
+
+#[stoat::operator(name = "by-parity")]
+fn by_parity(n: i64) -> KeyValue<bool, i64> {
+    KeyValue::new(n % 2 == 0, n)
+}
+
+#[stoat::operator]
+fn describe(record: &Record<String, i64>, ctx: &Context) -> String {
+    format!("{}={}@{}#{}", record.key, record.value, record.timestamp, ctx.offset())
+}
+
+#[stoat::operator]
+fn keyed(key: String, value: i64) -> Vec<KeyValue<String, i64>> {
+    vec![KeyValue::new(format!("{key}-a"), value), KeyValue::new(format!("{key}-b"), -value)]
+}
+
+#[test]
+fn harnesses_run_each_shape() -> Result<(), Box<dyn std::error::Error>> {
+    assert_eq!(double::harness()?.process((), 21)?, vec![((), 42)]);
+    assert_eq!(positive::harness()?.process((), -3)?, vec![]);
+    assert_eq!(digits::harness()?.process((), 907)?, vec![((), 9), ((), 0), ((), 7)]);
+    assert_eq!(parse::harness()?.process((), " 12 ".into())?, vec![((), 12)]);
+    let err = parse::harness()?.process((), "x".into()).err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(err.contains("operator `parse`") && err.ends_with("invalid digit found in string"), "{err}");
+    assert_eq!(by_parity::harness()?.process((), 7)?, vec![(false, 7)]);
+    assert_eq!(keyed::harness()?.process("k".into(), 3)?, vec![("k-a".into(), 3), ("k-b".into(), -3)]);
+    let mut h = describe::harness()?;
+    let out = h.process_record(Record::new("x".to_string(), 5).with_timestamp(77))?;
+    assert_eq!(out[0].value, "x=5@77#0");
+    assert_eq!(out[0].timestamp, 77, "outputs carry the input's timestamp");
+    // The function itself stays callable.
+    assert_eq!(double::call(4), 8);
+    Ok(())
+}
+
+#[test]
+fn operator_metadata_comes_from_the_signature() {
+    use stoat::Operator;
+    assert_eq!(<by_parity as Operator<(), i64>>::NAME, "by-parity");
+    assert!(<by_parity as Operator<(), i64>>::REKEYS);
+    assert!(!<double as Operator<String, i64>>::REKEYS);
+}
+
+#[test]
+fn a_topology_of_every_shape() -> stoat::Result<()> {
+    let topology = Topology::new("shapes");
+    let numbers = topology.stream::<String, String>("text").process(parse);
+    numbers.process(double).filter(|_, n| *n != 0).to("doubled");
+    numbers.process(positive).process(digits).map_values(|d| d as i64).to("digits");
+    numbers.process(by_parity).process(double).to("parity");
+    numbers.process(describe).to("described");
+    numbers.key_by(|k, _| k.to_uppercase()).process(keyed).to("keyed");
+
+    let driver = TestDriver::new(&topology)?;
+    let text = driver.input::<String, String>("text");
+    text.set_time(1_000);
+    text.pipe_all([("a".to_string(), "12".to_string()), ("b".into(), "-3".into()), ("c".into(), "0".into())])?;
+
+    let mut doubled = driver.output::<String, i64>("doubled").read_key_values()?;
+    doubled.sort();
+    assert_eq!(doubled, vec![("a".into(), 24), ("b".into(), -6)]);
+    assert_eq!(driver.output::<String, i64>("digits").read_key_values()?, vec![("a".into(), 1), ("a".into(), 2)]);
+    let mut parity = driver.output::<bool, i64>("parity").read_key_values()?;
+    parity.sort();
+    assert_eq!(parity, vec![(false, -6), (true, 0), (true, 24)]);
+    let mut described = driver.output::<String, String>("described").read_values()?;
+    described.sort();
+    assert_eq!(described, vec!["a=12@1000#0", "b=-3@1000#1", "c=0@1000#2"]);
+    let mut rekeyed = driver.output::<String, i64>("keyed").read_key_values()?;
+    rekeyed.sort();
+    assert_eq!(rekeyed[0], ("A-a".into(), 12));
+    assert_eq!(rekeyed.len(), 6);
+    let records = driver.output::<String, i64>("doubled");
+    assert!(records.is_empty()?);
+    Ok(())
+}
