@@ -33,7 +33,9 @@ pub struct Config {
     /// An epoch ends after this many input records (default 50 000).
     pub commit_max_records: usize,
     /// The most records in flight between the dispatcher and the lanes (default: 64 batches per
-    /// lane); the bound on memory when lanes are slower than the source.
+    /// lane); the bound on memory when lanes are slower than the source. The dispatcher stops
+    /// reading while the budget is used up; on top of it, each lane's current batch may fan out
+    /// (flat map) before the lane frees its budget.
     pub max_in_flight: usize,
     /// What to do with records that fail.
     pub error_policy: ErrorPolicy,

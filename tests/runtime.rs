@@ -1,0 +1,87 @@
+//! The runtime around the topology: graceful shutdown commits the open epoch, epochs end on
+//! record count, memory stays bounded when lanes are slow, and topology mistakes are refused
+//! before anything runs.
+
+use std::time::Duration;
+
+use stoat::prelude::*;
+
+#[stoat::operator]
+fn slow(n: u64) -> Vec<u64> {
+    std::thread::sleep(Duration::from_micros(20));
+    vec![n; 4]
+}
+
+#[test]
+fn slow_lanes_bound_the_records_in_flight() -> stoat::Result<()> {
+    let topology = Topology::new("slow");
+    topology.stream::<(), u64>("in").process(slow).key_by(|_, n| *n).to("out");
+    let mut config = Config::default().lanes(2);
+    config.max_in_flight = 512;
+    let driver = TestDriver::with_config(&topology, config)?;
+    driver.input::<(), u64>("in").pipe_values(0..20_000)?;
+    let stats = driver.stats();
+    assert_eq!(stats.records_out, 80_000);
+    // The budget, one more input batch, and what the batch each lane is working on fans out to
+    // (256 records x 4): far below the 80 000 records an unbounded pipeline would hold.
+    assert!(stats.peak_in_flight <= 512 + 256 + 2 * 4 * 256, "peak {}", stats.peak_in_flight);
+    assert!(stats.peak_in_flight >= 256);
+    Ok(())
+}
+
+#[stoat::operator]
+fn echo(n: u64) -> u64 {
+    n
+}
+
+#[test]
+fn epochs_end_on_the_record_count() -> stoat::Result<()> {
+    let topology = Topology::new("epochs");
+    topology.stream::<(), u64>("in").process(echo).to("out");
+    let driver = TestDriver::with_config(&topology, Config::default().commit_max_records(1_000))?;
+    driver.input::<(), u64>("in").pipe_values(0..10_000)?;
+    let stats = driver.stats();
+    assert!(stats.epochs >= 10, "{stats:?}");
+    assert_eq!(driver.output::<(), u64>("out").read_values()?.len(), 10_000);
+    Ok(())
+}
+
+#[test]
+fn a_stop_request_commits_the_open_epoch() -> stoat::Result<()> {
+    let topology = Topology::new("stop");
+    topology.stream::<(), u64>("in").process(echo).to("out");
+    let mut app = App::embedded(&topology, Config::default().lanes(2).commit_interval(Duration::from_secs(3600)))?;
+    let log = app.embedded_log().cloned().ok_or(stoat::Error::Runtime("no log".into()))?;
+    for i in 0..500u64 {
+        log.produce("in", None, Some(i.to_string().into_bytes()), 0, Vec::new());
+    }
+    let shutdown = Shutdown::new();
+    let trigger = shutdown.clone();
+    let feeder = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(300));
+        trigger.trigger();
+    });
+    let stats = app.run_until_stopped(&shutdown)?;
+    let _ = feeder.join();
+    assert_eq!(stats.epochs, 1, "one long epoch, committed on stop");
+    assert_eq!(log.read("out", 0, 0).len(), 500);
+    Ok(())
+}
+
+#[test]
+fn topology_mistakes_are_refused() {
+    let empty = Topology::new("empty");
+    let err = empty.build().err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(err.contains("reads no topic"), "{err}");
+
+    let twice = Topology::new("twice");
+    twice.stream::<(), u64>("in").to("a");
+    twice.stream::<(), u64>("in").to("b");
+    let err = twice.build().err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(err.contains("read by two sources"), "{err}");
+
+    let cycle = Topology::new("cycle");
+    cycle.stream::<(), u64>("in").process(echo).to("in");
+    let err = cycle.build().err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(err.contains("both read and written"), "{err}");
+}

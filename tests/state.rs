@@ -1,0 +1,125 @@
+//! State stores: the `Table` API with read-your-writes inside an epoch, key order in scans,
+//! persistence across restarts, and the checks that protect a state directory.
+
+use stoat::prelude::*;
+
+#[stoat::state]
+struct Inventory {
+    stock: Table<(String, u32), i64>,
+    #[store(name = "inventory.names")]
+    names: Table<String, String>,
+}
+
+/// Applies `+n`/`-n` deltas to a (warehouse, item) stock level and emits the warehouse's total.
+#[stoat::operator]
+fn restock(key: &(String, u32), delta: i64, inv: &mut Inventory) -> Result<i64, StoreError> {
+    let level = inv.stock.get(key)?.unwrap_or(0) + delta;
+    if level == 0 {
+        inv.stock.delete(key)?;
+    } else {
+        inv.stock.put(key.clone(), level)?;
+    }
+    let warehouse: i64 = inv.stock.prefix(&key.0)?.into_iter().map(|(_, v)| v).sum();
+    Ok(warehouse)
+}
+
+#[test]
+fn tables_read_their_own_writes_and_scan_in_key_order() -> stoat::Result<()> {
+    let mut h = restock::harness()?;
+    let w = |s: &str, i: u32| (s.to_string(), i);
+    assert_eq!(h.process(w("east", 2), 5)?, vec![(w("east", 2), 5)]);
+    assert_eq!(h.process(w("east", 1), 3)?, vec![(w("east", 1), 8)]);
+    assert_eq!(h.process(w("west", 1), 4)?, vec![(w("west", 1), 4)]);
+    h.commit()?;
+    // After the commit the values come from LMDB; new writes overlay them.
+    assert_eq!(h.process(w("east", 2), -5)?, vec![(w("east", 2), 3)], "deleted within the epoch");
+    assert_eq!(h.process(w("east", 3), 1)?, vec![(w("east", 3), 4)]);
+    let state = h.state();
+    assert_eq!(state.stock.get(&w("east", 2))?, None);
+    let all = state.stock.iter()?;
+    assert_eq!(all, vec![(w("east", 1), 3), (w("east", 3), 1), (w("west", 1), 4)]);
+    let range = state.stock.range(w("east", 2)..w("west", 0))?;
+    assert_eq!(range, vec![(w("east", 3), 1)]);
+    // Committed state does not see the open epoch.
+    let committed = h.read_committed(|s: &Inventory| s.stock.iter())??;
+    assert_eq!(committed, vec![(w("east", 1), 3), (w("east", 2), 5), (w("west", 1), 4)]);
+    h.commit()?;
+    assert_eq!(h.read_committed(|s: &Inventory| s.stock.iter())??, all);
+    Ok(())
+}
+
+#[test]
+fn store_names_come_from_fields_or_attributes() {
+    use stoat::__private::StateSet;
+    let names: Vec<&str> = Inventory::stores().iter().map(|s| s.name).collect();
+    assert_eq!(names, vec!["stock", "inventory.names"]);
+}
+
+#[stoat::state]
+struct Totals {
+    per_key: Table<String, i64>,
+}
+
+#[stoat::operator]
+fn total(key: &String, n: i64, totals: &mut Totals) -> Result<i64, StoreError> {
+    let t = totals.per_key.get(key)?.unwrap_or(0) + n;
+    totals.per_key.put(key.clone(), t)?;
+    Ok(t)
+}
+
+fn totals_topology() -> Topology {
+    let topology = Topology::new("totals");
+    topology.stream::<String, i64>("in").process(total).to("out");
+    topology
+}
+
+#[test]
+fn state_survives_an_app_restart() -> stoat::Result<()> {
+    let dir = tempfile::tempdir().map_err(|source| stoat::Error::Io { what: "tempdir".into(), source })?;
+    for round in 1..=3i64 {
+        let mut app = App::embedded(&totals_topology(), Config::default().lanes(3).state_dir(dir.path()))?;
+        let log = app.embedded_log().cloned().ok_or(stoat::Error::Runtime("no log".into()))?;
+        for k in 0..50 {
+            log.produce("in", Some(format!("k{k}").into_bytes()), Some(b"2".to_vec()), 0, Vec::new());
+        }
+        app.run_until_idle()?;
+        let t = app.read_state(|s: &Totals| s.per_key.get(&"k7".to_string()))??;
+        assert_eq!(t, Some(2 * round), "round {round}");
+        drop(app);
+    }
+    Ok(())
+}
+
+#[stoat::state]
+struct OtherTotals {
+    #[store(name = "per_key")]
+    totals: Table<String, String>,
+}
+
+#[stoat::operator]
+fn other(key: &String, n: i64, t: &mut OtherTotals) -> Result<i64, StoreError> {
+    t.totals.put(key.clone(), n.to_string())?;
+    Ok(n)
+}
+
+#[test]
+fn a_state_dir_refuses_stores_of_other_types() -> stoat::Result<()> {
+    let dir = tempfile::tempdir().map_err(|source| stoat::Error::Io { what: "tempdir".into(), source })?;
+    drop(App::embedded(&totals_topology(), Config::default().state_dir(dir.path()))?);
+    let topology = Topology::new("other");
+    topology.stream::<String, i64>("in").process(other).to("out");
+    let err = App::embedded(&topology, Config::default().state_dir(dir.path())).err().map(|e| e.to_string());
+    let err = err.unwrap_or_default();
+    assert!(err.contains("`per_key`") && err.contains("i64") && err.contains("alloc::string::String>"), "{err}");
+    Ok(())
+}
+
+#[test]
+fn two_state_structs_may_not_declare_the_same_store() {
+    let topology = Topology::new("clash");
+    let s = topology.stream::<String, i64>("in");
+    s.process(total).to("a");
+    s.process(other).to("b");
+    let err = topology.build().err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(err.contains("`per_key` is declared by both `Totals` and `OtherTotals`"), "{err}");
+}
