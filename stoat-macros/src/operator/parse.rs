@@ -185,7 +185,7 @@ impl Operator {
                 params[i] = Param::Value { ty, pass };
             }
         }
-        let output = match parse_output(&sig.output) {
+        let output = match parse_output(&sig.output, sig.paren_token.span.close()) {
             Ok(o) => Some(o),
             Err(e) => {
                 push_err(e);
@@ -274,11 +274,11 @@ fn strip_ref(ty: &Type) -> (Type, Pass) {
 
 const RETURN_HELP: &str = "an operator returns what it emits: `T`, `Option<T>`, `Vec<T>` or `impl Iterator<Item = T>`, optionally in `Result<_, E>`; `T` may be `KeyValue<K, V>` to re-key";
 
-fn parse_output(ret: &ReturnType) -> syn::Result<Output> {
+fn parse_output(ret: &ReturnType, after_params: proc_macro2::Span) -> syn::Result<Output> {
     let ty = match ret {
         ReturnType::Default => {
             return Err(syn::Error::new(
-                ret.span(),
+                after_params,
                 format!("the operator returns nothing; {RETURN_HELP} (to emit nothing, return `Option<T>`)"),
             ))
         }

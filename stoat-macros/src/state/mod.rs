@@ -28,7 +28,21 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
         crate::debug::dump("state", &st.ident.to_string(), &tokens);
         Ok(tokens)
     })();
-    crate::debug::finish(result, item)
+    crate::debug::finish(result, without_store_attributes(item))
+}
+
+/// The item as written, minus the `#[store]` field attributes only this macro understands, so a
+/// failed expansion does not add "cannot find attribute `store`" to the real error.
+fn without_store_attributes(item: TokenStream) -> TokenStream {
+    match syn::parse2::<ItemStruct>(item.clone()) {
+        Ok(mut st) => {
+            for field in st.fields.iter_mut() {
+                field.attrs.retain(|a| !a.path().is_ident("store"));
+            }
+            quote!(#st)
+        }
+        Err(_) => item,
+    }
 }
 
 fn store_name(field: &syn::Field) -> syn::Result<Option<LitStr>> {

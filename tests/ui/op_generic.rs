@@ -1,0 +1,6 @@
+#[stoat::operator]
+fn identity<T: Clone>(value: T) -> T {
+    value
+}
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[stoat::operator]
+struct NotAFunction;
+
+fn main() {}

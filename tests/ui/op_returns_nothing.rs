@@ -1,0 +1,6 @@
+#[stoat::operator]
+fn log_it(value: String) {
+    println!("{value}");
+}
+
+fn main() {}

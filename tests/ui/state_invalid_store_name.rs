@@ -1,0 +1,9 @@
+use stoat::prelude::*;
+
+#[stoat::state]
+struct Counts {
+    #[store(name = "per word")]
+    per_word: Table<String, u64>,
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+#[stoat::state]
+enum Stores {
+    One,
+}
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[stoat::state]
+struct Nothing {}
+
+fn main() {}
