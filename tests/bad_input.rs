@@ -33,7 +33,9 @@ fn an_undecodable_record_stops_the_app_with_its_location() -> stoat::Result<()> 
     let input = driver.input_with("orders", Utf8, Json::<Order>::new());
     input.pipe("a".into(), Order { id: 1, amount: 5 })?;
     let err = input.pipe_raw(Some(b"b"), Some(b"{\"id\": 2, \"amount\": \"lots\"}")).err();
-    let Some(Error::Decode { part, location, source }) = err else { panic!("expected a decode error, got {err:?}") };
+    let Some(Error::Decode { part, location, source }) = err else {
+        panic!("expected a decode error, got {err:?}")
+    };
     assert_eq!(part, "value");
     assert_eq!((location.topic.as_str(), location.partition, location.offset), ("orders", 0, 1));
     let text = Error::Decode { part, location, source }.to_string();
@@ -45,7 +47,8 @@ fn an_undecodable_record_stops_the_app_with_its_location() -> stoat::Result<()> 
 
 #[test]
 fn skip_policy_counts_undecodable_records_and_keeps_the_rest() -> stoat::Result<()> {
-    let driver = TestDriver::with_config(&orders(), Config::default().lanes(2).error_policy(ErrorPolicy::Skip))?;
+    let driver =
+        TestDriver::with_config(&orders(), Config::default().lanes(2).error_policy(ErrorPolicy::Skip))?;
     let log = driver.log();
     for id in 0..10u32 {
         log.produce("orders", Some(id.to_string().into_bytes()), Some(good(id)), 0, Vec::new());
@@ -84,10 +87,11 @@ fn accept(order: Order) -> Result<Order, Refused> {
 
 fn accepting() -> Topology {
     let topology = Topology::new("accept");
-    topology
-        .stream_with("orders", Utf8, Json::<Order>::new())
-        .process(accept)
-        .to_with("accepted", Utf8, Json::<Order>::new());
+    topology.stream_with("orders", Utf8, Json::<Order>::new()).process(accept).to_with(
+        "accepted",
+        Utf8,
+        Json::<Order>::new(),
+    );
     topology
 }
 
@@ -96,8 +100,12 @@ fn an_operator_error_names_the_operator_and_the_record() -> stoat::Result<()> {
     let driver = TestDriver::new(&accepting())?;
     let input = driver.input_with("orders", Utf8, Json::<Order>::new());
     input.pipe("a".into(), Order { id: 1, amount: 1 })?;
-    let err = input.pipe("b".into(), Order { id: 2, amount: -1 }).err().map(|e| e.to_string()).unwrap_or_default();
-    assert!(err.contains("operator `accept`") && err.contains("offset 1") && err.contains("order 2 refused"), "{err}");
+    let err =
+        input.pipe("b".into(), Order { id: 2, amount: -1 }).err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(
+        err.contains("operator `accept`") && err.contains("offset 1") && err.contains("order 2 refused"),
+        "{err}"
+    );
     Ok(())
 }
 
@@ -105,7 +113,9 @@ fn an_operator_error_names_the_operator_and_the_record() -> stoat::Result<()> {
 fn skip_policy_counts_operator_errors() -> stoat::Result<()> {
     let driver = TestDriver::with_config(&accepting(), Config::default().error_policy(ErrorPolicy::Skip))?;
     let input = driver.input_with("orders", Utf8, Json::<Order>::new());
-    input.pipe_all((0..20).map(|i| (i.to_string(), Order { id: i, amount: if i % 4 == 0 { -1 } else { 1 } })))?;
+    input.pipe_all(
+        (0..20).map(|i| (i.to_string(), Order { id: i, amount: if i % 4 == 0 { -1 } else { 1 } })),
+    )?;
     assert_eq!(driver.stats().skipped_operator, 5);
     let out = driver.output_with("accepted", Utf8, Json::<Order>::new()).read_values()?;
     assert_eq!(out.len(), 15);
@@ -114,7 +124,8 @@ fn skip_policy_counts_operator_errors() -> stoat::Result<()> {
 
 #[test]
 fn invalid_configuration_is_rejected_by_name() {
-    let err = App::embedded(&orders(), Config::default().lanes(0)).err().map(|e| e.to_string()).unwrap_or_default();
+    let err =
+        App::embedded(&orders(), Config::default().lanes(0)).err().map(|e| e.to_string()).unwrap_or_default();
     assert!(err.contains("`lanes`"), "{err}");
     let err = App::embedded(&orders(), Config::default().commit_max_records(0)).err().map(|e| e.to_string());
     assert!(err.unwrap_or_default().contains("commit_max_records"));

@@ -62,8 +62,10 @@ fn harnesses_run_each_shape() -> Result<(), Box<dyn std::error::Error>> {
 fn operator_metadata_comes_from_the_signature() {
     use stoat::Operator;
     assert_eq!(<by_parity as Operator<(), i64>>::NAME, "by-parity");
-    assert!(<by_parity as Operator<(), i64>>::REKEYS);
-    assert!(!<double as Operator<String, i64>>::REKEYS);
+    assert_eq!(
+        [<by_parity as Operator<(), i64>>::REKEYS, <double as Operator<String, i64>>::REKEYS],
+        [true, false]
+    );
 }
 
 #[test]
@@ -79,12 +81,19 @@ fn a_topology_of_every_shape() -> stoat::Result<()> {
     let driver = TestDriver::new(&topology)?;
     let text = driver.input::<String, String>("text");
     text.set_time(1_000);
-    text.pipe_all([("a".to_string(), "12".to_string()), ("b".into(), "-3".into()), ("c".into(), "0".into())])?;
+    text.pipe_all([
+        ("a".to_string(), "12".to_string()),
+        ("b".into(), "-3".into()),
+        ("c".into(), "0".into()),
+    ])?;
 
     let mut doubled = driver.output::<String, i64>("doubled").read_key_values()?;
     doubled.sort();
     assert_eq!(doubled, vec![("a".into(), 24), ("b".into(), -6)]);
-    assert_eq!(driver.output::<String, i64>("digits").read_key_values()?, vec![("a".into(), 1), ("a".into(), 2)]);
+    assert_eq!(
+        driver.output::<String, i64>("digits").read_key_values()?,
+        vec![("a".into(), 1), ("a".into(), 2)]
+    );
     let mut parity = driver.output::<bool, i64>("parity").read_key_values()?;
     parity.sort();
     assert_eq!(parity, vec![(false, -6), (true, 0), (true, 24)]);

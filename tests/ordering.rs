@@ -23,7 +23,12 @@ impl std::error::Error for OutOfOrder {}
 
 /// Fails unless `seq` follows the last sequence number seen for `key`; re-keys to a string key.
 #[stoat::operator]
-fn check_first(key: &u32, seq: u64, seen: &mut LastSeen, ctx: &Context) -> Result<KeyValue<String, (u64, usize)>, OutOfOrder> {
+fn check_first(
+    key: &u32,
+    seq: u64,
+    seen: &mut LastSeen,
+    ctx: &Context,
+) -> Result<KeyValue<String, (u64, usize)>, OutOfOrder> {
     let last = seen.first_stage.get(key).map_err(|e| OutOfOrder(e.to_string()))?;
     if last.is_some_and(|l| l + 1 != seq) || (last.is_none() && seq != 0) {
         return Err(OutOfOrder(format!("key {key}: {seq} after {last:?}")));
@@ -34,19 +39,25 @@ fn check_first(key: &u32, seq: u64, seen: &mut LastSeen, ctx: &Context) -> Resul
 
 /// The same check after the re-key; emits (seq, lane of stage one, lane of stage two).
 #[stoat::operator]
-fn check_second(key: &String, v: (u64, usize), seen: &mut LastSeen, ctx: &Context) -> Result<String, OutOfOrder> {
+fn check_second(
+    key: &str,
+    v: (u64, usize),
+    seen: &mut LastSeen,
+    ctx: &Context,
+) -> Result<String, OutOfOrder> {
     let last = seen.second_stage.get(key).map_err(|e| OutOfOrder(e.to_string()))?;
     if last.is_some_and(|l| l + 1 != v.0) || (last.is_none() && v.0 != 0) {
         return Err(OutOfOrder(format!("key {key}: {} after {last:?}", v.0)));
     }
-    seen.second_stage.put(key.clone(), v.0).map_err(|e| OutOfOrder(e.to_string()))?;
+    seen.second_stage.put(key.to_owned(), v.0).map_err(|e| OutOfOrder(e.to_string()))?;
     Ok(format!("{} {} {}", v.0, v.1, ctx.lane()))
 }
 
 fn run(partitions: u32, lanes: usize) -> stoat::Result<()> {
     let topology = Topology::new("ordering");
     topology.stream::<u32, u64>("in").process(check_first).process(check_second).to("out");
-    let driver = TestDriver::with_config(&topology, Config::default().lanes(lanes).commit_max_records(3_000))?;
+    let driver =
+        TestDriver::with_config(&topology, Config::default().lanes(lanes).commit_max_records(3_000))?;
     driver.create_topic("in", partitions);
     let input = driver.input::<u32, u64>("in");
     let keys = 300u32;
@@ -70,7 +81,11 @@ fn run(partitions: u32, lanes: usize) -> stoat::Result<()> {
         assert_eq!(first, (lane1, lane2), "{key} stays on its lanes");
     }
     let used: std::collections::HashSet<usize> = lanes_of.values().map(|l| l.1).collect();
-    assert!(used.len() * 4 >= lanes.min(keys as usize) * 3, "keys spread over the lanes: {} of {lanes} used", used.len());
+    assert!(
+        used.len() * 4 >= lanes.min(keys as usize) * 3,
+        "keys spread over the lanes: {} of {lanes} used",
+        used.len()
+    );
     assert_eq!(driver.stats().skipped(), 0);
     Ok(())
 }
@@ -95,7 +110,8 @@ fn keyless_records_spread_over_lanes() -> stoat::Result<()> {
     topology.stream::<(), String>("in").process(which_lane).to("out");
     let driver = TestDriver::with_config(&topology, Config::default().lanes(4))?;
     driver.input::<(), String>("in").pipe_values((0..2_000).map(|i| i.to_string()))?;
-    let lanes: std::collections::HashSet<u64> = driver.output::<(), u64>("out").read_values()?.into_iter().collect();
+    let lanes: std::collections::HashSet<u64> =
+        driver.output::<(), u64>("out").read_values()?.into_iter().collect();
     assert_eq!(lanes.len(), 4, "records without a key are spread over all lanes");
     Ok(())
 }

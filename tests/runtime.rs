@@ -50,7 +50,8 @@ fn epochs_end_on_the_record_count() -> stoat::Result<()> {
 fn a_stop_request_commits_the_open_epoch() -> stoat::Result<()> {
     let topology = Topology::new("stop");
     topology.stream::<(), u64>("in").process(echo).to("out");
-    let mut app = App::embedded(&topology, Config::default().lanes(2).commit_interval(Duration::from_secs(3600)))?;
+    let mut app =
+        App::embedded(&topology, Config::default().lanes(2).commit_interval(Duration::from_secs(3600)))?;
     let log = app.embedded_log().cloned().ok_or(stoat::Error::Runtime("no log".into()))?;
     for i in 0..500u64 {
         log.produce("in", None, Some(i.to_string().into_bytes()), 0, Vec::new());

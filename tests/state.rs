@@ -61,9 +61,9 @@ struct Totals {
 }
 
 #[stoat::operator]
-fn total(key: &String, n: i64, totals: &mut Totals) -> Result<i64, StoreError> {
+fn total(key: &str, n: i64, totals: &mut Totals) -> Result<i64, StoreError> {
     let t = totals.per_key.get(key)?.unwrap_or(0) + n;
-    totals.per_key.put(key.clone(), t)?;
+    totals.per_key.put(key.to_owned(), t)?;
     Ok(t)
 }
 
@@ -83,7 +83,7 @@ fn state_survives_an_app_restart() -> stoat::Result<()> {
             log.produce("in", Some(format!("k{k}").into_bytes()), Some(b"2".to_vec()), 0, Vec::new());
         }
         app.run_until_idle()?;
-        let t = app.read_state(|s: &Totals| s.per_key.get(&"k7".to_string()))??;
+        let t = app.read_state(|s: &Totals| s.per_key.get("k7"))??;
         assert_eq!(t, Some(2 * round), "round {round}");
         drop(app);
     }
@@ -97,8 +97,8 @@ struct OtherTotals {
 }
 
 #[stoat::operator]
-fn other(key: &String, n: i64, t: &mut OtherTotals) -> Result<i64, StoreError> {
-    t.totals.put(key.clone(), n.to_string())?;
+fn other(key: &str, n: i64, t: &mut OtherTotals) -> Result<i64, StoreError> {
+    t.totals.put(key.to_owned(), n.to_string())?;
     Ok(n)
 }
 
@@ -110,7 +110,10 @@ fn a_state_dir_refuses_stores_of_other_types() -> stoat::Result<()> {
     topology.stream::<String, i64>("in").process(other).to("out");
     let err = App::embedded(&topology, Config::default().state_dir(dir.path())).err().map(|e| e.to_string());
     let err = err.unwrap_or_default();
-    assert!(err.contains("`per_key`") && err.contains("i64") && err.contains("alloc::string::String>"), "{err}");
+    assert!(
+        err.contains("`per_key`") && err.contains("i64") && err.contains("alloc::string::String>"),
+        "{err}"
+    );
     Ok(())
 }
 

@@ -20,7 +20,8 @@ fn word_count_matches_the_oracle() -> stoat::Result<()> {
     let corpus = support::zipf_corpus(7, 120_000, 3_000);
     let expected = support::oracle(&corpus);
     assert!(expected.keys().any(|w| !w.is_ascii()), "the corpus has non-ASCII words");
-    let counts: BTreeMap<String, u64> = app::run(as_input(&corpus), Config::default().lanes(8))?.into_iter().collect();
+    let counts: BTreeMap<String, u64> =
+        app::run(as_input(&corpus), Config::default().lanes(8))?.into_iter().collect();
     assert_eq!(counts.len(), expected.len());
     assert_eq!(counts, expected);
     Ok(())

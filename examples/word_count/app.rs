@@ -27,9 +27,9 @@ pub struct Counts {
 
 /// Adds `n` to the word's count and emits the new total.
 #[stoat::operator]
-pub fn count(word: &String, n: u64, counts: &mut Counts) -> Result<u64, StoreError> {
+pub fn count(word: &str, n: u64, counts: &mut Counts) -> Result<u64, StoreError> {
     let total = counts.per_word.get(word)?.unwrap_or(0) + n;
-    counts.per_word.put(word.clone(), total)?;
+    counts.per_word.put(word.to_owned(), total)?;
     Ok(total)
 }
 
@@ -53,7 +53,8 @@ pub fn run(input: impl BufRead, config: Config) -> stoat::Result<Vec<(String, u6
     };
     let mut pending = 0;
     for line in input.split(b'\n') {
-        let mut line = line.map_err(|source| stoat::Error::Io { what: "cannot read the input".into(), source })?;
+        let mut line =
+            line.map_err(|source| stoat::Error::Io { what: "cannot read the input".into(), source })?;
         if line.last() == Some(&b'\r') {
             line.pop();
         }

@@ -34,7 +34,10 @@ fn parse_args() -> Result<Args, String> {
                 config = config.state_dir(dir);
             }
             Some("--lanes") => {
-                let n = args.next().and_then(|n| n.to_str().map(str::to_owned)).ok_or("--lanes needs a number")?;
+                let n = args
+                    .next()
+                    .and_then(|n| n.to_str().map(str::to_owned))
+                    .ok_or("--lanes needs a number")?;
                 config = config.lanes(n.parse().map_err(|_| format!("--lanes: `{n}` is not a number"))?);
             }
             Some("-h" | "--help") => return Err(String::new()),

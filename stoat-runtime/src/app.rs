@@ -46,10 +46,9 @@ impl App {
         let (dir, temp) = match &config.state_dir {
             Some(dir) => (dir.clone(), None),
             None => {
-                let temp = tempfile::Builder::new()
-                    .prefix("stoat-state-")
-                    .tempdir()
-                    .map_err(|source| Error::Io { what: "cannot create a temporary state directory".into(), source })?;
+                let temp = tempfile::Builder::new().prefix("stoat-state-").tempdir().map_err(|source| {
+                    Error::Io { what: "cannot create a temporary state directory".into(), source }
+                })?;
                 (temp.path().to_path_buf(), Some(temp))
             }
         };

@@ -18,9 +18,9 @@
 //! }
 //!
 //! #[stoat::operator]
-//! fn count(word: &String, n: u64, counts: &mut Counts) -> Result<u64, StoreError> {
+//! fn count(word: &str, n: u64, counts: &mut Counts) -> Result<u64, StoreError> {
 //!     let total = counts.per_word.get(word)?.unwrap_or(0) + n;
-//!     counts.per_word.put(word.clone(), total)?;
+//!     counts.per_word.put(word.to_owned(), total)?;
 //!     Ok(total)
 //! }
 //!
@@ -42,10 +42,12 @@ pub use stoat_runtime::app::App;
 pub use stoat_runtime::codec;
 pub use stoat_runtime::commit::Shutdown;
 pub use stoat_runtime::config::{Config, ErrorPolicy};
-pub use stoat_runtime::error::{BoxError, DecodeError, EncodeError, Error, RecordLocation, Result, StoreError};
+pub use stoat_runtime::error::{
+    BoxError, DecodeError, EncodeError, Error, RecordLocation, Result, StoreError,
+};
 pub use stoat_runtime::log;
 pub use stoat_runtime::record::{Headers, KeyValue, Record};
-pub use stoat_runtime::state::{KeyPrefix, StoreKey, StoreValue, Table};
+pub use stoat_runtime::state::{KeyPrefix, KeyRef, StoreKey, StoreValue, Table};
 pub use stoat_runtime::stats::RunStats;
 pub use stoat_runtime::testing;
 pub use stoat_runtime::topology::{Context, Data, Emitter, Key, Operator, Program, Stream, Topology};

@@ -28,7 +28,8 @@ impl Rng {
 }
 
 const SYLLABLES: &[&str] = &[
-    "ka", "lo", "mi", "ne", "ru", "sa", "to", "vi", "ze", "qu", "ä", "ö", "ß", "é", "ñ", "жи", "вой", "日", "本", "Ω", "ç",
+    "ka", "lo", "mi", "ne", "ru", "sa", "to", "vi", "ze", "qu", "ä", "ö", "ß", "é", "ñ", "жи", "вой", "日",
+    "本", "Ω", "ç",
 ];
 
 /// A vocabulary of `n` distinct words, some capitalised (the count lowercases them).

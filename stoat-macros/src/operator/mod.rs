@@ -10,7 +10,10 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     let result = (|| {
         let args = parse::Args::parse(args)?;
         let func: syn::ItemFn = syn::parse2(item.clone()).map_err(|e| {
-            syn::Error::new(e.span(), "`#[stoat::operator]` goes on a function: `fn name(value: V) -> T { ... }`")
+            syn::Error::new(
+                e.span(),
+                "`#[stoat::operator]` goes on a function: `fn name(value: V) -> T { ... }`",
+            )
         })?;
         let op = parse::Operator::analyze(args, func)?;
         let tokens = expand::expand(&op);

@@ -40,6 +40,7 @@ pub(crate) enum Pass {
 }
 
 /// One parameter's role.
+#[allow(clippy::large_enum_variant)] // a handful per operator, at compile time
 pub(crate) enum Param {
     Key { ty: Type, pass: Pass },
     Value { ty: Type, pass: Pass },
@@ -57,6 +58,7 @@ pub(crate) enum Many {
 }
 
 /// What each output is: a value (the key stays) or a `KeyValue` (a new key).
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Item {
     Value(Type),
     Rekey { key: Type, value: Type },
@@ -238,7 +240,10 @@ fn classify(ty: &Type) -> syn::Result<Option<Param>> {
         if seg.ident == "Record" {
             let args = generic_types(seg);
             if args.len() != 2 || mutable {
-                return Err(syn::Error::new(ty.span(), "take a whole record as `Record<K, V>` or `&Record<K, V>`"));
+                return Err(syn::Error::new(
+                    ty.span(),
+                    "take a whole record as `Record<K, V>` or `&Record<K, V>`",
+                ));
             }
             return Ok(Some(Param::Record { key: args[0].clone(), value: args[1].clone(), pass }));
         }

@@ -21,7 +21,10 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
             ));
         }
         let mut st: ItemStruct = syn::parse2(item.clone()).map_err(|e| {
-            syn::Error::new(e.span(), "`#[stoat::state]` goes on a struct with named fields, each a store such as `Table<K, V>`")
+            syn::Error::new(
+                e.span(),
+                "`#[stoat::state]` goes on a struct with named fields, each a store such as `Table<K, V>`",
+            )
         })?;
         let fields = validate(&mut st)?;
         let tokens = expand_struct(&st, &fields);
@@ -65,7 +68,10 @@ fn store_name(field: &syn::Field) -> syn::Result<Option<LitStr>> {
 
 fn validate(st: &mut ItemStruct) -> syn::Result<Vec<StoreField>> {
     if !st.generics.params.is_empty() {
-        return Err(syn::Error::new(st.generics.span(), "state structs cannot be generic: each store has concrete types"));
+        return Err(syn::Error::new(
+            st.generics.span(),
+            "state structs cannot be generic: each store has concrete types",
+        ));
     }
     let named = match &mut st.fields {
         Fields::Named(named) => named,
@@ -77,7 +83,10 @@ fn validate(st: &mut ItemStruct) -> syn::Result<Vec<StoreField>> {
         }
     };
     if named.named.is_empty() {
-        return Err(syn::Error::new(named.span(), "this state struct declares no stores; add a field such as `counts: Table<String, u64>`"));
+        return Err(syn::Error::new(
+            named.span(),
+            "this state struct declares no stores; add a field such as `counts: Table<String, u64>`",
+        ));
     }
     let mut out: Vec<StoreField> = Vec::new();
     let mut errors: Option<syn::Error> = None;
@@ -104,13 +113,13 @@ fn validate(st: &mut ItemStruct) -> syn::Result<Vec<StoreField>> {
                 name.span(),
                 format!("invalid store name `{value}`: use ASCII letters, digits, `.`, `_` and `-` (at most 200, not starting with `__`)"),
             ))
-        } else if let Some(first) = out.iter().find(|f| f.name.value() == value) {
-            Some(syn::Error::new(
-                name.span(),
-                format!("duplicate store name `{value}`: field `{}` already uses it", first.ident),
-            ))
         } else {
-            None
+            out.iter().find(|f| f.name.value() == value).map(|first| {
+                syn::Error::new(
+                    name.span(),
+                    format!("duplicate store name `{value}`: field `{}` already uses it", first.ident),
+                )
+            })
         };
         if let Some(e) = err {
             match &mut errors {

@@ -30,9 +30,7 @@ impl<T: Serialize + DeserializeOwned + 'static> Codec<T> for Json<T> {
         "json"
     }
     fn encode(&self, value: &T) -> Result<Option<Vec<u8>>, EncodeError> {
-        serde_json::to_vec(value)
-            .map(Some)
-            .map_err(|e| EncodeError { codec: "json", reason: e.to_string() })
+        serde_json::to_vec(value).map(Some).map_err(|e| EncodeError { codec: "json", reason: e.to_string() })
     }
     fn decode(&self, bytes: Option<&[u8]>) -> Result<T, DecodeError> {
         let bytes = bytes.ok_or_else(|| null_error("json"))?;

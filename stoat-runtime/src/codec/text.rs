@@ -103,8 +103,8 @@ where
     }
     fn decode(&self, bytes: Option<&[u8]>) -> Result<T, DecodeError> {
         let bytes = bytes.ok_or_else(|| null_error("text"))?;
-        let text = std::str::from_utf8(bytes)
-            .map_err(|e| DecodeError { codec: "text", reason: e.to_string() })?;
+        let text =
+            std::str::from_utf8(bytes).map_err(|e| DecodeError { codec: "text", reason: e.to_string() })?;
         text.trim()
             .parse()
             .map_err(|e: T::Err| DecodeError { codec: "text", reason: format!("{e} (input {text:?})") })

@@ -65,7 +65,13 @@ enum Trigger {
 
 impl Engine {
     /// Starts the lanes of `program` over `log` and `state`. Must run inside a tokio runtime.
-    pub fn start(program: Arc<Program>, config: Config, log: Arc<dyn Log>, state: StateEnv, stats: Arc<Stats>) -> Result<Engine> {
+    pub fn start(
+        program: Arc<Program>,
+        config: Config,
+        log: Arc<dyn Log>,
+        state: StateEnv,
+        stats: Arc<Stats>,
+    ) -> Result<Engine> {
         config.validate()?;
         let writer = StateWriter::start(state.clone())?;
         let mut receivers = Vec::with_capacity(config.lanes);
@@ -91,9 +97,8 @@ impl Engine {
             for slot in &program.states {
                 states.push((slot.open)(&state)?);
             }
-            let (sources, points) = program.lane_roots(config.lanes);
             let cx = LaneCx { lane, shared: Arc::clone(&shared), states, outputs: Vec::new() };
-            lanes.push(spawn_lane(cx, crate::lane::LanePipeline { sources, points }, rx));
+            lanes.push(spawn_lane(cx, program.pipeline(config.lanes), rx));
         }
         let mut sources = Vec::new();
         for decoder in &program.sources {
@@ -237,7 +242,14 @@ impl Engine {
         Ok(total)
     }
 
-    fn decode_error(&mut self, s: usize, partition: u32, offset: u64, part: &'static str, source: crate::error::DecodeError) -> Result<()> {
+    fn decode_error(
+        &mut self,
+        s: usize,
+        partition: u32,
+        offset: u64,
+        part: &'static str,
+        source: crate::error::DecodeError,
+    ) -> Result<()> {
         let location = RecordLocation { topic: self.sources[s].topic.clone(), partition, offset };
         match self.config.error_policy {
             ErrorPolicy::Fail => Err(self.abort(Error::Decode { part, location, source })),

@@ -47,7 +47,13 @@ impl Shared {
     }
 
     /// Sends a batch to a lane, counting it in flight first.
-    pub fn send(&self, lane: usize, entry: Entry, records: Box<dyn std::any::Any + Send>, count: usize) -> Result<()> {
+    pub fn send(
+        &self,
+        lane: usize,
+        entry: Entry,
+        records: Box<dyn std::any::Any + Send>,
+        count: usize,
+    ) -> Result<()> {
         let now = self.in_flight.fetch_add(count, Ordering::AcqRel) + count;
         self.stats.in_flight(now);
         self.senders[lane]

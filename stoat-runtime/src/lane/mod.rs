@@ -51,9 +51,9 @@ pub(crate) struct RootOf<K, V> {
 
 impl<K: Send + 'static, V: Send + 'static> Root for RootOf<K, V> {
     fn run(&mut self, batch: Box<dyn Any + Send>, cx: &mut LaneCx) -> Result<()> {
-        let batch = batch.downcast::<Vec<Envelope<K, V>>>().map_err(|_| {
-            crate::error::Error::Runtime("a lane received a batch of the wrong type".into())
-        })?;
+        let batch = batch
+            .downcast::<Vec<Envelope<K, V>>>()
+            .map_err(|_| crate::error::Error::Runtime("a lane received a batch of the wrong type".into()))?;
         for env in *batch {
             self.next.push(env, cx)?;
         }

@@ -66,7 +66,8 @@ pub(crate) fn spawn_lane(
         while let Some(msg) = rx.recv().await {
             match msg {
                 LaneMsg::Batch { entry, records, count } => {
-                    let result = if shared.has_failed() { Ok(()) } else { pipeline.run(entry, records, &mut cx) };
+                    let result =
+                        if shared.has_failed() { Ok(()) } else { pipeline.run(entry, records, &mut cx) };
                     if let Err(e) = result {
                         tracing::error!(lane = cx.lane, error = %e, "lane failed");
                         shared.fail(e);

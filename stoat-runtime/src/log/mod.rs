@@ -62,8 +62,14 @@ pub trait Log: Send + Sync + 'static {
     /// The offset `group` committed for a partition, if any.
     fn committed_offset(&self, group: &str, topic: &str, partition: u32) -> Result<Option<u64>>;
     /// Appends up to `max` committed records of a partition, starting at offset `from`, to `out`.
-    fn fetch(&self, topic: &str, partition: u32, from: u64, max: usize, out: &mut Vec<Arc<LogRecord>>)
-        -> Result<()>;
+    fn fetch(
+        &self,
+        topic: &str,
+        partition: u32,
+        from: u64,
+        max: usize,
+        out: &mut Vec<Arc<LogRecord>>,
+    ) -> Result<()>;
     /// Adds records to the open epoch.
     fn append(&self, records: Vec<OutRecord>) -> Result<()>;
     /// Commits the open epoch: its records and `offsets` for `group`, atomically.

@@ -201,6 +201,31 @@ tuple_key!(A; B);
 tuple_key!(A B; C);
 tuple_key!(A B C; D);
 
+/// A borrowed form of a store key that can be looked up without building the owned key:
+/// `str` for `String` keys, `[u8]` for `Vec<u8>` keys, and every [`StoreKey`] itself.
+pub trait KeyRef {
+    /// Appends the same bytes the owned key's [`StoreKey::encode_key`] writes.
+    fn encode_key_ref(&self, out: &mut Vec<u8>);
+}
+
+impl<T: StoreKey> KeyRef for T {
+    fn encode_key_ref(&self, out: &mut Vec<u8>) {
+        self.encode_key(out)
+    }
+}
+
+impl KeyRef for str {
+    fn encode_key_ref(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(self.as_bytes());
+    }
+}
+
+impl KeyRef for [u8] {
+    fn encode_key_ref(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(self);
+    }
+}
+
 /// A prefix of store keys of type `K`, for [`Table::prefix`](super::Table::prefix): a `str` for
 /// `String` keys, a byte slice for `Vec<u8>` keys, the first component of a tuple key.
 pub trait KeyPrefix<K> {

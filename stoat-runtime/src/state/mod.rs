@@ -9,7 +9,7 @@ mod table;
 mod writer;
 
 pub use env::StateEnv;
-pub use key::{KeyPrefix, StoreKey};
+pub use key::{KeyPrefix, KeyRef, StoreKey};
 pub use set::{StateSet, Store, StoreSpec};
 pub use table::{StoreValue, Table};
 pub use writer::{StateWriter, StoreDelta};

@@ -2,9 +2,11 @@
 //! (read-your-writes); reads look in the buffer first, then in LMDB through a short read
 //! transaction that lives at most for one batch.
 
+use std::borrow::Borrow;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::fmt;
+use std::hash::Hash;
 use std::ops::{Bound, RangeBounds};
 
 use heed::types::Bytes;
@@ -14,7 +16,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::env::StateEnv;
-use super::key::{KeyPrefix, StoreKey};
+use super::key::{KeyPrefix, KeyRef, StoreKey};
 use super::set::{Store, StoreSpec};
 use super::writer::StoreDelta;
 use crate::error::StoreError;
@@ -40,10 +42,7 @@ pub struct Table<K, V> {
 
 impl<K, V> fmt::Debug for Table<K, V> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Table")
-            .field("name", &self.name)
-            .field("buffered_writes", &self.dirty.len())
-            .finish()
+        f.debug_struct("Table").field("name", &self.name).field("buffered_writes", &self.dirty.len()).finish()
     }
 }
 
@@ -55,14 +54,21 @@ impl<K: StoreKey, V: StoreValue> Table<K, V> {
         self.name
     }
 
-    /// The value under `key`, including writes made earlier in this epoch.
-    pub fn get(&self, key: &K) -> Result<Option<V>, StoreError> {
+    /// The value under `key` (or a borrowed form of it, e.g. `&str` for `String` keys),
+    /// including writes made earlier in this epoch.
+    pub fn get<Q>(&self, key: &Q) -> Result<Option<V>, StoreError>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + KeyRef + ?Sized,
+    {
         if let Some(buffered) = self.dirty.get(key) {
             return Ok(buffered.clone());
         }
         let mut raw = Vec::new();
-        key.encode_key(&mut raw);
-        self.with_reader(|db, txn| Ok(db.get(txn, &raw)?.map(<[u8]>::to_vec)))?.map(|b| self.decode_value(&b)).transpose()
+        key.encode_key_ref(&mut raw);
+        self.with_reader(|db, txn| Ok(db.get(txn, &raw)?.map(<[u8]>::to_vec)))?
+            .map(|b| self.decode_value(&b))
+            .transpose()
     }
 
     /// Sets `key` to `value`.
@@ -71,9 +77,13 @@ impl<K: StoreKey, V: StoreValue> Table<K, V> {
         Ok(())
     }
 
-    /// Removes `key`.
-    pub fn delete(&mut self, key: &K) -> Result<(), StoreError> {
-        self.dirty.insert(key.clone(), None);
+    /// Removes `key` (or a borrowed form of it).
+    pub fn delete<Q>(&mut self, key: &Q) -> Result<(), StoreError>
+    where
+        K: Borrow<Q>,
+        Q: ToOwned<Owned = K> + ?Sized,
+    {
+        self.dirty.insert(key.to_owned(), None);
         Ok(())
     }
 
@@ -140,7 +150,8 @@ impl<K: StoreKey, V: StoreValue> Table<K, V> {
     ) -> Result<R, StoreError> {
         let mut slot = self.reader.borrow_mut();
         if slot.is_none() {
-            let txn = self.state.env().clone().static_read_txn().map_err(|e| self.state.error(self.name, e))?;
+            let txn =
+                self.state.env().clone().static_read_txn().map_err(|e| self.state.error(self.name, e))?;
             *slot = Some(txn);
         }
         match slot.as_ref() {

@@ -38,7 +38,9 @@ impl TestDriver {
         let app = App::embedded(topology, config)?;
         let log = match app.embedded_log() {
             Some(log) => Arc::clone(log),
-            None => return Err(crate::error::Error::Runtime("the test driver needs the embedded log".into())),
+            None => {
+                return Err(crate::error::Error::Runtime("the test driver needs the embedded log".into()))
+            }
         };
         Ok(TestDriver { app: RefCell::new(app), log, cursors: RefCell::default() })
     }
@@ -58,22 +60,38 @@ impl TestDriver {
     }
 
     /// A typed input topic with the default codecs.
-    pub fn input<K: DefaultCodec + 'static, V: DefaultCodec + 'static>(&self, topic: &str) -> TestInput<'_, K, V> {
+    pub fn input<K: DefaultCodec + 'static, V: DefaultCodec + 'static>(
+        &self,
+        topic: &str,
+    ) -> TestInput<'_, K, V> {
         self.input_with(topic, K::Codec::default(), V::Codec::default())
     }
 
     /// A typed input topic with the given codecs.
-    pub fn input_with<K: 'static, V: 'static>(&self, topic: &str, kc: impl Codec<K>, vc: impl Codec<V>) -> TestInput<'_, K, V> {
+    pub fn input_with<K: 'static, V: 'static>(
+        &self,
+        topic: &str,
+        kc: impl Codec<K>,
+        vc: impl Codec<V>,
+    ) -> TestInput<'_, K, V> {
         TestInput::new(self, topic, Box::new(kc), Box::new(vc))
     }
 
     /// A typed output topic with the default codecs.
-    pub fn output<K: DefaultCodec + 'static, V: DefaultCodec + 'static>(&self, topic: &str) -> TestOutput<'_, K, V> {
+    pub fn output<K: DefaultCodec + 'static, V: DefaultCodec + 'static>(
+        &self,
+        topic: &str,
+    ) -> TestOutput<'_, K, V> {
         self.output_with(topic, K::Codec::default(), V::Codec::default())
     }
 
     /// A typed output topic with the given codecs.
-    pub fn output_with<K: 'static, V: 'static>(&self, topic: &str, kc: impl Codec<K>, vc: impl Codec<V>) -> TestOutput<'_, K, V> {
+    pub fn output_with<K: 'static, V: 'static>(
+        &self,
+        topic: &str,
+        kc: impl Codec<K>,
+        vc: impl Codec<V>,
+    ) -> TestOutput<'_, K, V> {
         TestOutput::new(self, topic, Box::new(kc), Box::new(vc))
     }
 

@@ -57,7 +57,10 @@ impl<O: Operator<K, V>, K, V> Harness<O, K, V> {
             location: RecordLocation { topic: "harness".into(), partition: 0, offset },
             source,
         })?;
-        Ok(out.drain().map(|(key, value)| Record { key, value, timestamp, headers: headers.clone() }).collect())
+        Ok(out
+            .drain()
+            .map(|(key, value)| Record { key, value, timestamp, headers: headers.clone() })
+            .collect())
     }
 
     /// The operator's state (its writes of this epoch are visible through it).

@@ -32,7 +32,12 @@ fn encode_err(topic: &str, e: crate::error::EncodeError) -> Error {
 }
 
 impl<'d, K: 'static, V: 'static> TestInput<'d, K, V> {
-    pub(crate) fn new(driver: &'d TestDriver, topic: &str, kc: Box<dyn Codec<K>>, vc: Box<dyn Codec<V>>) -> Self {
+    pub(crate) fn new(
+        driver: &'d TestDriver,
+        topic: &str,
+        kc: Box<dyn Codec<K>>,
+        vc: Box<dyn Codec<V>>,
+    ) -> Self {
         TestInput {
             driver,
             topic: topic.to_string(),
@@ -102,7 +107,13 @@ impl<'d, K: 'static, V: 'static> TestInput<'d, K, V> {
     /// Pipes raw bytes (for testing undecodable input) and processes them.
     pub fn pipe_raw(&self, key: Option<&[u8]>, value: Option<&[u8]>) -> Result<()> {
         let t = self.next_time();
-        self.driver.log().produce(&self.topic, key.map(<[u8]>::to_vec), value.map(<[u8]>::to_vec), t, Headers::new());
+        self.driver.log().produce(
+            &self.topic,
+            key.map(<[u8]>::to_vec),
+            value.map(<[u8]>::to_vec),
+            t,
+            Headers::new(),
+        );
         self.driver.run().map(drop)
     }
 }
@@ -135,7 +146,12 @@ impl<K, V> std::fmt::Debug for TestOutput<'_, K, V> {
 }
 
 impl<'d, K: 'static, V: 'static> TestOutput<'d, K, V> {
-    pub(crate) fn new(driver: &'d TestDriver, topic: &str, kc: Box<dyn Codec<K>>, vc: Box<dyn Codec<V>>) -> Self {
+    pub(crate) fn new(
+        driver: &'d TestDriver,
+        topic: &str,
+        kc: Box<dyn Codec<K>>,
+        vc: Box<dyn Codec<V>>,
+    ) -> Self {
         TestOutput { driver, topic: topic.to_string(), kc, vc }
     }
 
@@ -149,14 +165,21 @@ impl<'d, K: 'static, V: 'static> TestOutput<'d, K, V> {
         cursor.resize(len, 0);
         for partition in 0..partitions {
             for rec in log.read(&self.topic, partition as u32, cursor[partition]) {
-                let location = RecordLocation { topic: self.topic.clone(), partition: partition as u32, offset: rec.offset };
+                let location = RecordLocation {
+                    topic: self.topic.clone(),
+                    partition: partition as u32,
+                    offset: rec.offset,
+                };
                 let key = self.kc.decode(rec.key.as_deref()).map_err(|source| Error::Decode {
                     part: "key",
                     location: location.clone(),
                     source,
                 })?;
-                let value =
-                    self.vc.decode(rec.value.as_deref()).map_err(|source| Error::Decode { part: "value", location, source })?;
+                let value = self.vc.decode(rec.value.as_deref()).map_err(|source| Error::Decode {
+                    part: "value",
+                    location,
+                    source,
+                })?;
                 cursor[partition] = rec.offset + 1;
                 out.push(Record { key, value, timestamp: rec.timestamp, headers: rec.headers.clone() });
             }

@@ -108,7 +108,9 @@ impl Topology {
         let outlet = Outlet::<K, V>::new();
         let mut graph = lock(&self.graph);
         if graph.sources.iter().any(|(s, _)| s.topic() == topic) {
-            graph.errors.push(format!("topic `{topic}` is read by two sources; reuse the first stream instead"));
+            graph
+                .errors
+                .push(format!("topic `{topic}` is read by two sources; reuse the first stream instead"));
         }
         let decoder = Arc::new(TypedSource::<K, V> {
             topic: topic.to_string(),
@@ -116,7 +118,8 @@ impl Topology {
             value_codec: Arc::new(value_codec),
         });
         let root_outlet = Arc::clone(&outlet);
-        let root: RootFactory = Arc::new(move |lanes| Box::new(RootOf { next: root_outlet.instantiate(lanes) }));
+        let root: RootFactory =
+            Arc::new(move |lanes| Box::new(RootOf { next: root_outlet.instantiate(lanes) }));
         graph.sources.push((decoder, root));
         drop(graph);
         Stream { graph: Arc::clone(&self.graph), outlet, _types: PhantomData }
@@ -273,7 +276,11 @@ impl<K: Key, V: Data> Stream<K, V> {
         lock(&self.graph).sinks.push(topic.to_string());
         let (kc, vc): (Arc<dyn Codec<K>>, Arc<dyn Codec<V>>) = (Arc::new(key_codec), Arc::new(value_codec));
         self.outlet.add(Arc::new(move |_| {
-            Box::new(SinkNode { topic: Arc::clone(&topic), key_codec: Arc::clone(&kc), value_codec: Arc::clone(&vc) })
+            Box::new(SinkNode {
+                topic: Arc::clone(&topic),
+                key_codec: Arc::clone(&kc),
+                value_codec: Arc::clone(&vc),
+            })
         }));
     }
 }

@@ -25,11 +25,19 @@ impl<O: Operator<K, V>, K: Send + 'static, V: Send + 'static> Push<K, V> for OpN
         let (timestamp, headers) = (record.timestamp, record.headers.clone());
         let result = {
             let topic = cx.shared.source_topics.get(origin.source as usize).map(String::as_str).unwrap_or("");
-            let ctx = Context { topic, partition: origin.partition, offset: origin.offset, timestamp, lane: cx.lane };
+            let ctx = Context {
+                topic,
+                partition: origin.partition,
+                offset: origin.offset,
+                timestamp,
+                lane: cx.lane,
+            };
             let state = cx.states[self.slot].as_any_mut().downcast_mut::<O::State>();
             match state {
                 Some(state) => self.op.process(record, state, &ctx, &mut self.out),
-                None => return Err(Error::Runtime(format!("operator `{}` got the wrong state slot", O::NAME))),
+                None => {
+                    return Err(Error::Runtime(format!("operator `{}` got the wrong state slot", O::NAME)))
+                }
             }
         };
         if let Err(e) = result {
@@ -118,11 +126,10 @@ pub(crate) struct SinkNode<K, V> {
 impl<K: Send + 'static, V: Send + 'static> Push<K, V> for SinkNode<K, V> {
     fn push(&mut self, env: Envelope<K, V>, cx: &mut LaneCx) -> Result<()> {
         let Envelope { record, origin } = env;
-        let encoded = self
-            .key_codec
-            .encode(&record.key)
-            .map_err(|e| ("key", e))
-            .and_then(|k| self.value_codec.encode(&record.value).map(|v| (k, v)).map_err(|e| ("value", e)));
+        let encoded =
+            self.key_codec.encode(&record.key).map_err(|e| ("key", e)).and_then(|k| {
+                self.value_codec.encode(&record.value).map(|v| (k, v)).map_err(|e| ("value", e))
+            });
         match encoded {
             Ok((key, value)) => cx.output(OutRecord {
                 topic: Arc::clone(&self.topic),

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use super::source::SourceDecoder;
 use super::RootFactory;
 use crate::error::StoreError;
-use crate::lane::Root;
+use crate::lane::LanePipeline;
 use crate::state::{StateEnv, StateSet, StoreDelta, StoreSpec};
 
 /// A lane's instance of a state struct, type-erased.
@@ -89,10 +89,11 @@ impl Program {
         &self.stores
     }
 
-    pub(crate) fn lane_roots(&self, lanes: usize) -> (Vec<Box<dyn Root>>, Vec<Box<dyn Root>>) {
-        (
-            self.source_roots.iter().map(|f| f(lanes)).collect(),
-            self.point_roots.iter().map(|f| f(lanes)).collect(),
-        )
+    /// A fresh pipeline for one lane.
+    pub(crate) fn pipeline(&self, lanes: usize) -> LanePipeline {
+        LanePipeline {
+            sources: self.source_roots.iter().map(|f| f(lanes)).collect(),
+            points: self.point_roots.iter().map(|f| f(lanes)).collect(),
+        }
     }
 }

@@ -58,7 +58,11 @@ impl<K: Key, V: Send + 'static> Batcher for TypedBatcher<K, V> {
         let key = self.key_codec.decode(rec.key.as_deref()).map_err(|e| ("key", e))?;
         let value = self.value_codec.decode(rec.value.as_deref()).map_err(|e| ("value", e))?;
         let lanes = self.bufs.len();
-        let lane = if self.spread { lane_of(&(origin.partition, origin.offset), lanes) } else { lane_of(&key, lanes) };
+        let lane = if self.spread {
+            lane_of(&(origin.partition, origin.offset), lanes)
+        } else {
+            lane_of(&key, lanes)
+        };
         let record = Record { key, value, timestamp: rec.timestamp, headers: rec.headers.clone() };
         self.bufs[lane].push(Envelope { record, origin });
         Ok(lane)
