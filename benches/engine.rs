@@ -1,1 +1,74 @@
-fn main() {}
+//! Engine benchmark: word count through stoat's embedded runtime (lanes, re-keying, LMDB state,
+//! epochs) against a plain single-threaded loop over a `HashMap<String, u64>`, on the same
+//! generated Zipf corpus. Prints both throughputs and their ratio.
+//!
+//! `cargo bench --bench engine [-- LINES]` (default 300 000 lines).
+
+#[path = "../examples/word_count/app.rs"]
+#[allow(dead_code)]
+mod app;
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use stoat::prelude::*;
+
+const RUNS: usize = 3;
+
+fn median(mut xs: Vec<Duration>) -> Duration {
+    xs.sort();
+    xs[xs.len() / 2]
+}
+
+fn hand_written(lines: &[String]) -> HashMap<String, u64> {
+    let mut counts: HashMap<String, u64> = HashMap::new();
+    for line in lines {
+        for w in line.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()) {
+            *counts.entry(w.to_lowercase()).or_insert(0) += 1;
+        }
+    }
+    counts
+}
+
+fn stoat_run(lines: &[String], lanes: usize) -> stoat::Result<(Duration, usize)> {
+    let mut app = App::embedded(&app::topology(), Config::default().lanes(lanes))?;
+    let log = app.embedded_log().cloned().ok_or(stoat::Error::Runtime("no embedded log".into()))?;
+    for line in lines {
+        log.produce(app::LINES, None, Some(line.as_bytes().to_vec()), 0, Vec::new());
+    }
+    let start = Instant::now();
+    app.run_until_idle()?;
+    let elapsed = start.elapsed();
+    let words = app.read_state(|c: &app::Counts| c.per_word.iter())??.len();
+    Ok((elapsed, words))
+}
+
+fn main() -> stoat::Result<()> {
+    let lines: usize = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(300_000);
+    let corpus = support::zipf_corpus(42, lines, 20_000);
+    let words: u64 = support::oracle(&corpus).values().sum();
+    let cpus = std::thread::available_parallelism().map(usize::from).unwrap_or(2);
+    println!("word count: {lines} lines, {words} words, {cpus} CPUs, median of {RUNS} runs");
+
+    let mut loop_times = Vec::new();
+    let mut distinct = 0;
+    for _ in 0..RUNS {
+        let start = Instant::now();
+        distinct = std::hint::black_box(hand_written(&corpus)).len();
+        loop_times.push(start.elapsed());
+    }
+    let mut stoat_times = Vec::new();
+    for _ in 0..RUNS {
+        let (t, n) = stoat_run(&corpus, cpus)?;
+        assert_eq!(n, distinct, "stoat and the loop disagree on the number of words");
+        stoat_times.push(t);
+    }
+    let (lt, st) = (median(loop_times), median(stoat_times));
+    let rate = |t: Duration| words as f64 / t.as_secs_f64();
+    println!("hand-written loop (1 thread): {:>12.0} words/s  ({:?})", rate(lt), lt);
+    println!("stoat embedded ({cpus} lanes):     {:>12.0} words/s  ({:?})", rate(st), st);
+    println!("ratio stoat / loop: {:.3}", rate(st) / rate(lt));
+    Ok(())
+}

@@ -70,3 +70,20 @@ pub mod __private {
     pub use stoat_runtime::testing::Harness;
     pub use stoat_runtime::topology::{Context, Data, Emitter, Key, Operator};
 }
+
+/// The book's chapters, compiled and run as doc tests so its code stays true.
+#[cfg(doctest)]
+mod book {
+    #[doc = include_str!("../../book/src/getting-started.md")]
+    struct GettingStarted;
+    #[doc = include_str!("../../book/src/concepts/operators.md")]
+    struct Operators;
+    #[doc = include_str!("../../book/src/concepts/keys.md")]
+    struct Keys;
+    #[doc = include_str!("../../book/src/concepts/state.md")]
+    struct State;
+    #[doc = include_str!("../../book/src/testing.md")]
+    struct Testing;
+    #[doc = include_str!("../../README.md")]
+    struct Readme;
+}

@@ -121,13 +121,7 @@ impl EmbeddedLog {
     ) -> u64 {
         let part = &mut parts[partition];
         let offset = part.len() as u64;
-        part.push(Arc::new(LogRecord {
-            offset,
-            timestamp,
-            key: key.map(Arc::from),
-            value: value.map(Arc::from),
-            headers,
-        }));
+        part.push(Arc::new(LogRecord { offset, timestamp, key, value, headers }));
         offset
     }
 

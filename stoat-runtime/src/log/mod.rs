@@ -20,9 +20,9 @@ pub struct LogRecord {
     /// Milliseconds since the Unix epoch.
     pub timestamp: i64,
     /// The key bytes (`None`: a null key).
-    pub key: Option<Arc<[u8]>>,
+    pub key: Option<Vec<u8>>,
     /// The value bytes (`None`: a null value, a tombstone).
-    pub value: Option<Arc<[u8]>>,
+    pub value: Option<Vec<u8>>,
     /// Headers.
     pub headers: Headers,
 }

@@ -38,6 +38,8 @@ pub struct Table<K, V> {
     db: Database<Bytes, Bytes>,
     reader: RefCell<Option<RoTxn<'static, WithoutTls>>>,
     dirty: FxHashMap<K, Option<V>>,
+    /// Reused buffer for encoding lookup keys.
+    scratch: RefCell<Vec<u8>>,
 }
 
 impl<K, V> fmt::Debug for Table<K, V> {
@@ -64,11 +66,12 @@ impl<K: StoreKey, V: StoreValue> Table<K, V> {
         if let Some(buffered) = self.dirty.get(key) {
             return Ok(buffered.clone());
         }
-        let mut raw = Vec::new();
+        let mut raw = self.scratch.take();
+        raw.clear();
         key.encode_key_ref(&mut raw);
-        self.with_reader(|db, txn| Ok(db.get(txn, &raw)?.map(<[u8]>::to_vec)))?
-            .map(|b| self.decode_value(&b))
-            .transpose()
+        let found = self.with_reader(|db, txn| Ok(db.get(txn, &raw)?.map(|b| self.decode_value(b))));
+        self.scratch.replace(raw);
+        found?.transpose()
     }
 
     /// Sets `key` to `value`.
@@ -193,6 +196,7 @@ impl<K: StoreKey, V: StoreValue> Store for Table<K, V> {
             state: state.clone(),
             reader: RefCell::new(None),
             dirty: FxHashMap::default(),
+            scratch: RefCell::new(Vec::new()),
         })
     }
 
