@@ -181,3 +181,28 @@ fn expand_struct(st: &ItemStruct, fields: &[StoreField]) -> TokenStream {
         };
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use quote::quote;
+
+    #[test]
+    fn expansion_declares_each_store_by_name() {
+        let tokens = super::expand(
+            quote!(),
+            quote! {
+                struct Counts {
+                    per_word: Table<String, u64>,
+                    #[store(name = "lines.seen")]
+                    lines: Table<u64, ()>,
+                }
+            },
+        );
+        let file: syn::File = syn::parse2(tokens).expect("the expansion parses as Rust");
+        let text: String = prettyplease::unparse(&file).split_whitespace().collect();
+        assert!(text.contains("impl::stoat::__private::StateSetforCounts"), "{text}");
+        assert!(text.contains("::spec(\"per_word\",\"Counts\")"), "{text}");
+        assert!(text.contains("::spec(\"lines.seen\",\"Counts\")"), "{text}");
+        assert!(!text.contains("#[store"), "the helper attribute is consumed: {text}");
+    }
+}
