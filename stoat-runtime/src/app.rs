@@ -8,7 +8,7 @@ use crate::commit::{Engine, Shutdown};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::log::{EmbeddedLog, Log};
-use crate::state::{StateEnv, StateSet};
+use crate::state::{StateEnv, StateSet, StateWriter};
 use crate::stats::{RunStats, Stats};
 use crate::topology::{Program, Topology};
 
@@ -60,9 +60,11 @@ impl App {
             .build()
             .map_err(|source| Error::Io { what: "cannot start the tokio runtime".into(), source })?;
         let stats = Arc::new(Stats::default());
+        let writer = StateWriter::start(state.clone())?;
+        crate::commit::restore(log.as_ref(), &state, &writer, program.stores())?;
         let engine = {
             let _guard = runtime.enter();
-            Engine::start(Arc::clone(&program), config, log, state.clone(), Arc::clone(&stats))?
+            Engine::start(Arc::clone(&program), config, log, state.clone(), writer, Arc::clone(&stats))?
         };
         Ok(App { engine, runtime, program, state, stats, embedded: None, _temp: temp })
     }

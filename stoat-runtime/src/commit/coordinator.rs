@@ -7,6 +7,7 @@
 //! changes to LMDB in one transaction. The log commit comes first, so LMDB never holds state of an
 //! epoch the log did not commit.
 
+use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -18,21 +19,18 @@ use super::Shutdown;
 use crate::config::{Config, ErrorPolicy};
 use crate::error::{Error, RecordLocation, Result};
 use crate::lane::{spawn_lane, Entry, LaneCx, LaneMsg, Shared};
-use crate::log::{CommitOffset, Log, LogRecord};
+use crate::log::{CommitOffset, Log, Polled};
 use crate::record::Origin;
 use crate::state::{StateEnv, StateWriter};
+use crate::topology::Batcher;
 use crate::stats::Stats;
 use crate::topology::Program;
 
-/// Records fetched per partition per poll.
-const FETCH: usize = 1024;
+/// Records taken from the log per poll.
+const FETCH: usize = 2048;
 
-struct Source {
-    topic: String,
-    batcher: Box<dyn crate::topology::Batcher>,
-    /// Next offset to read, per partition.
-    positions: Vec<u64>,
-}
+/// How often the coordinator asks the log to pick up new input partitions.
+const REASSIGN_EVERY: Duration = Duration::from_secs(5);
 
 /// A running topology: lanes, the state writer, and the coordinator's position in every input.
 pub struct Engine {
@@ -42,10 +40,14 @@ pub struct Engine {
     writer: StateWriter,
     shared: Arc<Shared>,
     lanes: Vec<JoinHandle<()>>,
-    sources: Vec<Source>,
+    topics: Vec<String>,
+    batchers: Vec<Box<dyn Batcher>>,
+    /// Next offset to read per (source, partition), for the epoch's commit.
+    positions: HashMap<(u32, u32), u64>,
+    assigned_at: Instant,
     epoch: u64,
     failed: bool,
-    fetched: Vec<Arc<LogRecord>>,
+    polled: Vec<Polled>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -70,10 +72,10 @@ impl Engine {
         config: Config,
         log: Arc<dyn Log>,
         state: StateEnv,
+        writer: StateWriter,
         stats: Arc<Stats>,
     ) -> Result<Engine> {
         config.validate()?;
-        let writer = StateWriter::start(state.clone())?;
         let mut receivers = Vec::with_capacity(config.lanes);
         let mut senders = Vec::with_capacity(config.lanes);
         for _ in 0..config.lanes {
@@ -100,28 +102,24 @@ impl Engine {
             let cx = LaneCx { lane, shared: Arc::clone(&shared), states, outputs: Vec::new() };
             lanes.push(spawn_lane(cx, program.pipeline(config.lanes), rx));
         }
-        let mut sources = Vec::new();
-        for decoder in &program.sources {
-            sources.push(Source {
-                topic: decoder.topic().to_string(),
-                batcher: decoder.batcher(config.lanes),
-                positions: Vec::new(),
-            });
-        }
-        let mut engine = Engine {
+        let topics = program.source_topics();
+        let batchers = program.sources.iter().map(|s| s.batcher(config.lanes)).collect();
+        log.assign(program.app(), &topics)?;
+        Ok(Engine {
             program,
             config,
             log,
             writer,
             shared,
             lanes,
-            sources,
+            topics,
+            batchers,
+            positions: HashMap::new(),
+            assigned_at: Instant::now(),
             epoch: state.committed_epoch()?,
             failed: false,
-            fetched: Vec::new(),
-        };
-        engine.refresh_partitions()?;
-        Ok(engine)
+            polled: Vec::new(),
+        })
     }
 
     /// The last committed epoch.
@@ -129,28 +127,25 @@ impl Engine {
         self.epoch
     }
 
-    /// Picks up new partitions of the input topics, starting them at their committed offsets.
+    /// Picks up new partitions of the input topics now and then.
     fn refresh_partitions(&mut self) -> Result<()> {
-        let app = self.program.app().to_string();
-        for source in &mut self.sources {
-            let n = self.log.partitions(&source.topic)? as usize;
-            while source.positions.len() < n {
-                let p = source.positions.len() as u32;
-                let start = self.log.committed_offset(&app, &source.topic, p)?.unwrap_or(0);
-                source.positions.push(start);
-            }
+        if self.assigned_at.elapsed() >= REASSIGN_EVERY {
+            self.log.assign(self.program.app(), &self.topics)?;
+            self.assigned_at = Instant::now();
         }
         Ok(())
     }
 
     /// Processes everything available, commits, and returns (one or more epochs).
     pub async fn run_until_idle(&mut self) -> Result<()> {
+        self.assigned_at = Instant::now() - REASSIGN_EVERY;
         while self.run_epoch(None).await? != Trigger::Idle {}
         Ok(())
     }
 
     /// Processes until `shutdown` is triggered, then commits the open epoch and returns.
     pub async fn run_until(&mut self, shutdown: &Shutdown) -> Result<()> {
+        self.assigned_at = Instant::now() - REASSIGN_EVERY;
         while self.run_epoch(Some(shutdown)).await? != Trigger::Stop {}
         Ok(())
     }
@@ -179,7 +174,7 @@ impl Engine {
         let started = Instant::now();
         let mut dispatched = 0usize;
         let trigger = loop {
-            let n = self.poll_once().await?;
+            let n = self.poll_once(self.config.commit_max_records - dispatched).await?;
             dispatched += n;
             if dispatched >= self.config.commit_max_records {
                 break Trigger::RecordCount;
@@ -213,33 +208,28 @@ impl Engine {
         Ok(trigger)
     }
 
-    /// Reads one round of records from every partition and dispatches them. Returns how many.
-    async fn poll_once(&mut self) -> Result<usize> {
-        let mut total = 0;
-        for s in 0..self.sources.len() {
-            for p in 0..self.sources[s].positions.len() {
-                let from = self.sources[s].positions[p];
-                self.fetched.clear();
-                self.log.fetch(&self.sources[s].topic, p as u32, from, FETCH, &mut self.fetched)?;
-                let records = std::mem::take(&mut self.fetched);
-                for rec in &records {
-                    let origin = Origin { source: s as u32, partition: p as u32, offset: rec.offset };
-                    self.sources[s].positions[p] = rec.offset + 1;
-                    match self.sources[s].batcher.add(rec, origin) {
-                        Ok(lane) => {
-                            if self.sources[s].batcher.len(lane) >= crate::lane::BATCH {
-                                self.send(s, lane).await?;
-                            }
-                        }
-                        Err((part, source)) => self.decode_error(s, p as u32, rec.offset, part, source)?,
+    /// Takes one round of records from the log and dispatches them. Returns how many.
+    async fn poll_once(&mut self, max: usize) -> Result<usize> {
+        let mut polled = std::mem::take(&mut self.polled);
+        polled.clear();
+        self.log.poll(FETCH.min(max), &mut polled)?;
+        for p in &polled {
+            let origin = Origin { source: p.source, partition: p.partition, offset: p.record.offset };
+            self.positions.insert((p.source, p.partition), p.record.offset + 1);
+            let s = p.source as usize;
+            match self.batchers[s].add(&p.record, origin) {
+                Ok(lane) => {
+                    if self.batchers[s].len(lane) >= crate::lane::BATCH {
+                        self.send(s, lane).await?;
                     }
                 }
-                total += records.len();
-                self.shared.stats.add_in(records.len());
-                self.fetched = records;
+                Err((part, source)) => self.decode_error(s, p.partition, p.record.offset, part, source)?,
             }
         }
-        Ok(total)
+        let n = polled.len();
+        self.shared.stats.add_in(n);
+        self.polled = polled;
+        Ok(n)
     }
 
     fn decode_error(
@@ -250,7 +240,7 @@ impl Engine {
         part: &'static str,
         source: crate::error::DecodeError,
     ) -> Result<()> {
-        let location = RecordLocation { topic: self.sources[s].topic.clone(), partition, offset };
+        let location = RecordLocation { topic: self.topics[s].clone(), partition, offset };
         match self.config.error_policy {
             ErrorPolicy::Fail => Err(self.abort(Error::Decode { part, location, source })),
             ErrorPolicy::Skip => {
@@ -273,17 +263,17 @@ impl Engine {
             }
             notified.await;
         }
-        let count = self.sources[s].batcher.len(lane);
-        let batch = self.sources[s].batcher.take(lane);
+        let count = self.batchers[s].len(lane);
+        let batch = self.batchers[s].take(lane);
         self.shared.send(lane, Entry::Source(s), batch, count)
     }
 
     fn flush_all(&mut self) -> Result<()> {
-        for s in 0..self.sources.len() {
+        for s in 0..self.batchers.len() {
             for lane in 0..self.config.lanes {
-                let n = self.sources[s].batcher.len(lane);
+                let n = self.batchers[s].len(lane);
                 if n > 0 {
-                    let batch = self.sources[s].batcher.take(lane);
+                    let batch = self.batchers[s].take(lane);
                     self.shared.send(lane, Entry::Source(s), batch, n)?;
                 }
             }
@@ -318,21 +308,25 @@ impl Engine {
         }
         self.check()?;
         let offsets: Vec<CommitOffset> = self
-            .sources
+            .positions
             .iter()
-            .flat_map(|s| {
-                s.positions.iter().enumerate().map(|(p, &next_offset)| CommitOffset {
-                    topic: s.topic.clone(),
-                    partition: p as u32,
-                    next_offset,
-                })
+            .map(|(&(source, partition), &next_offset)| CommitOffset {
+                topic: self.topics[source as usize].clone(),
+                partition,
+                next_offset,
             })
             .collect();
-        if let Err(e) = self.log.commit(self.program.app(), &offsets) {
-            return Err(self.abort(e));
+        for delta in &deltas {
+            if let Err(e) = self.log.append_changelog(delta.store, &delta.entries) {
+                return Err(self.abort(e));
+            }
         }
+        let receipt = match self.log.commit(self.program.app(), &offsets) {
+            Ok(receipt) => receipt,
+            Err(e) => return Err(self.abort(e)),
+        };
         let epoch = self.epoch + 1;
-        if let Err(e) = self.writer.commit(epoch, deltas).await {
+        if let Err(e) = self.writer.commit(epoch, deltas, receipt.changelogs).await {
             self.failed = true;
             return Err(e.into());
         }

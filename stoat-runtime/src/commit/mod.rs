@@ -3,7 +3,9 @@
 //! their state changes, commits the log (outputs and input offsets, atomically) and then LMDB.
 
 mod coordinator;
+mod restore;
 mod shutdown;
 
 pub use coordinator::Engine;
+pub(crate) use restore::restore;
 pub use shutdown::Shutdown;

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use tokio::sync::Notify;
 
-use super::{CommitOffset, Log, LogRecord, OutRecord};
+use super::{CommitOffset, CommitReceipt, Log, LogRecord, OutRecord, Polled};
 use crate::error::{Error, Result};
 use crate::record::Headers;
 
@@ -29,6 +29,10 @@ struct State {
     topics: HashMap<String, Vec<Vec<Arc<LogRecord>>>>,
     groups: HashMap<(String, String, u32), u64>,
     pending: Vec<OutRecord>,
+    /// The reader's assignment: (source index, topic, partition, next offset).
+    reading: Vec<(u32, String, u32, u64)>,
+    /// Where the next poll starts in `reading`, so partitions take turns.
+    turn: usize,
 }
 
 impl Default for EmbeddedLog {
@@ -172,30 +176,45 @@ impl EmbeddedLog {
 }
 
 impl Log for EmbeddedLog {
-    fn partitions(&self, topic: &str) -> Result<u32> {
+    fn assign(&self, group: &str, topics: &[String]) -> Result<()> {
         let mut state = self.lock();
-        Ok(self.ensure(&mut state, topic).len() as u32)
-    }
-
-    fn committed_offset(&self, group: &str, topic: &str, partition: u32) -> Result<Option<u64>> {
-        let state = self.lock();
-        Ok(state.groups.get(&(group.to_string(), topic.to_string(), partition)).copied())
-    }
-
-    fn fetch(
-        &self,
-        topic: &str,
-        partition: u32,
-        from: u64,
-        max: usize,
-        out: &mut Vec<Arc<LogRecord>>,
-    ) -> Result<()> {
-        let state = self.lock();
-        if let Some(part) = state.topics.get(topic).and_then(|p| p.get(partition as usize)) {
-            let start = (from as usize).min(part.len());
-            let end = start.saturating_add(max).min(part.len());
-            out.extend_from_slice(&part[start..end]);
+        for (source, topic) in topics.iter().enumerate() {
+            let partitions = self.ensure(&mut state, topic).len() as u32;
+            for partition in 0..partitions {
+                let assigned = state.reading.iter().any(|r| r.1 == *topic && r.2 == partition);
+                if !assigned {
+                    let key = (group.to_string(), topic.clone(), partition);
+                    let start = state.groups.get(&key).copied().unwrap_or(0);
+                    state.reading.push((source as u32, topic.clone(), partition, start));
+                }
+            }
         }
+        Ok(())
+    }
+
+    fn poll(&self, max: usize, out: &mut Vec<Polled>) -> Result<()> {
+        let mut guard = self.lock();
+        let state = &mut *guard;
+        let n = state.reading.len();
+        let mut taken = 0;
+        for i in 0..n {
+            if taken >= max {
+                break;
+            }
+            let idx = (state.turn + i) % n;
+            let (source, topic, partition, next) = &mut state.reading[idx];
+            let Some(part) = state.topics.get(topic.as_str()).and_then(|p| p.get(*partition as usize)) else {
+                continue;
+            };
+            let start = (*next as usize).min(part.len());
+            let end = start.saturating_add(max - taken).min(part.len());
+            for record in &part[start..end] {
+                out.push(Polled { source: *source, partition: *partition, record: Arc::clone(record) });
+            }
+            taken += end - start;
+            *next = end as u64;
+        }
+        state.turn = state.turn.wrapping_add(1);
         Ok(())
     }
 
@@ -204,7 +223,7 @@ impl Log for EmbeddedLog {
         Ok(())
     }
 
-    fn commit(&self, group: &str, offsets: &[CommitOffset]) -> Result<()> {
+    fn commit(&self, group: &str, offsets: &[CommitOffset]) -> Result<CommitReceipt> {
         let mut state = self.lock();
         let pending = std::mem::take(&mut state.pending);
         for rec in pending {
@@ -217,11 +236,14 @@ impl Log for EmbeddedLog {
         }
         drop(state);
         self.appended.notify_waiters();
-        Ok(())
+        Ok(CommitReceipt::default())
     }
 
     fn abort(&self) -> Result<()> {
-        self.lock().pending.clear();
+        let mut state = self.lock();
+        state.pending.clear();
+        // Re-read what the aborted epoch consumed, from the committed offsets.
+        state.reading.clear();
         Ok(())
     }
 
@@ -255,12 +277,20 @@ mod tests {
         log.commit("g", &[]).ok();
         assert!(log.read("o", 0, 0).is_empty());
         log.append(vec![out("o", "b")]).ok();
+        for v in 0..9u8 {
+            log.produce("i", None, Some(vec![v]), 0, Headers::new());
+        }
         let offsets = [CommitOffset { topic: "i".into(), partition: 0, next_offset: 7 }];
         log.commit("g", &offsets).ok();
         let got = log.read("o", 0, 0);
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].value.as_deref(), Some(&b"b"[..]));
-        assert_eq!(log.committed_offset("g", "i", 0).ok().flatten(), Some(7));
+        // A reader of group g starts at the committed offset.
+        log.assign("g", &["i".to_string()]).ok();
+        let mut polled = Vec::new();
+        log.poll(100, &mut polled).ok();
+        let offsets: Vec<u64> = polled.iter().map(|p| p.record.offset).collect();
+        assert_eq!(offsets, vec![7, 8]);
     }
 
     #[test]

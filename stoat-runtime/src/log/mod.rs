@@ -53,29 +53,60 @@ pub struct CommitOffset {
     pub next_offset: u64,
 }
 
+/// A record read from an input topic: which of the assigned topics (by index), its partition and
+/// the record.
+#[derive(Clone, Debug)]
+pub struct Polled {
+    /// Index of the topic in the list given to [`Log::assign`].
+    pub source: u32,
+    /// The partition.
+    pub partition: u32,
+    /// The record.
+    pub record: Arc<LogRecord>,
+}
+
+/// One store's changes in an epoch: `(key, Some(value))` puts and `(key, None)` deletes.
+pub type ChangelogEntries = [(Vec<u8>, Option<Vec<u8>>)];
+
+/// What a commit reports back: for every store with a changelog, the changelog offset after the
+/// epoch's last change (what the state will reflect once the epoch is in LMDB).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CommitReceipt {
+    /// `(store, next changelog offset)`.
+    pub changelogs: Vec<(String, u64)>,
+}
+
 /// A log the runtime reads from and writes to in epochs. Reads see committed data only; writes
 /// belong to the open epoch until [`Log::commit`] makes them visible together with the input
 /// offsets, atomically, or [`Log::abort`] discards them.
 pub trait Log: Send + Sync + 'static {
-    /// The number of partitions of `topic`.
-    fn partitions(&self, topic: &str) -> Result<u32>;
-    /// The offset `group` committed for a partition, if any.
-    fn committed_offset(&self, group: &str, topic: &str, partition: u32) -> Result<Option<u64>>;
-    /// Appends up to `max` committed records of a partition, starting at offset `from`, to `out`.
-    fn fetch(
-        &self,
-        topic: &str,
-        partition: u32,
-        from: u64,
-        max: usize,
-        out: &mut Vec<Arc<LogRecord>>,
-    ) -> Result<()>;
-    /// Adds records to the open epoch.
+    /// Starts (or keeps) reading every partition of `topics` for `group`, each from the offset
+    /// the group committed (or the reset policy when there is none). Called again, it picks up
+    /// partitions added since.
+    fn assign(&self, group: &str, topics: &[String]) -> Result<()>;
+    /// Appends up to `max` records from the assigned partitions to `out`; may return none.
+    fn poll(&self, max: usize, out: &mut Vec<Polled>) -> Result<()>;
+    /// Adds output records to the open epoch.
     fn append(&self, records: Vec<OutRecord>) -> Result<()>;
-    /// Commits the open epoch: its records and `offsets` for `group`, atomically.
-    fn commit(&self, group: &str, offsets: &[CommitOffset]) -> Result<()>;
+    /// Adds a store's changes to the open epoch's changelog (a no-op for logs without
+    /// changelogs).
+    fn append_changelog(&self, _store: &str, _entries: &ChangelogEntries) -> Result<()> {
+        Ok(())
+    }
+    /// Commits the open epoch: its records and `offsets` for `group`, atomically; opens the next.
+    fn commit(&self, group: &str, offsets: &[CommitOffset]) -> Result<CommitReceipt>;
     /// Discards the open epoch's records.
     fn abort(&self) -> Result<()>;
+    /// Replays a store's changelog from offset `from` to its end, calling `apply` with batches
+    /// of changes and the offset after each batch. Logs without changelogs apply nothing.
+    fn restore(
+        &self,
+        _store: &str,
+        _from: u64,
+        _apply: &mut dyn FnMut(Vec<(Vec<u8>, Option<Vec<u8>>)>, u64) -> Result<()>,
+    ) -> Result<()> {
+        Ok(())
+    }
     /// Resolves when new data may be available (or after a short time).
     fn wait_for_data(&self) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>>;
 }

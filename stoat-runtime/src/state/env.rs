@@ -111,4 +111,16 @@ impl StateEnv {
     pub(crate) fn epoch_key() -> &'static [u8] {
         EPOCH_KEY
     }
+
+    pub(crate) fn changelog_key(store: &str) -> String {
+        format!("changelog/{store}")
+    }
+
+    /// The changelog offset the state of `store` reflects: the next changelog record to apply.
+    pub fn changelog_offset(&self, store: &str) -> Result<u64, StoreError> {
+        let txn = self.env().read_txn().map_err(|e| self.error(META_DB, e))?;
+        let key = Self::changelog_key(store);
+        let raw = self.meta().get(&txn, key.as_bytes()).map_err(|e| self.error(META_DB, e))?;
+        Ok(raw.and_then(|b| b.try_into().ok()).map(u64::from_be_bytes).unwrap_or(0))
+    }
 }

@@ -23,6 +23,7 @@ pub struct StoreDelta {
 struct Job {
     epoch: u64,
     deltas: Vec<StoreDelta>,
+    changelogs: Vec<(String, u64)>,
     done: oneshot::Sender<Result<(), StoreError>>,
 }
 
@@ -41,7 +42,7 @@ impl StateWriter {
             .name("stoat-state-writer".into())
             .spawn(move || {
                 for job in rx {
-                    let result = apply(&state, job.epoch, job.deltas);
+                    let result = apply(&state, job.epoch, job.deltas, job.changelogs);
                     let _ = job.done.send(result);
                 }
             })
@@ -49,20 +50,37 @@ impl StateWriter {
         Ok(StateWriter { jobs: Some(tx), thread: Some(thread) })
     }
 
-    /// Writes `deltas` as epoch `epoch` in one transaction; resolves once it is committed.
-    pub async fn commit(&self, epoch: u64, deltas: Vec<StoreDelta>) -> Result<(), StoreError> {
+    fn submit(
+        &self,
+        epoch: u64,
+        deltas: Vec<StoreDelta>,
+        changelogs: Vec<(String, u64)>,
+    ) -> Result<oneshot::Receiver<Result<(), StoreError>>, StoreError> {
         let (done, wait) = oneshot::channel();
         let jobs = self.jobs.as_ref().ok_or(StoreError::WriterGone)?;
-        jobs.send(Job { epoch, deltas, done }).map_err(|_| StoreError::WriterGone)?;
-        wait.await.map_err(|_| StoreError::WriterGone)?
+        jobs.send(Job { epoch, deltas, changelogs, done }).map_err(|_| StoreError::WriterGone)?;
+        Ok(wait)
+    }
+
+    /// Writes `deltas` as epoch `epoch` in one transaction, with the changelog offsets
+    /// (`(store, next offset)`) they bring the stores to; resolves once it is committed.
+    pub async fn commit(
+        &self,
+        epoch: u64,
+        deltas: Vec<StoreDelta>,
+        changelogs: Vec<(String, u64)>,
+    ) -> Result<(), StoreError> {
+        self.submit(epoch, deltas, changelogs)?.await.map_err(|_| StoreError::WriterGone)?
     }
 
     /// [`StateWriter::commit`] for synchronous callers (not inside an async task).
-    pub fn commit_blocking(&self, epoch: u64, deltas: Vec<StoreDelta>) -> Result<(), StoreError> {
-        let (done, wait) = oneshot::channel();
-        let jobs = self.jobs.as_ref().ok_or(StoreError::WriterGone)?;
-        jobs.send(Job { epoch, deltas, done }).map_err(|_| StoreError::WriterGone)?;
-        wait.blocking_recv().map_err(|_| StoreError::WriterGone)?
+    pub fn commit_blocking(
+        &self,
+        epoch: u64,
+        deltas: Vec<StoreDelta>,
+        changelogs: Vec<(String, u64)>,
+    ) -> Result<(), StoreError> {
+        self.submit(epoch, deltas, changelogs)?.blocking_recv().map_err(|_| StoreError::WriterGone)?
     }
 }
 
@@ -75,7 +93,12 @@ impl Drop for StateWriter {
     }
 }
 
-fn apply(state: &StateEnv, epoch: u64, deltas: Vec<StoreDelta>) -> Result<(), StoreError> {
+fn apply(
+    state: &StateEnv,
+    epoch: u64,
+    deltas: Vec<StoreDelta>,
+    changelogs: Vec<(String, u64)>,
+) -> Result<(), StoreError> {
     let mut txn = state.env().write_txn().map_err(|e| state.error("<environment>", e))?;
     for delta in deltas {
         let db = state.database(delta.store)?;
@@ -87,9 +110,11 @@ fn apply(state: &StateEnv, epoch: u64, deltas: Vec<StoreDelta>) -> Result<(), St
             result.map_err(|e| state.error(delta.store, e))?;
         }
     }
-    state
-        .meta()
-        .put(&mut txn, StateEnv::epoch_key(), &epoch.to_be_bytes())
-        .map_err(|e| state.error("__stoat", e))?;
+    let meta = state.meta();
+    meta.put(&mut txn, StateEnv::epoch_key(), &epoch.to_be_bytes()).map_err(|e| state.error("__stoat", e))?;
+    for (store, next) in changelogs {
+        let key = StateEnv::changelog_key(&store);
+        meta.put(&mut txn, key.as_bytes(), &next.to_be_bytes()).map_err(|e| state.error("__stoat", e))?;
+    }
     txn.commit().map_err(|e| state.error("<environment>", e))
 }

@@ -73,7 +73,7 @@ impl<O: Operator<K, V>, K, V> Harness<O, K, V> {
         let mut deltas = Vec::new();
         self.state.seal(&mut deltas)?;
         self.epoch += 1;
-        self.writer.commit_blocking(self.epoch, deltas)?;
+        self.writer.commit_blocking(self.epoch, deltas, Vec::new())?;
         Ok(())
     }
 
