@@ -35,9 +35,30 @@ pub fn count(word: &str, n: u64, counts: &mut Counts) -> Result<u64, StoreError>
 
 /// lines -> split (re-key by word) -> count -> word-counts
 pub fn topology() -> Topology {
-    let topology = Topology::new("word-count");
-    topology.stream::<(), String>(LINES).process(split).process(count).to(COUNTS);
+    topology_for("word-count", LINES, COUNTS)
+}
+
+/// The same topology for application `app`, from `input` to `output`.
+pub fn topology_for(app: &str, input: &str, output: &str) -> Topology {
+    let topology = Topology::new(app);
+    topology.stream::<(), String>(input).process(split).process(count).to(output);
     topology
+}
+
+/// Runs word count on Kafka until SIGTERM/SIGINT (or, with `idle`, until nothing new has been
+/// read for that long), committing the open epoch before it returns.
+pub fn run_on_kafka(
+    topology: &Topology,
+    config: Config,
+    kafka: KafkaConfig,
+    idle: Option<std::time::Duration>,
+) -> stoat::Result<stoat::RunStats> {
+    let mut app = App::kafka(topology, config, kafka)?;
+    let shutdown = app.shutdown_on_signals()?;
+    if let Some(idle) = idle {
+        app.stop_when_idle(&shutdown, idle);
+    }
+    app.run_until_stopped(&shutdown)
 }
 
 /// Lines fed to the log per round; bounds how much input waits in memory at once.

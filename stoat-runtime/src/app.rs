@@ -2,12 +2,13 @@
 //! its tokio runtime). The embedded default needs no broker.
 
 use std::path::Path;
+use std::time::Duration;
 use std::sync::Arc;
 
 use crate::commit::{Engine, Shutdown};
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::log::{EmbeddedLog, Log};
+use crate::log::{EmbeddedLog, KafkaConfig, KafkaLog, Log};
 use crate::state::{StateEnv, StateSet, StateWriter};
 use crate::stats::{RunStats, Stats};
 use crate::topology::{Program, Topology};
@@ -41,13 +42,32 @@ impl App {
 
     /// Runs `topology` on `log`.
     pub fn with_log(topology: &Topology, config: Config, log: Arc<dyn Log>) -> Result<App> {
+        App::build(topology, config, |_, _| Ok(log))
+    }
+
+    /// Runs `topology` on Apache Kafka: one consumer assigned every input partition, one
+    /// producer, one transaction per epoch under exactly-once, a compacted changelog per store.
+    pub fn kafka(topology: &Topology, config: Config, kafka: KafkaConfig) -> Result<App> {
+        App::build(topology, config, |program, runtime| {
+            let stores: Vec<&str> = program.stores().iter().map(|s| s.name).collect();
+            let log = runtime.block_on(KafkaLog::connect(program.app(), &stores, kafka))?;
+            Ok(Arc::new(log) as Arc<dyn Log>)
+        })
+    }
+
+    fn build(
+        topology: &Topology,
+        config: Config,
+        connect: impl FnOnce(&Program, &tokio::runtime::Runtime) -> Result<Arc<dyn Log>>,
+    ) -> Result<App> {
         config.validate()?;
         let program = Arc::new(topology.build()?);
         let (dir, temp) = match &config.state_dir {
             Some(dir) => (dir.clone(), None),
             None => {
-                let temp = tempfile::Builder::new().prefix("stoat-state-").tempdir().map_err(|source| {
-                    Error::Io { what: "cannot create a temporary state directory".into(), source }
+                let temp = tempfile::Builder::new().prefix("stoat-state-").tempdir().map_err(|source| Error::Io {
+                    what: "cannot create a temporary state directory".into(),
+                    source,
                 })?;
                 (temp.path().to_path_buf(), Some(temp))
             }
@@ -59,6 +79,7 @@ impl App {
             .enable_all()
             .build()
             .map_err(|source| Error::Io { what: "cannot start the tokio runtime".into(), source })?;
+        let log = connect(&program, &runtime)?;
         let stats = Arc::new(Stats::default());
         let writer = StateWriter::start(state.clone())?;
         crate::commit::restore(log.as_ref(), &state, &writer, program.stores())?;
@@ -67,6 +88,47 @@ impl App {
             Engine::start(Arc::clone(&program), config, log, state.clone(), writer, Arc::clone(&stats))?
         };
         Ok(App { engine, runtime, program, state, stats, embedded: None, _temp: temp })
+    }
+
+    /// A stop request triggered by SIGTERM or SIGINT (Ctrl-C).
+    pub fn shutdown_on_signals(&self) -> Result<Shutdown> {
+        use tokio::signal::unix::{signal, SignalKind};
+        let shutdown = Shutdown::new();
+        let _guard = self.runtime.enter();
+        let io = |source| Error::Io { what: "cannot listen for signals".into(), source };
+        let mut term = signal(SignalKind::terminate()).map_err(io)?;
+        let mut int = signal(SignalKind::interrupt()).map_err(io)?;
+        let trigger = shutdown.clone();
+        self.runtime.spawn(async move {
+            tokio::select! {
+                _ = term.recv() => tracing::info!("SIGTERM: stopping after the open epoch"),
+                _ = int.recv() => tracing::info!("SIGINT: stopping after the open epoch"),
+            }
+            trigger.trigger();
+        });
+        Ok(shutdown)
+    }
+
+    /// Triggers `shutdown` once the app has read nothing new for `idle`.
+    pub fn stop_when_idle(&self, shutdown: &Shutdown, idle: Duration) {
+        let stats = Arc::clone(&self.stats);
+        let trigger = shutdown.clone();
+        self.runtime.spawn(async move {
+            let mut seen = stats.snapshot().records_in;
+            let mut since = tokio::time::Instant::now();
+            loop {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                let now = stats.snapshot().records_in;
+                if now != seen {
+                    seen = now;
+                    since = tokio::time::Instant::now();
+                } else if since.elapsed() >= idle {
+                    tracing::info!(?idle, "idle: stopping");
+                    trigger.trigger();
+                    return;
+                }
+            }
+        });
     }
 
     /// The embedded log, when the app runs on one.

@@ -7,7 +7,7 @@ use std::time::Duration;
 use crate::error::{Error, Result};
 
 /// What happens to a record that cannot be decoded, processed or encoded.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub enum ErrorPolicy {
     /// Stop the application with an error naming the record (topic, partition, offset) and the
     /// cause. The failing epoch is not committed.
@@ -16,6 +16,11 @@ pub enum ErrorPolicy {
     /// Skip the record, count it (`RunStats::skipped_*`, metric `stoat_records_skipped_total`) and
     /// log a warning.
     Skip,
+    /// Write the record to this dead-letter topic in the same epoch (so under exactly-once in
+    /// the same transaction), count it and go on. An undecodable record is written as it was
+    /// read; for a record that failed later only the headers describe it. Headers:
+    /// `stoat.error`, `stoat.topic`, `stoat.partition`, `stoat.offset`.
+    DeadLetter(String),
 }
 
 /// Configuration of a stoat application.
@@ -115,6 +120,11 @@ impl Config {
         }
         if self.worker_threads == 0 {
             return bad("`worker_threads` must be at least 1");
+        }
+        if let ErrorPolicy::DeadLetter(topic) = &self.error_policy {
+            if topic.trim().is_empty() {
+                return bad("the dead-letter topic name is empty");
+            }
         }
         if self.max_in_flight != 0 && self.max_in_flight < crate::lane::BATCH {
             return bad("`max_in_flight` must be 0 (automatic) or at least 256");

@@ -76,6 +76,13 @@ pub enum Error {
     /// The log (embedded or Kafka) failed.
     #[error("log error: {0}")]
     Log(String),
+    /// Another instance of the application (same app id) took over: this one was fenced and
+    /// stops without writing more.
+    #[error("application `{app}` was fenced: another instance with the same app id started and took over its transactions; this instance stops without writing more")]
+    Fenced {
+        /// The application id.
+        app: String,
+    },
     /// A runtime task stopped unexpectedly.
     #[error("the runtime failed: {0}")]
     Runtime(String),

@@ -46,6 +46,7 @@ pub use stoat_runtime::error::{
     BoxError, DecodeError, EncodeError, Error, RecordLocation, Result, StoreError,
 };
 pub use stoat_runtime::log;
+pub use stoat_runtime::log::{Guarantee, KafkaConfig, OffsetReset};
 pub use stoat_runtime::record::{Headers, KeyValue, Record};
 pub use stoat_runtime::state::{KeyPrefix, KeyRef, StoreKey, StoreValue, Table};
 pub use stoat_runtime::stats::RunStats;
@@ -57,7 +58,8 @@ pub mod prelude {
     pub use crate::codec::{Json, RawBytes, Text, Unit, Utf8};
     pub use crate::testing::{Harness, TestDriver};
     pub use crate::{
-        App, Config, Context, ErrorPolicy, KeyValue, Record, Shutdown, StoreError, Stream, Table, Topology,
+        App, Config, Context, ErrorPolicy, Guarantee, KafkaConfig, KeyValue, Record, Shutdown, StoreError, Stream,
+        Table, Topology,
     };
 }
 

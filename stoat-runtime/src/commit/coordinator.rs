@@ -18,8 +18,8 @@ use tokio::task::JoinHandle;
 use super::Shutdown;
 use crate::config::{Config, ErrorPolicy};
 use crate::error::{Error, RecordLocation, Result};
-use crate::lane::{spawn_lane, Entry, LaneCx, LaneMsg, Shared};
-use crate::log::{CommitOffset, Log, Polled};
+use crate::lane::{dead_letter, spawn_lane, Entry, LaneCx, LaneMsg, Shared};
+use crate::log::{CommitOffset, Log, LogRecord, Polled};
 use crate::record::Origin;
 use crate::state::{StateEnv, StateWriter};
 use crate::topology::Batcher;
@@ -89,7 +89,7 @@ impl Engine {
             progress: Notify::new(),
             failure: Mutex::new(None),
             stats,
-            policy: config.error_policy,
+            policy: config.error_policy.clone(),
             source_topics: program.source_topics(),
             log: Arc::clone(&log),
         });
@@ -223,7 +223,7 @@ impl Engine {
                         self.send(s, lane).await?;
                     }
                 }
-                Err((part, source)) => self.decode_error(s, p.partition, p.record.offset, part, source)?,
+                Err((part, source)) => self.decode_error(s, &p.record, p.partition, part, source)?,
             }
         }
         let n = polled.len();
@@ -235,18 +235,25 @@ impl Engine {
     fn decode_error(
         &mut self,
         s: usize,
+        record: &LogRecord,
         partition: u32,
-        offset: u64,
         part: &'static str,
         source: crate::error::DecodeError,
     ) -> Result<()> {
-        let location = RecordLocation { topic: self.topics[s].clone(), partition, offset };
-        match self.config.error_policy {
+        let location = RecordLocation { topic: self.topics[s].clone(), partition, offset: record.offset };
+        match &self.config.error_policy {
             ErrorPolicy::Fail => Err(self.abort(Error::Decode { part, location, source })),
             ErrorPolicy::Skip => {
                 self.shared.stats.skip("decode");
                 tracing::warn!(%location, part, error = %source, "undecodable record skipped");
                 Ok(())
+            }
+            ErrorPolicy::DeadLetter(topic) => {
+                self.shared.stats.skip("decode");
+                let error = format!("cannot decode the {part}: {source}");
+                let out = dead_letter(topic, record.key.clone(), record.value.clone(), &location, &error);
+                self.shared.stats.add_out(1);
+                self.log.append(vec![out])
             }
         }
     }

@@ -12,6 +12,7 @@ use super::task::LaneMsg;
 use super::Entry;
 use crate::config::ErrorPolicy;
 use crate::error::{BoxError, Error, RecordLocation, Result};
+use crate::record::Headers;
 use crate::log::{Log, OutRecord};
 use crate::record::Origin;
 use crate::stats::Stats;
@@ -98,24 +99,30 @@ impl LaneCx {
     /// Applies the error policy to an operator's error.
     pub fn operator_error(&mut self, operator: &'static str, origin: Origin, source: BoxError) -> Result<()> {
         let location = self.shared.location(origin);
-        match self.shared.policy {
-            ErrorPolicy::Fail => Err(Error::Operator { operator, location, source }),
-            ErrorPolicy::Skip => {
-                self.shared.stats.skip("operator");
-                tracing::warn!(operator, %location, error = %source, "operator failed; record skipped");
-                Ok(())
-            }
-        }
+        self.policy_error("operator", Error::Operator { operator, location: location.clone(), source }, &location)
     }
 
     /// Applies the error policy to an output that cannot be encoded.
     pub fn encode_error(&mut self, error: Error) -> Result<()> {
-        match self.shared.policy {
+        let location = match &error {
+            Error::Encode { location, .. } => location.clone(),
+            _ => RecordLocation { topic: String::new(), partition: 0, offset: 0 },
+        };
+        self.policy_error("encode", error, &location)
+    }
+
+    fn policy_error(&mut self, reason: &'static str, error: Error, location: &RecordLocation) -> Result<()> {
+        match &self.shared.policy {
             ErrorPolicy::Fail => Err(error),
             ErrorPolicy::Skip => {
-                self.shared.stats.skip("encode");
-                tracing::warn!(%error, "output record skipped");
+                self.shared.stats.skip(reason);
+                tracing::warn!(%error, "record skipped");
                 Ok(())
+            }
+            ErrorPolicy::DeadLetter(topic) => {
+                self.shared.stats.skip(reason);
+                let record = dead_letter(topic, None, None, location, &error.to_string());
+                self.output(record)
             }
         }
     }
@@ -135,4 +142,26 @@ impl LaneCx {
         self.shared.stats.add_out(self.outputs.len());
         self.shared.log.append(std::mem::take(&mut self.outputs))
     }
+}
+
+/// A dead-letter record: the original bytes (when there are any) and headers naming the source
+/// record and the error.
+pub(crate) fn dead_letter(
+    topic: &str,
+    key: Option<Vec<u8>>,
+    value: Option<Vec<u8>>,
+    location: &RecordLocation,
+    error: &str,
+) -> OutRecord {
+    let headers: Headers = vec![
+        ("stoat.error".into(), error.as_bytes().to_vec()),
+        ("stoat.topic".into(), location.topic.as_bytes().to_vec()),
+        ("stoat.partition".into(), location.partition.to_string().into_bytes()),
+        ("stoat.offset".into(), location.offset.to_string().into_bytes()),
+    ];
+    let timestamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0);
+    OutRecord { topic: std::sync::Arc::from(topic), key, value, timestamp, headers }
 }

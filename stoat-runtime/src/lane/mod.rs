@@ -5,7 +5,7 @@
 mod context;
 mod task;
 
-pub(crate) use context::{LaneCx, Shared};
+pub(crate) use context::{dead_letter, LaneCx, Shared};
 pub(crate) use task::{spawn_lane, LaneMsg, LanePipeline};
 
 use std::any::Any;

@@ -4,8 +4,10 @@
 //! behind the same interface.
 
 mod embedded;
+pub mod kafka;
 
 pub use embedded::EmbeddedLog;
+pub use kafka::{Guarantee, KafkaConfig, KafkaLog, OffsetReset};
 
 use std::sync::Arc;
 

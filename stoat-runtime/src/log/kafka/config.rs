@@ -1,0 +1,122 @@
+//! Kafka connection settings: bootstrap servers, the delivery guarantee, the offset reset policy,
+//! and any librdkafka property by name (security settings included). Checked when the app starts.
+
+use std::time::Duration;
+
+use rdkafka::config::ClientConfig;
+use rdkafka::error::KafkaError;
+
+use crate::error::Error;
+
+/// Exactly-once (the default) or at-least-once processing.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Guarantee {
+    /// One Kafka transaction per epoch: outputs, changelogs and input offsets commit together.
+    #[default]
+    ExactlyOnce,
+    /// No transactions: outputs are flushed, then input offsets committed. A crash can repeat
+    /// the records of the last epoch; nothing is lost.
+    AtLeastOnce,
+}
+
+/// Where to start reading a partition the application has no committed offset for.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum OffsetReset {
+    /// From the beginning.
+    #[default]
+    Earliest,
+    /// From the end (only records written after the start).
+    Latest,
+}
+
+/// How to reach and use Kafka.
+#[derive(Clone, Debug)]
+pub struct KafkaConfig {
+    /// `host:port[,host:port...]`.
+    pub bootstrap_servers: String,
+    /// The delivery guarantee.
+    pub guarantee: Guarantee,
+    /// The offset reset policy.
+    pub offset_reset: OffsetReset,
+    /// How long a transactional operation (init, commit, abort) may take.
+    pub timeout: Duration,
+    /// librdkafka properties applied to every client (e.g. `security.protocol`, `sasl.*`,
+    /// `ssl.*`); `consumer.` and `producer.` prefixes apply one to that client only.
+    pub properties: Vec<(String, String)>,
+}
+
+/// Properties stoat sets itself; setting them by hand would break its guarantees.
+const RESERVED: &[&str] = &[
+    "group.id",
+    "transactional.id",
+    "enable.auto.commit",
+    "enable.auto.offset.store",
+    "isolation.level",
+    "enable.idempotence",
+    "bootstrap.servers",
+];
+
+impl KafkaConfig {
+    /// Settings for the cluster at `bootstrap_servers`, exactly-once.
+    pub fn new(bootstrap_servers: impl Into<String>) -> Self {
+        KafkaConfig {
+            bootstrap_servers: bootstrap_servers.into(),
+            guarantee: Guarantee::ExactlyOnce,
+            offset_reset: OffsetReset::Earliest,
+            timeout: Duration::from_secs(60),
+            properties: Vec::new(),
+        }
+    }
+
+    /// Sets a librdkafka property (prefix `consumer.` or `producer.` for one client only).
+    pub fn set(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.properties.push((key.into(), value.into()));
+        self
+    }
+
+    /// Sets the delivery guarantee.
+    pub fn guarantee(mut self, guarantee: Guarantee) -> Self {
+        self.guarantee = guarantee;
+        self
+    }
+
+    /// Sets the offset reset policy.
+    pub fn offset_reset(mut self, reset: OffsetReset) -> Self {
+        self.offset_reset = reset;
+        self
+    }
+
+    /// The client configuration for `client` ("consumer", "producer" or "admin").
+    pub(crate) fn client(&self, client: &str) -> Result<ClientConfig, Error> {
+        if self.bootstrap_servers.trim().is_empty() {
+            return Err(Error::Config("Kafka bootstrap servers are empty".into()));
+        }
+        let mut cfg = ClientConfig::new();
+        cfg.set("bootstrap.servers", &self.bootstrap_servers);
+        for (key, value) in &self.properties {
+            let (target, name) = match key.split_once('.') {
+                Some((prefix @ ("consumer" | "producer"), rest)) => (Some(prefix), rest),
+                _ => (None, key.as_str()),
+            };
+            if RESERVED.contains(&name) {
+                return Err(Error::Config(format!(
+                    "Kafka property `{key}` is set by stoat itself (from the app id and the guarantee); remove it"
+                )));
+            }
+            if target.is_none() || target == Some(client) {
+                cfg.set(name, value);
+            }
+        }
+        Ok(cfg)
+    }
+}
+
+/// Turns a client creation error into a configuration error naming the property.
+pub(crate) fn creation_error(client: &str, e: KafkaError) -> Error {
+    match e {
+        KafkaError::ClientConfig(_, description, key, value) => {
+            Error::Config(format!("Kafka {client} property `{key}` = `{value}`: {description}"))
+        }
+        other => Error::Config(format!("cannot create the Kafka {client}: {other}")),
+    }
+}

@@ -1,0 +1,304 @@
+//! The Kafka log: one consumer assigned every partition of the input topics (no consumer-group
+//! rebalancing: the app is the only reader), one producer for outputs and changelogs, and one
+//! transaction per epoch under exactly-once.
+
+mod admin;
+mod config;
+mod producer;
+mod restore;
+
+pub use config::{Guarantee, KafkaConfig, OffsetReset};
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::message::Headers as _;
+use rdkafka::producer::{BaseProducer, Producer};
+use rdkafka::{Message, Offset, TopicPartitionList};
+
+use self::producer::{transaction_error, Tracker};
+use super::{ChangelogEntries, CommitOffset, CommitReceipt, Log, LogRecord, OutRecord, Polled};
+use crate::error::{Error, Result};
+use crate::record::Headers;
+
+/// The changelog topic of `store` in application `app`.
+pub fn changelog_topic(app: &str, store: &str) -> String {
+    format!("{app}-{store}-changelog")
+}
+
+/// The transactional id of application `app`: stable across restarts, so a new instance fences
+/// the old one.
+pub fn transactional_id(app: &str) -> String {
+    format!("stoat-{app}")
+}
+
+#[derive(Default)]
+struct Assignment {
+    index: HashMap<String, u32>,
+    partitions: HashSet<(String, i32)>,
+}
+
+/// A [`Log`] on Apache Kafka.
+pub struct KafkaLog {
+    app: String,
+    config: KafkaConfig,
+    consumer: BaseConsumer,
+    producer: BaseProducer<Tracker>,
+    /// Changelog topic per store, and the store's index (the producer's delivery opaque).
+    changelogs: Vec<(String, String)>,
+    assignment: Mutex<Assignment>,
+}
+
+impl std::fmt::Debug for KafkaLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KafkaLog")
+            .field("app", &self.app)
+            .field("bootstrap", &self.config.bootstrap_servers)
+            .field("guarantee", &self.config.guarantee)
+            .finish()
+    }
+}
+
+impl KafkaLog {
+    /// Connects for application `app` with stores `stores`: checks the configuration, creates
+    /// missing changelog topics, and under exactly-once initialises the transactional producer
+    /// (fencing any older instance of the app and aborting its open transaction).
+    pub async fn connect(app: &str, stores: &[&str], config: KafkaConfig) -> Result<KafkaLog> {
+        let exactly_once = config.guarantee == Guarantee::ExactlyOnce;
+        let mut consumer_cfg = config.client("consumer")?;
+        consumer_cfg
+            .set("group.id", app)
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("enable.partition.eof", "false")
+            .set("isolation.level", "read_committed")
+            .set(
+                "auto.offset.reset",
+                match config.offset_reset {
+                    OffsetReset::Earliest => "earliest",
+                    OffsetReset::Latest => "latest",
+                },
+            );
+        let consumer: BaseConsumer = consumer_cfg.create().map_err(|e| config::creation_error("consumer", e))?;
+        let mut producer_cfg = config.client("producer")?;
+        producer_cfg.set("enable.idempotence", "true");
+        if exactly_once {
+            producer_cfg.set("transactional.id", transactional_id(app));
+        }
+        let producer: BaseProducer<Tracker> = producer_cfg
+            .create_with_context(Tracker::default())
+            .map_err(|e| config::creation_error("producer", e))?;
+        let changelogs: Vec<(String, String)> =
+            stores.iter().map(|s| (s.to_string(), changelog_topic(app, s))).collect();
+        let topics: Vec<&str> = changelogs.iter().map(|(_, t)| t.as_str()).collect();
+        admin::ensure_compacted_topics(&config, &topics).await?;
+        let log = KafkaLog {
+            app: app.to_string(),
+            config,
+            consumer,
+            producer,
+            changelogs,
+            assignment: Mutex::new(Assignment::default()),
+        };
+        if exactly_once {
+            let timeout = log.config.timeout;
+            let p = &log.producer;
+            tokio::task::block_in_place(|| p.init_transactions(timeout))
+                .map_err(|e| transaction_error(app, "initialising transactions", e))?;
+            p.begin_transaction().map_err(|e| transaction_error(app, "beginning a transaction", e))?;
+        }
+        Ok(log)
+    }
+
+    fn exactly_once(&self) -> bool {
+        self.config.guarantee == Guarantee::ExactlyOnce
+    }
+
+    fn store_index(&self, store: &str) -> Option<usize> {
+        self.changelogs.iter().position(|(s, _)| s == store)
+    }
+
+    fn check_deliveries(&self) -> Result<()> {
+        match self.producer.context().take_failure() {
+            Some(failure) => Err(Error::Log(failure)),
+            None => Ok(()),
+        }
+    }
+}
+
+fn to_log_record(msg: &rdkafka::message::BorrowedMessage<'_>) -> LogRecord {
+    let mut headers = Headers::new();
+    if let Some(h) = msg.headers() {
+        for header in h.iter() {
+            headers.push((header.key.to_string(), header.value.map(<[u8]>::to_vec).unwrap_or_default()));
+        }
+    }
+    LogRecord {
+        offset: msg.offset().max(0) as u64,
+        timestamp: msg.timestamp().to_millis().unwrap_or(0),
+        key: msg.key().map(<[u8]>::to_vec),
+        value: msg.payload().map(<[u8]>::to_vec),
+        headers,
+    }
+}
+
+impl Log for KafkaLog {
+    fn assign(&self, _group: &str, topics: &[String]) -> Result<()> {
+        let mut assignment = self.assignment.lock().unwrap_or_else(|p| p.into_inner());
+        let mut added = TopicPartitionList::new();
+        for (i, topic) in topics.iter().enumerate() {
+            assignment.index.insert(topic.clone(), i as u32);
+            let metadata = tokio::task::block_in_place(|| {
+                self.consumer.fetch_metadata(Some(topic), Duration::from_secs(10))
+            })
+            .map_err(|e| Error::Log(format!("cannot read the metadata of topic `{topic}`: {e}")))?;
+            for t in metadata.topics() {
+                if let Some(err) = t.error() {
+                    return Err(Error::Log(format!("input topic `{topic}`: {:?}", err)));
+                }
+                for p in t.partitions() {
+                    if assignment.partitions.insert((topic.clone(), p.id())) {
+                        added
+                            .add_partition_offset(topic, p.id(), Offset::Stored)
+                            .map_err(|e| Error::Log(e.to_string()))?;
+                    }
+                }
+            }
+        }
+        if added.count() > 0 {
+            tracing::info!(partitions = added.count(), "reading new input partitions");
+            self.consumer
+                .incremental_assign(&added)
+                .map_err(|e| Error::Log(format!("cannot assign input partitions: {e}")))?;
+        }
+        Ok(())
+    }
+
+    fn poll(&self, max: usize, out: &mut Vec<Polled>) -> Result<()> {
+        let assignment = self.assignment.lock().unwrap_or_else(|p| p.into_inner());
+        for _ in 0..max {
+            match self.consumer.poll(Duration::ZERO) {
+                None => break,
+                Some(Ok(msg)) => {
+                    let Some(&source) = assignment.index.get(msg.topic()) else { continue };
+                    out.push(Polled {
+                        source,
+                        partition: msg.partition().max(0) as u32,
+                        record: Arc::new(to_log_record(&msg)),
+                    });
+                }
+                Some(Err(e)) => {
+                    if e.rdkafka_error_code().is_some_and(|c| c == rdkafka::types::RDKafkaErrorCode::Fatal) {
+                        return Err(Error::Log(format!("the consumer failed: {e}")));
+                    }
+                    tracing::warn!(error = %e, "consumer error");
+                    break;
+                }
+            }
+        }
+        self.producer.poll(Duration::ZERO);
+        Ok(())
+    }
+
+    fn append(&self, records: Vec<OutRecord>) -> Result<()> {
+        for r in &records {
+            producer::send(
+                &self.producer,
+                &r.topic,
+                None,
+                r.key.as_deref(),
+                r.value.as_deref(),
+                Some(r.timestamp),
+                &r.headers,
+                0,
+            )?;
+        }
+        self.producer.poll(Duration::ZERO);
+        Ok(())
+    }
+
+    fn append_changelog(&self, store: &str, entries: &ChangelogEntries) -> Result<()> {
+        let index = self.store_index(store).ok_or_else(|| Error::Log(format!("no changelog for store `{store}`")))?;
+        let topic = &self.changelogs[index].1;
+        let no_headers = Headers::new();
+        for (key, value) in entries {
+            producer::send(&self.producer, topic, Some(0), Some(key), value.as_deref(), None, &no_headers, index + 1)?;
+        }
+        Ok(())
+    }
+
+    fn commit(&self, _group: &str, offsets: &[CommitOffset]) -> Result<CommitReceipt> {
+        let mut tpl = TopicPartitionList::new();
+        for o in offsets {
+            tpl.add_partition_offset(&o.topic, o.partition as i32, Offset::Offset(o.next_offset as i64))
+                .map_err(|e| Error::Log(e.to_string()))?;
+        }
+        let timeout = self.config.timeout;
+        let app = &self.app;
+        tokio::task::block_in_place(|| -> Result<()> {
+            if self.exactly_once() {
+                if tpl.count() > 0 {
+                    let meta = self
+                        .consumer
+                        .group_metadata()
+                        .ok_or_else(|| Error::Log("the consumer has no group metadata".into()))?;
+                    self.producer
+                        .send_offsets_to_transaction(&tpl, &meta, timeout)
+                        .map_err(|e| transaction_error(app, "adding input offsets to the transaction", e))?;
+                }
+                self.producer
+                    .commit_transaction(timeout)
+                    .map_err(|e| transaction_error(app, "committing the transaction", e))?;
+                self.check_deliveries()?;
+                self.producer
+                    .begin_transaction()
+                    .map_err(|e| transaction_error(app, "beginning a transaction", e))?;
+            } else {
+                producer::flush(&self.producer, timeout)?;
+                self.check_deliveries()?;
+                if tpl.count() > 0 {
+                    self.consumer
+                        .commit(&tpl, CommitMode::Sync)
+                        .map_err(|e| Error::Log(format!("committing input offsets failed: {e}")))?;
+                }
+            }
+            Ok(())
+        })?;
+        let changelogs = self
+            .producer
+            .context()
+            .take_changelog_offsets()
+            .into_iter()
+            .filter_map(|(i, next)| self.changelogs.get(i).map(|(store, _)| (store.clone(), next)))
+            .collect();
+        Ok(CommitReceipt { changelogs })
+    }
+
+    fn abort(&self) -> Result<()> {
+        if self.exactly_once() {
+            let timeout = self.config.timeout;
+            tokio::task::block_in_place(|| self.producer.abort_transaction(timeout))
+                .map_err(|e| transaction_error(&self.app, "aborting the transaction", e))?;
+        }
+        Ok(())
+    }
+
+    fn restore(
+        &self,
+        store: &str,
+        from: u64,
+        apply: &mut dyn FnMut(Vec<(Vec<u8>, Option<Vec<u8>>)>, u64) -> Result<()>,
+    ) -> Result<()> {
+        let Some(index) = self.store_index(store) else { return Ok(()) };
+        restore::replay(&self.config, &self.changelogs[index].1, from, apply)
+    }
+
+    fn wait_for_data(&self) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>> {
+        Box::pin(async move {
+            self.producer.poll(Duration::ZERO);
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        })
+    }
+}

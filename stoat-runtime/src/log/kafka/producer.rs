@@ -1,0 +1,123 @@
+//! The producer side: one producer for the whole app (transactional under exactly-once), a
+//! delivery tracker that records failures and the offsets changelog records landed at, and a
+//! send that waits (serving callbacks) while librdkafka's queue is full.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
+use rdkafka::{ClientContext, Message};
+
+use crate::error::{Error, Result};
+use crate::record::Headers;
+
+/// Delivery reports: the first failure, and per changelog (by opaque index) the next offset.
+#[derive(Default)]
+pub(crate) struct Tracker {
+    failure: Mutex<Option<String>>,
+    changelog_next: Mutex<HashMap<usize, u64>>,
+}
+
+impl ClientContext for Tracker {}
+
+impl ProducerContext for Tracker {
+    /// 0 for an output record, `i + 1` for a record of changelog `i`.
+    type DeliveryOpaque = usize;
+
+    fn delivery(&self, result: &DeliveryResult<'_>, opaque: usize) {
+        match result {
+            Ok(msg) if opaque > 0 => {
+                let next = msg.offset().max(0) as u64 + 1;
+                let mut map = self.changelog_next.lock().unwrap_or_else(|p| p.into_inner());
+                let slot = map.entry(opaque - 1).or_insert(0);
+                *slot = (*slot).max(next);
+            }
+            Ok(_) => {}
+            Err((e, msg)) => {
+                let mut failure = self.failure.lock().unwrap_or_else(|p| p.into_inner());
+                failure.get_or_insert_with(|| format!("delivery to topic `{}` failed: {e}", msg.topic()));
+            }
+        }
+    }
+}
+
+impl Tracker {
+    pub fn take_failure(&self) -> Option<String> {
+        self.failure.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+
+    pub fn take_changelog_offsets(&self) -> HashMap<usize, u64> {
+        std::mem::take(&mut *self.changelog_next.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+}
+
+fn kafka_headers(headers: &Headers) -> Option<OwnedHeaders> {
+    if headers.is_empty() {
+        return None;
+    }
+    let mut out = OwnedHeaders::new_with_capacity(headers.len());
+    for (key, value) in headers {
+        out = out.insert(Header { key, value: Some(value) });
+    }
+    Some(out)
+}
+
+/// Sends one record, waiting while the producer queue is full.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn send(
+    producer: &BaseProducer<Tracker>,
+    topic: &str,
+    partition: Option<i32>,
+    key: Option<&[u8]>,
+    value: Option<&[u8]>,
+    timestamp: Option<i64>,
+    headers: &Headers,
+    opaque: usize,
+) -> Result<()> {
+    let mut record = BaseRecord::with_opaque_to(topic, opaque);
+    if let Some(k) = key {
+        record = record.key(k);
+    }
+    if let Some(v) = value {
+        record = record.payload(v);
+    }
+    if let Some(p) = partition {
+        record = record.partition(p);
+    }
+    if let Some(ts) = timestamp.filter(|&t| t >= 0) {
+        record = record.timestamp(ts);
+    }
+    if let Some(h) = kafka_headers(headers) {
+        record = record.headers(h);
+    }
+    loop {
+        match producer.send(record) {
+            Ok(()) => return Ok(()),
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                record = back;
+                producer.poll(Duration::from_millis(5));
+            }
+            Err((e, _)) => return Err(Error::Log(format!("cannot send a record to topic `{topic}`: {e}"))),
+        }
+    }
+}
+
+/// A transactional error, classified: a fenced producer is reported as such.
+pub(crate) fn transaction_error(app: &str, what: &str, e: KafkaError) -> Error {
+    let fenced = matches!(&e, KafkaError::Transaction(t) if t.code() == RDKafkaErrorCode::ProducerFenced
+        || t.code() == RDKafkaErrorCode::InvalidProducerEpoch)
+        || e.rdkafka_error_code() == Some(RDKafkaErrorCode::ProducerFenced);
+    if fenced {
+        Error::Fenced { app: app.to_string() }
+    } else {
+        Error::Log(format!("{what} failed: {e}"))
+    }
+}
+
+/// Flushes the producer, serving delivery callbacks.
+pub(crate) fn flush(producer: &BaseProducer<Tracker>, timeout: Duration) -> Result<()> {
+    producer.flush(timeout).map_err(|e| Error::Log(format!("flushing the producer failed: {e}")))
+}

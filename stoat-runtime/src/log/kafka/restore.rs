@@ -1,0 +1,75 @@
+//! Replaying a changelog topic (read_committed) from an offset to its end.
+
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::{Message, Offset, TopicPartitionList};
+
+use super::config::{creation_error, KafkaConfig};
+use crate::error::{Error, Result};
+
+const BATCH: usize = 10_000;
+
+/// Reads partition 0 of `topic` from `from` to its end, handing batches of changes and the
+/// offset after them to `apply`.
+pub(crate) fn replay(
+    config: &KafkaConfig,
+    topic: &str,
+    from: u64,
+    apply: &mut dyn FnMut(Vec<(Vec<u8>, Option<Vec<u8>>)>, u64) -> Result<()>,
+) -> Result<()> {
+    let mut cfg = config.client("consumer")?;
+    cfg.set("group.id", "stoat-restore")
+        .set("enable.auto.commit", "false")
+        .set("isolation.level", "read_committed")
+        .set("auto.offset.reset", "earliest")
+        .set("enable.partition.eof", "false");
+    let consumer: BaseConsumer = cfg.create().map_err(|e| creation_error("restore consumer", e))?;
+    let (_, high) = consumer
+        .fetch_watermarks(topic, 0, config.timeout)
+        .map_err(|e| Error::Log(format!("cannot read the end of changelog `{topic}`: {e}")))?;
+    let high = high.max(0) as u64;
+    if from >= high {
+        return Ok(());
+    }
+    tracing::info!(topic, from, to = high, "replaying changelog");
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(topic, 0, Offset::Offset(from as i64)).map_err(|e| Error::Log(e.to_string()))?;
+    consumer.assign(&tpl).map_err(|e| Error::Log(format!("cannot read changelog `{topic}`: {e}")))?;
+    let deadline = Instant::now() + config.timeout.max(Duration::from_secs(300));
+    let mut batch = Vec::new();
+    let mut next = from;
+    loop {
+        match consumer.poll(Duration::from_millis(100)) {
+            Some(Ok(msg)) => {
+                next = msg.offset().max(0) as u64 + 1;
+                if let Some(key) = msg.key() {
+                    batch.push((key.to_vec(), msg.payload().map(<[u8]>::to_vec)));
+                }
+                if batch.len() >= BATCH {
+                    apply(std::mem::take(&mut batch), next)?;
+                }
+            }
+            Some(Err(e)) => return Err(Error::Log(format!("reading changelog `{topic}` failed: {e}"))),
+            None => {
+                // Transaction markers are never returned; the position moves past them.
+                let position = consumer
+                    .position()
+                    .ok()
+                    .and_then(|p| p.find_partition(topic, 0).and_then(|e| e.offset().to_raw()))
+                    .unwrap_or(-1);
+                if position >= 0 && position as u64 >= high {
+                    next = next.max(high);
+                    break;
+                }
+                if Instant::now() > deadline {
+                    return Err(Error::Log(format!("replaying changelog `{topic}` did not reach offset {high} in time")));
+                }
+            }
+        }
+        if next >= high {
+            break;
+        }
+    }
+    apply(batch, next)
+}
