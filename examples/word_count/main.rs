@@ -50,7 +50,8 @@ fn parse_args() -> Result<Args, String> {
             Some("--state-dir") => args.config = args.config.state_dir(value(&mut raw, "--state-dir")?),
             Some("--lanes") => {
                 let n = value(&mut raw, "--lanes")?;
-                args.config = args.config.lanes(n.parse().map_err(|_| format!("--lanes: `{n}` is not a number"))?);
+                args.config =
+                    args.config.lanes(n.parse().map_err(|_| format!("--lanes: `{n}` is not a number"))?);
             }
             Some("--bootstrap") => args.bootstrap = Some(value(&mut raw, "--bootstrap")?),
             Some("--input") => args.input = Some(value(&mut raw, "--input")?),
@@ -58,7 +59,8 @@ fn parse_args() -> Result<Args, String> {
             Some("--app-id") => args.app_id = Some(value(&mut raw, "--app-id")?),
             Some("--exit-when-idle") => {
                 let s = value(&mut raw, "--exit-when-idle")?;
-                let secs: f64 = s.parse().map_err(|_| format!("--exit-when-idle: `{s}` is not a number of seconds"))?;
+                let secs: f64 =
+                    s.parse().map_err(|_| format!("--exit-when-idle: `{s}` is not a number of seconds"))?;
                 args.idle = Some(Duration::from_secs_f64(secs.max(0.0)));
             }
             Some("--at-least-once") => args.at_least_once = true,

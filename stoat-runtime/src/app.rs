@@ -2,8 +2,8 @@
 //! its tokio runtime). The embedded default needs no broker.
 
 use std::path::Path;
-use std::time::Duration;
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::commit::{Engine, Shutdown};
 use crate::config::Config;
@@ -65,9 +65,8 @@ impl App {
         let (dir, temp) = match &config.state_dir {
             Some(dir) => (dir.clone(), None),
             None => {
-                let temp = tempfile::Builder::new().prefix("stoat-state-").tempdir().map_err(|source| Error::Io {
-                    what: "cannot create a temporary state directory".into(),
-                    source,
+                let temp = tempfile::Builder::new().prefix("stoat-state-").tempdir().map_err(|source| {
+                    Error::Io { what: "cannot create a temporary state directory".into(), source }
                 })?;
                 (temp.path().to_path_buf(), Some(temp))
             }

@@ -58,8 +58,8 @@ pub mod prelude {
     pub use crate::codec::{Json, RawBytes, Text, Unit, Utf8};
     pub use crate::testing::{Harness, TestDriver};
     pub use crate::{
-        App, Config, Context, ErrorPolicy, Guarantee, KafkaConfig, KeyValue, Record, Shutdown, StoreError, Stream,
-        Table, Topology,
+        App, Config, Context, ErrorPolicy, Guarantee, KafkaConfig, KeyValue, Record, Shutdown, StoreError,
+        Stream, Table, Topology,
     };
 }
 

@@ -5,6 +5,8 @@
 
 use std::collections::BTreeMap;
 
+pub mod kafka;
+
 /// xorshift64*: a small seeded generator, so corpora are reproducible.
 pub struct Rng(u64);
 

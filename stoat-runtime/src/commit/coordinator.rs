@@ -22,8 +22,8 @@ use crate::lane::{dead_letter, spawn_lane, Entry, LaneCx, LaneMsg, Shared};
 use crate::log::{CommitOffset, Log, LogRecord, Polled};
 use crate::record::Origin;
 use crate::state::{StateEnv, StateWriter};
-use crate::topology::Batcher;
 use crate::stats::Stats;
+use crate::topology::Batcher;
 use crate::topology::Program;
 
 /// Records taken from the log per poll.
@@ -162,6 +162,10 @@ impl Engine {
 
     fn abort(&mut self, error: Error) -> Error {
         self.failed = true;
+        if matches!(error, Error::Fenced { .. }) {
+            // A fenced producer can do nothing more; the new instance aborts what was open.
+            return error;
+        }
         if let Err(e) = self.log.abort() {
             tracing::error!(error = %e, "aborting the epoch failed");
         }

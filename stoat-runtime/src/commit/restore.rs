@@ -7,7 +7,12 @@ use crate::log::Log;
 use crate::state::{StateEnv, StateWriter, StoreDelta, StoreSpec};
 
 /// Replays every store's changelog tail into LMDB; returns how many changes were applied.
-pub(crate) fn restore(log: &dyn Log, state: &StateEnv, writer: &StateWriter, stores: &[StoreSpec]) -> Result<u64> {
+pub(crate) fn restore(
+    log: &dyn Log,
+    state: &StateEnv,
+    writer: &StateWriter,
+    stores: &[StoreSpec],
+) -> Result<u64> {
     let epoch = state.committed_epoch()?;
     let mut applied = 0u64;
     for spec in stores {

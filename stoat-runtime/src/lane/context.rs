@@ -12,8 +12,8 @@ use super::task::LaneMsg;
 use super::Entry;
 use crate::config::ErrorPolicy;
 use crate::error::{BoxError, Error, RecordLocation, Result};
-use crate::record::Headers;
 use crate::log::{Log, OutRecord};
+use crate::record::Headers;
 use crate::record::Origin;
 use crate::stats::Stats;
 use crate::topology::ErasedState;
@@ -99,7 +99,11 @@ impl LaneCx {
     /// Applies the error policy to an operator's error.
     pub fn operator_error(&mut self, operator: &'static str, origin: Origin, source: BoxError) -> Result<()> {
         let location = self.shared.location(origin);
-        self.policy_error("operator", Error::Operator { operator, location: location.clone(), source }, &location)
+        self.policy_error(
+            "operator",
+            Error::Operator { operator, location: location.clone(), source },
+            &location,
+        )
     }
 
     /// Applies the error policy to an output that cannot be encoded.

@@ -27,7 +27,9 @@ pub(crate) async fn ensure_compacted_topics(config: &KafkaConfig, topics: &[&str
     for result in results {
         match result {
             Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
-            Err((topic, code)) => return Err(Error::Log(format!("cannot create changelog topic `{topic}`: {code}"))),
+            Err((topic, code)) => {
+                return Err(Error::Log(format!("cannot create changelog topic `{topic}`: {code}")))
+            }
         }
     }
     Ok(())

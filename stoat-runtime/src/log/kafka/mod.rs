@@ -81,7 +81,8 @@ impl KafkaLog {
                     OffsetReset::Latest => "latest",
                 },
             );
-        let consumer: BaseConsumer = consumer_cfg.create().map_err(|e| config::creation_error("consumer", e))?;
+        let consumer: BaseConsumer =
+            consumer_cfg.create().map_err(|e| config::creation_error("consumer", e))?;
         let mut producer_cfg = config.client("producer")?;
         producer_cfg.set("enable.idempotence", "true");
         if exactly_once {
@@ -220,11 +221,21 @@ impl Log for KafkaLog {
     }
 
     fn append_changelog(&self, store: &str, entries: &ChangelogEntries) -> Result<()> {
-        let index = self.store_index(store).ok_or_else(|| Error::Log(format!("no changelog for store `{store}`")))?;
+        let index =
+            self.store_index(store).ok_or_else(|| Error::Log(format!("no changelog for store `{store}`")))?;
         let topic = &self.changelogs[index].1;
         let no_headers = Headers::new();
         for (key, value) in entries {
-            producer::send(&self.producer, topic, Some(0), Some(key), value.as_deref(), None, &no_headers, index + 1)?;
+            producer::send(
+                &self.producer,
+                topic,
+                Some(0),
+                Some(key),
+                value.as_deref(),
+                None,
+                &no_headers,
+                index + 1,
+            )?;
         }
         Ok(())
     }

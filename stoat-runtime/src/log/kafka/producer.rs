@@ -107,9 +107,10 @@ pub(crate) fn send(
 
 /// A transactional error, classified: a fenced producer is reported as such.
 pub(crate) fn transaction_error(app: &str, what: &str, e: KafkaError) -> Error {
-    let fenced = matches!(&e, KafkaError::Transaction(t) if t.code() == RDKafkaErrorCode::ProducerFenced
-        || t.code() == RDKafkaErrorCode::InvalidProducerEpoch)
-        || e.rdkafka_error_code() == Some(RDKafkaErrorCode::ProducerFenced);
+    const FENCED: [RDKafkaErrorCode; 3] =
+        [RDKafkaErrorCode::ProducerFenced, RDKafkaErrorCode::Fenced, RDKafkaErrorCode::InvalidProducerEpoch];
+    let fenced = matches!(&e, KafkaError::Transaction(t) if FENCED.contains(&t.code()))
+        || e.rdkafka_error_code().is_some_and(|c| FENCED.contains(&c));
     if fenced {
         Error::Fenced { app: app.to_string() }
     } else {

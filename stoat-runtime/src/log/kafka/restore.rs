@@ -63,7 +63,9 @@ pub(crate) fn replay(
                     break;
                 }
                 if Instant::now() > deadline {
-                    return Err(Error::Log(format!("replaying changelog `{topic}` did not reach offset {high} in time")));
+                    return Err(Error::Log(format!(
+                        "replaying changelog `{topic}` did not reach offset {high} in time"
+                    )));
                 }
             }
         }

@@ -1,0 +1,197 @@
+//! stoat on a real Apache Kafka 4.4.0 broker (started by the test from the Maven-provisioned
+//! jars): word count end to end under exactly-once, fencing of a second instance, bad input under
+//! each error policy, and configuration errors.
+
+#[path = "../examples/word_count/app.rs"]
+#[allow(dead_code)]
+mod app;
+mod support;
+
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use stoat::prelude::*;
+use support::kafka::{check_word_counts, word_count_bin, Kafka};
+
+fn kafka() -> &'static Kafka {
+    static KAFKA: OnceLock<Kafka> = OnceLock::new();
+    KAFKA.get_or_init(Kafka::single)
+}
+
+/// Runs a topology on Kafka until it has read nothing new for a second.
+fn run_until_idle(topology: &Topology, config: Config, kafka: KafkaConfig) -> stoat::Result<stoat::RunStats> {
+    let mut app = App::kafka(topology, config, kafka)?;
+    let shutdown = Shutdown::new();
+    app.stop_when_idle(&shutdown, Duration::from_secs(2));
+    app.run_until_stopped(&shutdown)
+}
+
+#[test]
+fn word_count_is_exactly_once_across_partitions_and_lanes() -> stoat::Result<()> {
+    let k = kafka();
+    k.create_topic("e2e-lines", 4);
+    k.create_topic("e2e-counts", 3);
+    let corpus = support::zipf_corpus(5, 30_000, 2_000);
+    let oracle = support::oracle(&corpus);
+    let (first, second) = corpus.split_at(17_000);
+    k.produce_lines("e2e-lines", first);
+    let topology = app::topology_for("e2e", "e2e-lines", "e2e-counts");
+    // Two runs on one state dir, then a third on a fresh one (state restored from the changelog).
+    let dir = tempfile::tempdir().map_err(|source| stoat::Error::Io { what: "tempdir".into(), source })?;
+    run_until_idle(
+        &topology,
+        Config::default().lanes(7).state_dir(dir.path()),
+        KafkaConfig::new(&k.bootstrap),
+    )?;
+    k.produce_lines("e2e-lines", &second[..6_000]);
+    run_until_idle(
+        &topology,
+        Config::default().lanes(7).state_dir(dir.path()),
+        KafkaConfig::new(&k.bootstrap),
+    )?;
+    k.produce_lines("e2e-lines", &second[6_000..]);
+    let stats = run_until_idle(&topology, Config::default().lanes(7), KafkaConfig::new(&k.bootstrap))?;
+    assert!(stats.records_in > 0);
+    let outputs = k.read_committed("e2e-counts");
+    check_word_counts(&outputs, &oracle).map_err(stoat::Error::Runtime)?;
+    Ok(())
+}
+
+#[test]
+fn a_second_instance_fences_the_first() {
+    let k = kafka();
+    k.create_topic("fence-lines", 2);
+    k.create_topic("fence-counts", 2);
+    let corpus = support::zipf_corpus(9, 12_000, 500);
+    let oracle = support::oracle(&corpus);
+    let spawn = |idle: Option<&str>| {
+        let mut cmd = Command::new(word_count_bin());
+        cmd.args(["--bootstrap", &k.bootstrap, "--input", "fence-lines", "--output", "fence-counts"])
+            .args(["--app-id", "fence", "--lanes", "3"]);
+        if let Some(secs) = idle {
+            cmd.args(["--exit-when-idle", secs]);
+        }
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn word_count")
+    };
+    let first = spawn(None);
+    k.produce_lines("fence-lines", &corpus[..4_000]);
+    std::thread::sleep(Duration::from_secs(3));
+    let second = spawn(Some("3"));
+    // Keep input flowing so the first instance tries to commit after it was fenced.
+    for chunk in corpus[4_000..].chunks(1_000) {
+        k.produce_lines("fence-lines", chunk);
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let first = first.wait_with_output().expect("first instance");
+    let stderr = String::from_utf8_lossy(&first.stderr);
+    assert!(!first.status.success(), "the fenced instance fails");
+    assert!(stderr.contains("was fenced") && stderr.contains("`fence`"), "{stderr}");
+    let second = second.wait_with_output().expect("second instance");
+    assert!(second.status.success(), "{}", String::from_utf8_lossy(&second.stderr));
+    let outputs = k.read_committed("fence-counts");
+    if let Err(e) = check_word_counts(&outputs, &oracle) {
+        panic!("{e}");
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+struct Order {
+    id: u32,
+    amount: i64,
+}
+
+#[stoat::operator]
+fn amount(order: Order) -> i64 {
+    order.amount
+}
+
+fn orders(app: &str, input: &str) -> Topology {
+    let topology = Topology::new(app);
+    topology.stream_with(input, Utf8, Json::<Order>::new()).process(amount).to(&format!("{input}-amounts"));
+    topology
+}
+
+fn produce_orders(k: &Kafka, topic: &str) {
+    k.create_topic(topic, 1);
+    let good = |id: u32| serde_json::to_vec(&Order { id, amount: id as i64 }).unwrap_or_default();
+    let mut records = Vec::new();
+    for id in 0..20u32 {
+        records.push((Some(id.to_string().into_bytes()), good(id)));
+        if id == 7 || id == 13 {
+            records.push((Some(b"bad".to_vec()), b"{not json".to_vec()));
+        }
+    }
+    k.produce(topic, records);
+}
+
+#[test]
+fn undecodable_records_stop_the_app_by_default() {
+    let k = kafka();
+    produce_orders(k, "bad-fail");
+    let err =
+        run_until_idle(&orders("bad-fail", "bad-fail"), Config::default(), KafkaConfig::new(&k.bootstrap))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+    assert!(err.contains("topic `bad-fail`, partition 0, offset 8") && err.contains("json"), "{err}");
+}
+
+#[test]
+fn undecodable_records_can_be_skipped_and_counted() -> stoat::Result<()> {
+    let k = kafka();
+    produce_orders(k, "bad-skip");
+    let config = Config::default().error_policy(ErrorPolicy::Skip);
+    let stats = run_until_idle(&orders("bad-skip", "bad-skip"), config, KafkaConfig::new(&k.bootstrap))?;
+    assert_eq!((stats.records_in, stats.skipped_decode), (22, 2));
+    assert_eq!(k.read_committed("bad-skip-amounts").len(), 20);
+    Ok(())
+}
+
+#[test]
+fn undecodable_records_go_to_the_dead_letter_topic_in_the_same_transaction() -> stoat::Result<()> {
+    let k = kafka();
+    produce_orders(k, "bad-dlq");
+    let config = Config::default().error_policy(ErrorPolicy::DeadLetter("bad-dlq-dead".into()));
+    let stats = run_until_idle(&orders("bad-dlq", "bad-dlq"), config, KafkaConfig::new(&k.bootstrap))?;
+    assert_eq!(stats.skipped_decode, 2);
+    let dead = k.read_committed("bad-dlq-dead");
+    assert_eq!(dead.len(), 2);
+    assert_eq!(dead[0].1.as_deref(), Some(&b"{not json"[..]), "the record as it was read");
+    assert_eq!(dead[0].2.get("stoat.offset").map(Vec::as_slice), Some(&b"8"[..]));
+    assert!(String::from_utf8_lossy(&dead[0].2["stoat.error"]).contains("json"));
+    assert_eq!(k.read_committed("bad-dlq-amounts").len(), 20);
+    Ok(())
+}
+
+#[test]
+fn bad_kafka_settings_are_refused_by_name() {
+    let k = kafka();
+    let topology = orders("cfg", "cfg-in");
+    let err =
+        App::kafka(&topology, Config::default(), KafkaConfig::new(&k.bootstrap).set("no.such.property", "1"))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+    assert!(err.contains("`no.such.property`"), "{err}");
+    let err = App::kafka(&topology, Config::default(), KafkaConfig::new(&k.bootstrap).set("group.id", "x"))
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(err.contains("`group.id` is set by stoat"), "{err}");
+}
+
+#[test]
+fn an_unreachable_broker_is_a_clear_error() {
+    let topology = orders("unreachable", "nowhere");
+    let mut kafka = KafkaConfig::new("127.0.0.1:1");
+    kafka.timeout = Duration::from_secs(5);
+    let err =
+        App::kafka(&topology, Config::default(), kafka).err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(err.contains("initialising transactions failed"), "{err}");
+}
