@@ -21,6 +21,7 @@ pub struct App {
     program: Arc<Program>,
     state: StateEnv,
     stats: Arc<Stats>,
+    log: Arc<dyn Log>,
     embedded: Option<Arc<EmbeddedLog>>,
     _temp: Option<tempfile::TempDir>,
 }
@@ -84,9 +85,16 @@ impl App {
         crate::commit::restore(log.as_ref(), &state, &writer, program.stores())?;
         let engine = {
             let _guard = runtime.enter();
-            Engine::start(Arc::clone(&program), config, log, state.clone(), writer, Arc::clone(&stats))?
+            Engine::start(
+                Arc::clone(&program),
+                config,
+                Arc::clone(&log),
+                state.clone(),
+                writer,
+                Arc::clone(&stats),
+            )?
         };
-        Ok(App { engine, runtime, program, state, stats, embedded: None, _temp: temp })
+        Ok(App { engine, runtime, program, state, stats, log, embedded: None, _temp: temp })
     }
 
     /// A stop request triggered by SIGTERM or SIGINT (Ctrl-C).
@@ -108,9 +116,11 @@ impl App {
         Ok(shutdown)
     }
 
-    /// Triggers `shutdown` once the app has read nothing new for `idle`.
+    /// Triggers `shutdown` once the app has read everything available and nothing new for
+    /// `idle`.
     pub fn stop_when_idle(&self, shutdown: &Shutdown, idle: Duration) {
         let stats = Arc::clone(&self.stats);
+        let log = Arc::clone(&self.log);
         let trigger = shutdown.clone();
         self.runtime.spawn(async move {
             let mut seen = stats.snapshot().records_in;
@@ -122,9 +132,18 @@ impl App {
                     seen = now;
                     since = tokio::time::Instant::now();
                 } else if since.elapsed() >= idle {
-                    tracing::info!(?idle, "idle: stopping");
-                    trigger.trigger();
-                    return;
+                    let log = Arc::clone(&log);
+                    match tokio::task::spawn_blocking(move || log.caught_up()).await {
+                        Ok(Ok(true)) => {
+                            tracing::info!(?idle, "idle and caught up: stopping");
+                            trigger.trigger();
+                            return;
+                        }
+                        Ok(Ok(false)) => tracing::info!("idle but input remains: waiting"),
+                        Ok(Err(e)) => tracing::warn!(error = %e, "cannot tell whether the input is consumed"),
+                        Err(e) => tracing::warn!(error = %e, "idle check failed"),
+                    }
+                    since = tokio::time::Instant::now();
                 }
             }
         });

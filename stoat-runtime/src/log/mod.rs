@@ -109,6 +109,11 @@ pub trait Log: Send + Sync + 'static {
     ) -> Result<()> {
         Ok(())
     }
+    /// Whether every assigned input partition has been read to its end (used to stop when
+    /// idle). Logs that cannot tell say yes.
+    fn caught_up(&self) -> Result<bool> {
+        Ok(true)
+    }
     /// Resolves when new data may be available (or after a short time).
     fn wait_for_data(&self) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>>;
 }

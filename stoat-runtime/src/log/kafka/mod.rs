@@ -151,10 +151,20 @@ impl Log for KafkaLog {
         let mut added = TopicPartitionList::new();
         for (i, topic) in topics.iter().enumerate() {
             assignment.index.insert(topic.clone(), i as u32);
-            let metadata = tokio::task::block_in_place(|| {
+            let fetched = tokio::task::block_in_place(|| {
                 self.consumer.fetch_metadata(Some(topic), Duration::from_secs(10))
-            })
-            .map_err(|e| Error::Log(format!("cannot read the metadata of topic `{topic}`: {e}")))?;
+            });
+            let metadata = match fetched {
+                Ok(m) => m,
+                // Already reading the topic: look for new partitions next time.
+                Err(e) if assignment.partitions.iter().any(|(t, _)| t == topic) => {
+                    tracing::warn!(topic, error = %e, "cannot refresh input partitions; retrying later");
+                    continue;
+                }
+                Err(e) => {
+                    return Err(Error::Log(format!("cannot read the metadata of topic `{topic}`: {e}")))
+                }
+            };
             for t in metadata.topics() {
                 if let Some(err) = t.error() {
                     return Err(Error::Log(format!("input topic `{topic}`: {:?}", err)));
@@ -304,6 +314,26 @@ impl Log for KafkaLog {
     ) -> Result<()> {
         let Some(index) = self.store_index(store) else { return Ok(()) };
         restore::replay(&self.config, &self.changelogs[index].1, from, apply)
+    }
+
+    fn caught_up(&self) -> Result<bool> {
+        let parts: Vec<(String, i32)> = {
+            let assignment = self.assignment.lock().unwrap_or_else(|p| p.into_inner());
+            assignment.partitions.iter().cloned().collect()
+        };
+        let positions =
+            self.consumer.position().map_err(|e| Error::Log(format!("cannot read positions: {e}")))?;
+        for (topic, p) in parts {
+            let (_, high) = self
+                .consumer
+                .fetch_watermarks(&topic, p, Duration::from_secs(5))
+                .map_err(|e| Error::Log(format!("cannot read the end of `{topic}` partition {p}: {e}")))?;
+            let at = positions.find_partition(&topic, p).and_then(|e| e.offset().to_raw()).unwrap_or(-1);
+            if high > 0 && at < high {
+                return Ok(false);
+            }
+        }
+        Ok(true)
     }
 
     fn wait_for_data(&self) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>> {

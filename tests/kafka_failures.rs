@@ -1,0 +1,101 @@
+//! Broker failures: a broker outage of ~15 s in the middle of a run, and the loss of one broker
+//! (SIGKILL) of a three-node cluster. Either way the output stays exactly-once.
+
+mod support;
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use support::kafka::{check_word_counts, word_count_bin, Kafka};
+
+fn spawn(k: &Kafka, app: &str, idle: Option<&str>) -> Child {
+    let mut cmd = Command::new(word_count_bin());
+    cmd.args([
+        "--bootstrap",
+        &k.bootstrap,
+        "--input",
+        &format!("{app}-lines"),
+        "--output",
+        &format!("{app}-counts"),
+    ])
+    .args(["--app-id", app, "--lanes", "4"]);
+    if let Some(secs) = idle {
+        cmd.args(["--exit-when-idle", secs]);
+    }
+    cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("spawn word_count")
+}
+
+fn wait_for(child: &mut Child, within: Duration) -> Option<std::process::ExitStatus> {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Some(status);
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    None
+}
+
+#[test]
+fn a_broker_outage_is_ridden_out_or_reported_and_stays_exactly_once() {
+    let mut k = Kafka::single();
+    k.create_topic("outage-lines", 4);
+    k.create_topic("outage-counts", 2);
+    let corpus = support::zipf_corpus(23, 40_000, 1_500);
+    let oracle = support::oracle(&corpus);
+    let (first, second) = corpus.split_at(25_000);
+    k.produce_lines("outage-lines", first);
+    let mut app = spawn(&k, "outage", None);
+    std::thread::sleep(Duration::from_secs(3));
+    k.nodes[0].stop();
+    std::thread::sleep(Duration::from_secs(15));
+    k.nodes[0].restart();
+    k.produce_lines("outage-lines", second);
+    // The app either rides the outage out (still running) or has stopped with a clear error.
+    let early_exit = wait_for(&mut app, Duration::from_secs(10));
+    if early_exit.is_none() {
+        let _ = Command::new("kill").arg("-TERM").arg(app.id().to_string()).status();
+    }
+    let out = app.wait_with_output().expect("app");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    eprintln!(
+        "outage: first run ended with {} ({}): {}",
+        out.status,
+        if early_exit.is_some() { "exited during the outage" } else { "rode it out, stopped with SIGTERM" },
+        stderr.lines().last().unwrap_or("")
+    );
+    if early_exit.is_some() {
+        assert!(stderr.contains("word_count: "), "a failure is reported: {stderr}");
+    } else {
+        assert!(out.status.success(), "a SIGTERM stop is graceful: {stderr}");
+    }
+    let finish = spawn(&k, "outage", Some("3")).wait_with_output().expect("final run");
+    assert!(finish.status.success(), "{}", String::from_utf8_lossy(&finish.stderr));
+    let outputs = k.read_committed("outage-counts");
+    if let Err(e) = check_word_counts(&outputs, &oracle) {
+        panic!("{e}");
+    }
+}
+
+#[test]
+fn losing_one_broker_of_three_keeps_processing_exactly_once() {
+    let mut k = Kafka::three_nodes();
+    k.create_topic("three-lines", 4);
+    k.create_topic("three-counts", 3);
+    let corpus = support::zipf_corpus(29, 40_000, 1_500);
+    let oracle = support::oracle(&corpus);
+    k.produce_lines("three-lines", &corpus);
+    let app = spawn(&k, "three", Some("5"));
+    std::thread::sleep(Duration::from_secs(3));
+    k.nodes[1].kill();
+    let out = app.wait_with_output().expect("app");
+    assert!(
+        out.status.success(),
+        "processing continues with two brokers: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let outputs = k.read_committed("three-counts");
+    if let Err(e) = check_word_counts(&outputs, &oracle) {
+        panic!("{e}");
+    }
+}
