@@ -70,6 +70,9 @@ pub struct Polled {
 /// One store's changes in an epoch: `(key, Some(value))` puts and `(key, None)` deletes.
 pub type ChangelogEntries = [(Vec<u8>, Option<Vec<u8>>)];
 
+/// Receives replayed changelog changes: a batch and the changelog offset after it.
+pub type RestoreSink<'a> = dyn FnMut(Vec<(Vec<u8>, Option<Vec<u8>>)>, u64) -> Result<()> + 'a;
+
 /// What a commit reports back: for every store with a changelog, the changelog offset after the
 /// epoch's last change (what the state will reflect once the epoch is in LMDB).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -101,12 +104,7 @@ pub trait Log: Send + Sync + 'static {
     fn abort(&self) -> Result<()>;
     /// Replays a store's changelog from offset `from` to its end, calling `apply` with batches
     /// of changes and the offset after each batch. Logs without changelogs apply nothing.
-    fn restore(
-        &self,
-        _store: &str,
-        _from: u64,
-        _apply: &mut dyn FnMut(Vec<(Vec<u8>, Option<Vec<u8>>)>, u64) -> Result<()>,
-    ) -> Result<()> {
+    fn restore(&self, _store: &str, _from: u64, _apply: &mut RestoreSink<'_>) -> Result<()> {
         Ok(())
     }
     /// Whether every assigned input partition has been read to its end (used to stop when

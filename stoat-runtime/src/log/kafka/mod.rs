@@ -19,7 +19,7 @@ use rdkafka::producer::{BaseProducer, Producer};
 use rdkafka::{Message, Offset, TopicPartitionList};
 
 use self::producer::{transaction_error, Tracker};
-use super::{ChangelogEntries, CommitOffset, CommitReceipt, Log, LogRecord, OutRecord, Polled};
+use super::{ChangelogEntries, CommitOffset, CommitReceipt, Log, LogRecord, OutRecord, Polled, RestoreSink};
 use crate::error::{Error, Result};
 use crate::record::Headers;
 
@@ -306,12 +306,7 @@ impl Log for KafkaLog {
         Ok(())
     }
 
-    fn restore(
-        &self,
-        store: &str,
-        from: u64,
-        apply: &mut dyn FnMut(Vec<(Vec<u8>, Option<Vec<u8>>)>, u64) -> Result<()>,
-    ) -> Result<()> {
+    fn restore(&self, store: &str, from: u64, apply: &mut RestoreSink<'_>) -> Result<()> {
         let Some(index) = self.store_index(store) else { return Ok(()) };
         restore::replay(&self.config, &self.changelogs[index].1, from, apply)
     }

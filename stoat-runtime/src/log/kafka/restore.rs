@@ -7,6 +7,7 @@ use rdkafka::{Message, Offset, TopicPartitionList};
 
 use super::config::{creation_error, KafkaConfig};
 use crate::error::{Error, Result};
+use crate::log::RestoreSink;
 
 const BATCH: usize = 10_000;
 
@@ -16,7 +17,7 @@ pub(crate) fn replay(
     config: &KafkaConfig,
     topic: &str,
     from: u64,
-    apply: &mut dyn FnMut(Vec<(Vec<u8>, Option<Vec<u8>>)>, u64) -> Result<()>,
+    apply: &mut RestoreSink<'_>,
 ) -> Result<()> {
     let mut cfg = config.client("consumer")?;
     cfg.set("group.id", "stoat-restore")
