@@ -3,6 +3,7 @@
 //! and state surviving a restart.
 
 #[path = "../examples/word_count/app.rs"]
+#[allow(dead_code)]
 mod app;
 mod support;
 

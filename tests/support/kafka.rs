@@ -21,6 +21,9 @@ use rdkafka::message::Headers as _;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 
+/// A record read back: key, value, headers.
+pub type ReadRecord = (Option<Vec<u8>>, Option<Vec<u8>>, HashMap<String, Vec<u8>>);
+
 fn script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/kafka/broker.sh")
 }
@@ -252,10 +255,7 @@ impl Kafka {
 
     /// Every committed record of `topic` (read_committed), partition by partition, in offset
     /// order: `(key, value, headers)`.
-    pub fn read_committed(
-        &self,
-        topic: &str,
-    ) -> Vec<(Option<Vec<u8>>, Option<Vec<u8>>, HashMap<String, Vec<u8>>)> {
+    pub fn read_committed(&self, topic: &str) -> Vec<ReadRecord> {
         let consumer: BaseConsumer = self
             .client()
             .set("group.id", "stoat-test-reader")
@@ -324,7 +324,7 @@ impl Kafka {
 /// exactly 1, 2, ..., n with n its count (a lost record leaves a gap or a smaller n, a duplicate
 /// repeats a value or makes n larger, an aborted record visible would do either).
 pub fn check_word_counts(
-    outputs: &[(Option<Vec<u8>>, Option<Vec<u8>>, HashMap<String, Vec<u8>>)],
+    outputs: &[ReadRecord],
     oracle: &std::collections::BTreeMap<String, u64>,
 ) -> Result<(), String> {
     let mut last: HashMap<String, u64> = HashMap::new();
