@@ -86,6 +86,8 @@ mod book {
     struct State;
     #[doc = include_str!("../../book/src/testing.md")]
     struct Testing;
+    #[doc = include_str!("../../book/src/kafka.md")]
+    struct Kafka;
     #[doc = include_str!("../../README.md")]
     struct Readme;
 }
