@@ -318,12 +318,31 @@ impl Log for KafkaLog {
         };
         let positions =
             self.consumer.position().map_err(|e| Error::Log(format!("cannot read positions: {e}")))?;
+        // A partition the consumer has not fetched from yet has no position: use the committed
+        // offset, where it starts.
+        let mut unknown = TopicPartitionList::new();
+        for (topic, p) in &parts {
+            if positions.find_partition(topic, *p).and_then(|e| e.offset().to_raw()).is_none_or(|o| o < 0) {
+                unknown.add_partition(topic, *p);
+            }
+        }
+        let committed = if unknown.count() > 0 {
+            self.consumer
+                .committed_offsets(unknown, Duration::from_secs(5))
+                .map_err(|e| Error::Log(format!("cannot read committed offsets: {e}")))?
+        } else {
+            TopicPartitionList::new()
+        };
         for (topic, p) in parts {
             let (_, high) = self
                 .consumer
                 .fetch_watermarks(&topic, p, Duration::from_secs(5))
                 .map_err(|e| Error::Log(format!("cannot read the end of `{topic}` partition {p}: {e}")))?;
-            let at = positions.find_partition(&topic, p).and_then(|e| e.offset().to_raw()).unwrap_or(-1);
+            let offset_of = |l: &TopicPartitionList| {
+                l.find_partition(&topic, p).and_then(|e| e.offset().to_raw()).filter(|&o| o >= 0)
+            };
+            let at = offset_of(&positions).or_else(|| offset_of(&committed)).unwrap_or(-1);
+            tracing::debug!(topic, partition = p, at, high, "input position");
             if high > 0 && at < high {
                 return Ok(false);
             }
