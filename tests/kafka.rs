@@ -195,3 +195,83 @@ fn an_unreachable_broker_is_a_clear_error() {
         App::kafka(&topology, Config::default(), kafka).err().map(|e| e.to_string()).unwrap_or_default();
     assert!(err.contains("initialising transactions failed"), "{err}");
 }
+
+#[test]
+fn partitions_added_while_running_are_picked_up() -> stoat::Result<()> {
+    let k = kafka();
+    k.create_topic("grow-lines", 1);
+    k.create_topic("grow-counts", 1);
+    let corpus = support::zipf_corpus(31, 3_000, 300);
+    let oracle = support::oracle(&corpus);
+    k.produce_to("grow-lines", 0, &corpus[..1_000]);
+    let bootstrap = k.bootstrap.clone();
+    let runner = std::thread::spawn(move || {
+        let topology = app::topology_for("grow", "grow-lines", "grow-counts");
+        let mut app = App::kafka(&topology, Config::default().lanes(3), KafkaConfig::new(&bootstrap))?;
+        let shutdown = Shutdown::new();
+        app.stop_when_idle(&shutdown, Duration::from_secs(8));
+        app.run_until_stopped(&shutdown)
+    });
+    std::thread::sleep(Duration::from_secs(3));
+    k.add_partitions("grow-lines", 3);
+    k.produce_to("grow-lines", 1, &corpus[1_000..2_000]);
+    k.produce_to("grow-lines", 2, &corpus[2_000..]);
+    let stats = runner.join().map_err(|_| stoat::Error::Runtime("the app thread panicked".into()))??;
+    assert_eq!(stats.records_in, 3_000);
+    check_word_counts(&k.read_committed("grow-counts"), &oracle).map_err(stoat::Error::Runtime)?;
+    Ok(())
+}
+
+#[test]
+fn at_least_once_mode_counts_without_transactions() -> stoat::Result<()> {
+    let k = kafka();
+    k.create_topic("alo-lines", 2);
+    k.create_topic("alo-counts", 2);
+    let corpus = support::zipf_corpus(37, 5_000, 400);
+    let oracle = support::oracle(&corpus);
+    k.produce_lines("alo-lines", &corpus);
+    let topology = app::topology_for("alo", "alo-lines", "alo-counts");
+    let kafka = KafkaConfig::new(&k.bootstrap).guarantee(Guarantee::AtLeastOnce);
+    run_until_idle(&topology, Config::default().lanes(3), kafka)?;
+    // No crash happened, so even at-least-once delivered everything exactly once.
+    check_word_counts(&k.read_committed("alo-counts"), &oracle).map_err(stoat::Error::Runtime)?;
+    Ok(())
+}
+
+#[test]
+fn sigterm_commits_the_open_epoch_and_exits_zero() {
+    let k = kafka();
+    k.create_topic("term-lines", 2);
+    k.create_topic("term-counts", 2);
+    let corpus = support::zipf_corpus(41, 6_000, 400);
+    let oracle = support::oracle(&corpus);
+    k.produce_lines("term-lines", &corpus);
+    let mut child = Command::new(word_count_bin())
+        .args([
+            "--bootstrap",
+            &k.bootstrap,
+            "--input",
+            "term-lines",
+            "--output",
+            "term-counts",
+            "--app-id",
+            "term",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn word_count");
+    std::thread::sleep(Duration::from_secs(6));
+    let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            break status;
+        }
+        assert!(std::time::Instant::now() < deadline, "word_count did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(status.success(), "a SIGTERM stop exits 0");
+    check_word_counts(&k.read_committed("term-counts"), &oracle).unwrap_or_else(|e| panic!("{e}"));
+}

@@ -226,6 +226,32 @@ impl Kafka {
         }
     }
 
+    /// Grows `topic` to `total` partitions.
+    pub fn add_partitions(&self, topic: &str, total: usize) {
+        let admin: AdminClient<DefaultClientContext> = self.client().create().expect("admin client");
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        let results = rt
+            .block_on(admin.create_partitions(
+                &[rdkafka::admin::NewPartitions::new(topic, total)],
+                &AdminOptions::new().operation_timeout(Some(Duration::from_secs(30))),
+            ))
+            .expect("create partitions");
+        for r in results {
+            r.unwrap_or_else(|(t, e)| panic!("add partitions to {t}: {e}"));
+        }
+    }
+
+    /// Produces lines into one partition.
+    pub fn produce_to(&self, topic: &str, partition: i32, lines: &[String]) {
+        let producer: BaseProducer = self.client().create().expect("producer");
+        for line in lines {
+            let rec = BaseRecord::<Vec<u8>, str>::to(topic).partition(partition).payload(line.as_str());
+            producer.send(rec).unwrap_or_else(|(e, _)| panic!("produce: {e}"));
+            producer.poll(Duration::ZERO);
+        }
+        producer.flush(Duration::from_secs(60)).expect("flush");
+    }
+
     /// Produces `(key, value)` records and waits until all are acknowledged.
     pub fn produce(&self, topic: &str, records: impl IntoIterator<Item = (Option<Vec<u8>>, Vec<u8>)>) {
         let producer: BaseProducer = self.client().set("linger.ms", "5").create().expect("producer");
