@@ -37,7 +37,7 @@ pub struct Config {
     pub commit_interval: Duration,
     /// An epoch ends after this many input records (default 50 000).
     pub commit_max_records: usize,
-    /// The most records in flight between the dispatcher and the lanes (default: 64 batches per
+    /// The most records in flight between the dispatcher and the lanes (default: 16 batches per
     /// lane); the bound on memory when lanes are slower than the source. The dispatcher stops
     /// reading while the budget is used up; on top of it, each lane's current batch may fan out
     /// (flat map) before the lane frees its budget.
@@ -97,7 +97,7 @@ impl Config {
     /// The in-flight bound in effect.
     pub fn effective_max_in_flight(&self) -> usize {
         if self.max_in_flight == 0 {
-            self.lanes * 64 * crate::lane::BATCH
+            self.lanes * 16 * crate::lane::BATCH
         } else {
             self.max_in_flight
         }

@@ -70,7 +70,10 @@ run() {
     java -cp "$cp" kafka.tools.StorageTool format $(cat "$dir/format-flags" 2>/dev/null) \
       -t "$cid" -c "$dir/server.properties" > "$dir/logs/format.log" 2>&1
   fi
-  java -Xms256m -Xmx512m -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:TieredStopAtLevel=1 \
+  # Tests: a small heap and a quick JIT warm-up. Benchmarks set STOAT_KAFKA_HEAP="-Xms1g -Xmx1g"
+  # and STOAT_KAFKA_JIT="" (never the shortened JIT when measuring).
+  # shellcheck disable=SC2086
+  java ${STOAT_KAFKA_HEAP--Xms256m -Xmx512m} -XX:+UseG1GC -XX:MaxGCPauseMillis=20 ${STOAT_KAFKA_JIT--XX:TieredStopAtLevel=1} \
     -Djava.awt.headless=true -Djava.net.preferIPv4Stack=true \
     -Dlog4j2.configurationFile="$here/log4j2.properties" -Dkafka.logs.dir="$dir/logs" \
     -cp "$cp" kafka.Kafka "$dir/server.properties" < /dev/null > "$dir/logs/stdout.log" 2>&1 &

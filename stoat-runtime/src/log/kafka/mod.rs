@@ -85,6 +85,11 @@ impl KafkaLog {
             consumer_cfg.create().map_err(|e| config::creation_error("consumer", e))?;
         let mut producer_cfg = config.client("producer")?;
         producer_cfg.set("enable.idempotence", "true");
+        // librdkafka buffers up to 1 GiB of unsent records by default; a full, smaller queue
+        // makes the lanes wait instead (backpressure from a slow broker).
+        if !config.properties.iter().any(|(k, _)| k.ends_with("queue.buffering.max.kbytes")) {
+            producer_cfg.set("queue.buffering.max.kbytes", "32768");
+        }
         if exactly_once {
             producer_cfg.set("transactional.id", transactional_id(app));
         }

@@ -1,0 +1,116 @@
+"""One entry per workload: how to generate its input, what result to expect, how to check it.
+
+To add a workload (windowed aggregation, stream-table join, async enrichment): write a class with
+the same methods, register it in WORKLOADS, and add the matching module to benches/stoat-app and
+class to benches/kafka-streams.
+"""
+
+from collections import Counter
+
+from . import generator
+
+FNV_OFFSET = 0xCBF29CE484222325
+FNV_PRIME = 0x100000001B3
+MASK = (1 << 64) - 1
+
+
+def fnv1a(data: bytes) -> int:
+    h = FNV_OFFSET
+    for b in data:
+        h = ((h ^ b) * FNV_PRIME) & MASK
+    return h
+
+
+def fnv1a_many(values):
+    """FNV-1a of many equal-length values at once (numpy when available)."""
+    try:
+        import numpy as np
+    except ImportError:
+        return [fnv1a(v) for v in values]
+    if not values:
+        return []
+    arr = np.frombuffer(b"".join(values), dtype=np.uint8).reshape(len(values), len(values[0]))
+    h = np.full(len(values), FNV_OFFSET, dtype=np.uint64)
+    prime = np.uint64(FNV_PRIME)
+    with np.errstate(over="ignore"):
+        for col in range(arr.shape[1]):
+            h = (h ^ arr[:, col].astype(np.uint64)) * prime
+    return [int(x) for x in h]
+
+
+class Stateless:
+    """(a) 1 KB values, map (upper case + hash) and filter keeping ~90 %."""
+
+    name = "stateless"
+    partitions = 4
+
+    def generate(self, seed, n):
+        return generator.stateless_records(seed, n)
+
+    def expected(self, records):
+        """The sequence numbers kept, and a sample of exact outputs to compare."""
+        hashes = fnv1a_many([v for _, v in records])
+        kept = {i for i, h in enumerate(hashes) if h % 10 != 0}
+        sample = {}
+        for i in list(sorted(kept))[:: max(1, len(kept) // 500)]:
+            v = records[i][1]
+            sample[i] = v.upper() + b":" + format(hashes[i], "x").encode()
+        return {"kept": kept, "sample": sample}
+
+    def verify(self, expected, outputs, exact_updates=True):
+        seen = Counter()
+        for _key, value, _ts in outputs:
+            if value is None or not value.startswith(b"SEQ"):
+                return False, "an output is not a transformed input: %r" % (value[:40] if value else value)
+            seq = int(value[3:13])
+            seen[seq] += 1
+            want = expected["sample"].get(seq)
+            if want is not None and value != want:
+                return False, "output of record %d differs from the expected transform" % seq
+        dups = [s for s, c in seen.items() if c > 1]
+        if dups:
+            return False, "%d records duplicated (e.g. %d)" % (len(dups), dups[0])
+        lost = expected["kept"] - set(seen)
+        if lost:
+            return False, "%d records lost (e.g. %d)" % (len(lost), min(lost))
+        extra = set(seen) - expected["kept"]
+        if extra:
+            return False, "%d records should have been filtered out" % len(extra)
+        return True, "%d outputs, exact" % len(seen)
+
+
+class WordCount:
+    """(b) split lines, re-key by word, count; outputs carry running counts."""
+
+    name = "wordcount"
+    partitions = 4
+
+    def generate(self, seed, n):
+        return generator.wordcount_lines(seed, n)
+
+    def expected(self, records):
+        counts = Counter()
+        for _, line in records:
+            counts.update(line.decode().split())
+        return counts
+
+    def verify(self, expected, outputs, exact_updates=True):
+        """Each word's counts must increase (by exactly 1 when every update is emitted) and end
+        at the oracle's count: a duplicate or a loss breaks one of the two."""
+        last = {}
+        for key, value, _ts in outputs:
+            word = key.decode()
+            n = int(value)
+            prev = last.get(word, 0)
+            if n <= prev or (exact_updates and n != prev + 1):
+                return False, "word %r: count %d after %d" % (word, n, prev)
+            last[word] = n
+        for word, n in expected.items():
+            if last.get(word) != n:
+                return False, "word %r: final count %s, expected %d" % (word, last.get(word), n)
+        if len(last) != len(expected):
+            return False, "%d words in the output, %d expected" % (len(last), len(expected))
+        return True, "%d words, final counts exact" % len(last)
+
+
+WORKLOADS = {w.name: w for w in (Stateless(), WordCount())}

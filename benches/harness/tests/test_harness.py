@@ -1,0 +1,79 @@
+"""Quick tests of the harness's pieces: generator determinism, the verifiers catching a planted
+duplicate and a planted loss, ratio arithmetic, the /proc sampler."""
+
+import os
+
+from stoatbench import generator, sampler, stats
+from stoatbench.workloads import WORKLOADS, fnv1a, fnv1a_many
+
+
+def test_generator_is_deterministic():
+    assert generator.stateless_records(7, 50) == generator.stateless_records(7, 50)
+    assert generator.wordcount_lines(7, 50) == generator.wordcount_lines(7, 50)
+    assert generator.stateless_records(7, 50) != generator.stateless_records(8, 50)
+    lines = generator.wordcount_lines(3, 200)
+    avg = sum(len(v) for _, v in lines) / len(lines)
+    assert 50 < avg < 130, avg
+    values = [v for _, v in generator.stateless_records(1, 20)]
+    assert all(len(v) == 1024 for v in values)
+    assert len(set(values)) == 20
+
+
+def test_vectorised_hash_matches_the_plain_one():
+    values = [v for _, v in generator.stateless_records(5, 30)]
+    assert fnv1a_many(values) == [fnv1a(v) for v in values]
+    assert fnv1a(b"") == 0xCBF29CE484222325
+    assert fnv1a(b"a") == 0xAF63DC4C8601EC8C  # the published FNV-1a 64 test vector
+
+
+def stateless_outputs(records, expected):
+    out = []
+    for i, (k, v) in enumerate(records):
+        if i in expected["kept"]:
+            out.append((k, v.upper() + b":" + format(fnv1a(v), "x").encode(), 0))
+    return out
+
+
+def test_stateless_verifier_catches_duplicates_and_losses():
+    w = WORKLOADS["stateless"]
+    records = w.generate(11, 300)
+    expected = w.expected(records)
+    good = stateless_outputs(records, expected)
+    assert 230 < len(good) < 300
+    assert w.verify(expected, good)[0]
+    ok, why = w.verify(expected, good + [good[5]])
+    assert not ok and "duplicated" in why
+    ok, why = w.verify(expected, good[:-1])
+    assert not ok and "lost" in why
+
+
+def test_wordcount_verifier_catches_duplicates_and_losses():
+    w = WORKLOADS["wordcount"]
+    records = [(None, b"a b a"), (None, b"b c")]
+    expected = w.expected(records)
+    updates = [(b"a", b"1", 0), (b"b", b"1", 0), (b"a", b"2", 0), (b"b", b"2", 0), (b"c", b"1", 0)]
+    assert w.verify(expected, updates)[0]
+    assert not w.verify(expected, updates + [(b"c", b"1", 0)])[0], "a duplicate"
+    assert not w.verify(expected, updates[:-1])[0], "a loss"
+    assert not w.verify(expected, [updates[0], updates[2], updates[1], updates[3], updates[4], (b"a", b"2", 0)])[0]
+    # With a record cache, intermediate counts may be skipped, but never repeated.
+    cached = [(b"a", b"2", 0), (b"b", b"2", 0), (b"c", b"1", 0)]
+    assert w.verify(expected, cached, exact_updates=False)[0]
+    assert not w.verify(expected, cached, exact_updates=True)[0]
+
+
+def test_ratio_arithmetic():
+    assert stats.median([3, 1, 2]) == 2
+    assert stats.median([4, 1, 2, 3]) == 2.5
+    r = stats.pair_ratios([(1.0, 4.0), (2.0, 4.0), (3.0, 4.0)])
+    assert r == {"median": 0.5, "min": 0.25, "max": 0.75, "n": 3}
+    assert stats.ratio(1.0, 0) is None
+    assert stats.pair_ratios([(None, 1.0)]) is None
+
+
+def test_sampler_reads_this_process():
+    pid = os.getpid()
+    assert sampler.cpu_seconds(pid) >= 0
+    assert sampler.status_kb(pid, "VmHWM") > 0
+    steal, total = sampler.steal_ticks()
+    assert total > 0 and steal >= 0

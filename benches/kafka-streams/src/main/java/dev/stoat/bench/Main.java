@@ -1,0 +1,48 @@
+package dev.stoat.bench;
+
+import java.util.Map;
+import java.util.Properties;
+import java.util.concurrent.CountDownLatch;
+
+import org.apache.kafka.streams.KafkaStreams;
+import org.apache.kafka.streams.StreamsBuilder;
+import org.apache.kafka.streams.StreamsConfig;
+
+/**
+ * Runs one workload until SIGTERM.
+ *
+ * <pre>Main WORKLOAD BOOTSTRAP INPUT OUTPUT APP_ID GUARANTEE(eos|alo) COMMIT_MS CACHE_BYTES STATE_DIR</pre>
+ */
+public final class Main {
+    static final Map<String, Workload> WORKLOADS = Map.of("stateless", new Stateless(), "wordcount", new WordCount());
+
+    public static void main(String[] args) throws InterruptedException {
+        if (args.length != 9 || !WORKLOADS.containsKey(args[0])) {
+            System.err.println("usage: Main stateless|wordcount BOOTSTRAP INPUT OUTPUT APP_ID eos|alo COMMIT_MS CACHE_BYTES STATE_DIR");
+            System.exit(2);
+        }
+        Properties p = new Properties();
+        p.put(StreamsConfig.APPLICATION_ID_CONFIG, args[4]);
+        p.put(StreamsConfig.BOOTSTRAP_SERVERS_CONFIG, args[1]);
+        p.put(StreamsConfig.PROCESSING_GUARANTEE_CONFIG,
+            args[5].equals("eos") ? StreamsConfig.EXACTLY_ONCE_V2 : StreamsConfig.AT_LEAST_ONCE);
+        p.put(StreamsConfig.COMMIT_INTERVAL_MS_CONFIG, args[6]);
+        p.put(StreamsConfig.STATESTORE_CACHE_MAX_BYTES_CONFIG, args[7]);
+        p.put(StreamsConfig.STATE_DIR_CONFIG, args[8]);
+        p.put(StreamsConfig.consumerPrefix("auto.offset.reset"), "earliest");
+        StreamsBuilder builder = new StreamsBuilder();
+        WORKLOADS.get(args[0]).build(builder, args[2], args[3]);
+        KafkaStreams streams = new KafkaStreams(builder.build(), p);
+        CountDownLatch done = new CountDownLatch(1);
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            streams.close();
+            done.countDown();
+        }));
+        streams.setUncaughtExceptionHandler(e -> {
+            e.printStackTrace();
+            return org.apache.kafka.streams.errors.StreamsUncaughtExceptionHandler.StreamThreadExceptionResponse.SHUTDOWN_CLIENT;
+        });
+        streams.start();
+        done.await();
+    }
+}

@@ -1,0 +1,60 @@
+//! The stoat side of the Kafka benchmark: runs one workload until SIGTERM.
+//!
+//! ```text
+//! bench_app WORKLOAD BOOTSTRAP INPUT OUTPUT APP_ID eos|alo COMMIT_MS STATE_DIR LANES
+//! ```
+//!
+//! One module per workload, mirroring one class per workload on the Kafka Streams side
+//! (`benches/kafka-streams`).
+
+mod stateless;
+mod wordcount;
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use stoat::prelude::*;
+
+fn run(args: &[String]) -> stoat::Result<()> {
+    let [workload, bootstrap, input, output, app_id, guarantee, commit_ms, state_dir, lanes] = args else {
+        return Err(stoat::Error::Config(
+            "usage: bench_app stateless|wordcount BOOTSTRAP INPUT OUTPUT APP_ID eos|alo COMMIT_MS STATE_DIR LANES".into(),
+        ));
+    };
+    let topology = match workload.as_str() {
+        "stateless" => stateless::topology(app_id, input, output),
+        "wordcount" => wordcount::topology(app_id, input, output),
+        other => return Err(stoat::Error::Config(format!("unknown workload `{other}`"))),
+    };
+    let guarantee = match guarantee.as_str() {
+        "eos" => Guarantee::ExactlyOnce,
+        "alo" => Guarantee::AtLeastOnce,
+        other => return Err(stoat::Error::Config(format!("unknown guarantee `{other}` (eos or alo)"))),
+    };
+    let commit_ms: u64 =
+        commit_ms.parse().map_err(|_| stoat::Error::Config(format!("bad COMMIT_MS `{commit_ms}`")))?;
+    let lanes: usize = lanes.parse().map_err(|_| stoat::Error::Config(format!("bad LANES `{lanes}`")))?;
+    let config =
+        Config::default().lanes(lanes).state_dir(state_dir).commit_interval(Duration::from_millis(commit_ms));
+    let mut app = App::kafka(&topology, config, KafkaConfig::new(bootstrap.as_str()).guarantee(guarantee))?;
+    let shutdown = app.shutdown_on_signals()?;
+    app.run_until_stopped(&shutdown)?;
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .init();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match run(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("bench_app: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
