@@ -11,7 +11,7 @@ pub fn fnv1a(bytes: &[u8]) -> u64 {
 #[stoat::operator]
 fn transform(value: &[u8]) -> Option<Vec<u8>> {
     let hash = fnv1a(value);
-    if hash % 10 == 0 {
+    if hash.is_multiple_of(10) {
         return None;
     }
     let hex = format!("{hash:x}");
