@@ -16,9 +16,10 @@ def main():
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--scale", type=float, default=1.0, help="multiply the input sizes (smoke runs)")
     parser.add_argument("--pairs", type=int, help="override the number of ABBA pairs")
+    parser.add_argument("--latency-seconds", type=float, help="override the length of each latency run")
     args = parser.parse_args()
     run_tier(args.tier, args.out, seed=args.seed, workloads=args.workload, modes=args.mode or ("eos", "alo"),
-             scale=args.scale, pairs=args.pairs)
+             scale=args.scale, pairs=args.pairs, latency_seconds=args.latency_seconds)
 
 
 if __name__ == "__main__":

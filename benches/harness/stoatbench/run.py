@@ -2,6 +2,7 @@
 in the full tier latency runs at fixed rates."""
 
 import json
+import multiprocessing
 import os
 import platform
 import signal
@@ -18,7 +19,8 @@ COMMIT_MS = 100
 TIERS = {
     # Sized to finish in under 20 minutes on a 2-core machine.
     "quick": {"pairs": 3, "sizes": {"stateless": 200_000, "wordcount": 150_000}, "latency": False},
-    "full": {"pairs": 5, "sizes": {"stateless": 300_000, "wordcount": 400_000}, "latency": True},
+    "full": {"pairs": 5, "sizes": {"stateless": 300_000, "wordcount": 400_000}, "latency": True,
+             "latency_seconds": 60},
 }
 
 
@@ -180,8 +182,6 @@ def capacity_run(broker, system, workload, mode, topic, n, expected, logs):
 
 def latency_run(broker, system, workload, mode, rate, seconds, seed, logs):
     """A fixed rate, record timestamp = intended send time; latency = visible - timestamp."""
-    from confluent_kafka import Producer
-
     app_id = "lat-%s-%s-%s-%s" % (workload.name, system.name, mode, uuid.uuid4().hex[:8])
     topic, out = app_id + "-in", app_id + "-out"
     create_topic(broker.bootstrap, topic, workload.partitions)
@@ -194,16 +194,10 @@ def latency_run(broker, system, workload, mode, rate, seconds, seed, logs):
     live = verifier.LiveLatency(broker.bootstrap, out)
     live.start()
     time.sleep(8)  # start-up, not measured
-    p = Producer({"bootstrap.servers": broker.bootstrap, "linger.ms": 0})
-    start = time.time()
-    for i, (key, value) in enumerate(records):
-        intended = start + i / rate
-        delay = intended - time.time()
-        if delay > 0:
-            time.sleep(delay)
-        p.produce(topic, key=key, value=value, timestamp=int(intended * 1000))
-        p.poll(0)
-    p.flush(60)
+    gen = multiprocessing.get_context("spawn").Process(
+        target=generate_at_rate, args=(broker.bootstrap, topic, workload.name, seed, rate, seconds), daemon=True)
+    gen.start()
+    gen.join(timeout=seconds + 120)
     time.sleep(3)
     live.stop()
     stop_process(proc)
@@ -216,6 +210,29 @@ def latency_run(broker, system, workload, mode, rate, seconds, seed, logs):
     delete_topics_with_prefix(broker.bootstrap, app_id)
     subprocess.run(["rm", "-rf", state])
     return result
+
+
+def generate_at_rate(bootstrap, topic, workload_name, seed, rate, seconds):
+    """Process body: sends the workload's records at a fixed rate, each stamped with its intended
+    send time (so a slow system cannot hide its delay: no coordinated omission)."""
+    from confluent_kafka import Producer
+
+    records = WORKLOADS[workload_name].generate(seed, int(rate * seconds))
+    p = Producer({"bootstrap.servers": bootstrap, "linger.ms": 1})
+    start = time.time() + 0.5
+    for i, (key, value) in enumerate(records):
+        intended = start + i / rate
+        delay = intended - time.time()
+        if delay > 0:
+            time.sleep(delay)
+        while True:
+            try:
+                p.produce(topic, key=key, value=value, timestamp=int(intended * 1000))
+                break
+            except BufferError:
+                p.poll(0.01)
+        p.poll(0)
+    p.flush(60)
 
 
 def machine():
@@ -244,10 +261,13 @@ def systems_for(workload):
     return [systems.STOAT, systems.KS]
 
 
-def run_tier(tier, out_dir, seed=42, workloads=None, modes=("eos", "alo"), scale=1.0, pairs=None):
+def run_tier(tier, out_dir, seed=42, workloads=None, modes=("eos", "alo"), scale=1.0, pairs=None,
+             latency_seconds=None):
     conf = dict(TIERS[tier])
     if pairs:
         conf["pairs"] = pairs
+    if latency_seconds:
+        conf["latency_seconds"] = latency_seconds
     os.makedirs(out_dir, exist_ok=True)
     logs = tempfile.mkdtemp(prefix="stoatbench-logs-")
     broker = systems_broker()
@@ -272,7 +292,7 @@ def run_tier(tier, out_dir, seed=42, workloads=None, modes=("eos", "alo"), scale
                         print(json.dumps(r), flush=True)
                         runs.append(r)
             if conf["latency"]:
-                runs.extend(latency_runs(broker, workload, runs, seed, logs))
+                runs.extend(latency_runs(broker, workload, runs, seed, logs, conf.get("latency_seconds", 60)))
     finally:
         broker.stop()
     result = {"tier": tier, "date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()), "machine": machine(),
@@ -281,7 +301,7 @@ def run_tier(tier, out_dir, seed=42, workloads=None, modes=("eos", "alo"), scale
     return report.write_all(result, out_dir)
 
 
-def latency_runs(broker, workload, runs, seed, logs):
+def latency_runs(broker, workload, runs, seed, logs, seconds):
     out = []
     caps = [r["throughput"] for r in runs if r["workload"] == workload.name and r.get("throughput")]
     slowest = min(caps) if caps else 10_000
@@ -289,7 +309,7 @@ def latency_runs(broker, workload, runs, seed, logs):
         rate = max(100, int(slowest * frac))
         for mode in ("eos",):
             for system in [systems.STOAT, systems.KS]:
-                r = latency_run(broker, system, workload, mode, rate, 30, seed, logs)
+                r = latency_run(broker, system, workload, mode, rate, seconds, seed, logs)
                 print(json.dumps(r), flush=True)
                 out.append(r)
     return out

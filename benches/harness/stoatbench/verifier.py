@@ -49,41 +49,50 @@ def percentiles(samples, points=(50, 95, 99, 99.9)):
     return out
 
 
+def _tail(bootstrap, topic, stop, out_path):
+    """Process body: tails `topic` until `stop` is set; writes latencies (ms), one per line."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    c = Consumer({
+        "bootstrap.servers": bootstrap,
+        "group.id": "stoatbench-latency",
+        "isolation.level": "read_committed",
+        "enable.auto.commit": False,
+    })
+    meta = c.list_topics(topic, timeout=10)
+    c.assign([TopicPartition(topic, p, 0) for p in meta.topics[topic].partitions])
+    samples = []
+    while not stop.is_set():
+        for m in c.consume(num_messages=10_000, timeout=0.05):
+            if not m.error():
+                samples.append(time.time() * 1000.0 - m.timestamp()[1])
+    c.close()
+    with open(out_path, "w") as f:
+        f.write("\n".join("%.3f" % x for x in samples))
+
+
 class LiveLatency:
-    """Tails an output topic during a run and records visible-time minus record timestamp."""
+    """Tails an output topic during a run, in its own process (so the generator's work does not
+    delay it), and records visible-time minus record timestamp."""
 
     def __init__(self, bootstrap, topic):
-        import threading
+        import multiprocessing
+        import tempfile
 
-        self.bootstrap, self.topic = bootstrap, topic
+        self._mp = multiprocessing.get_context("spawn")
+        self._stop = self._mp.Event()
+        self._out = tempfile.mktemp(prefix="stoatbench-latency-")
+        self._proc = self._mp.Process(target=_tail, args=(bootstrap, topic, self._stop, self._out), daemon=True)
         self.samples = []
-        self.count = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
 
     def start(self):
-        self._thread.start()
-
-    def _run(self):
-        from confluent_kafka import Consumer, TopicPartition
-
-        c = Consumer({
-            "bootstrap.servers": self.bootstrap,
-            "group.id": "stoatbench-latency",
-            "isolation.level": "read_committed",
-            "enable.auto.commit": False,
-        })
-        meta = c.list_topics(self.topic, timeout=10)
-        c.assign([TopicPartition(self.topic, p, 0) for p in meta.topics[self.topic].partitions])
-        while not self._stop.is_set():
-            for m in c.consume(num_messages=10_000, timeout=0.2):
-                if m.error():
-                    continue
-                now = time.time() * 1000.0
-                self.samples.append(now - m.timestamp()[1])
-                self.count += 1
-        c.close()
+        self._proc.start()
 
     def stop(self):
         self._stop.set()
-        self._thread.join(timeout=10)
+        self._proc.join(timeout=60)
+        try:
+            with open(self._out) as f:
+                self.samples = [float(x) for x in f.read().split()]
+        except OSError:
+            self.samples = []
