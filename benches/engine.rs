@@ -1,12 +1,15 @@
-//! Engine benchmark: word count through stoat's embedded runtime (lanes, re-keying, LMDB state,
-//! epochs) against a plain single-threaded loop over a `HashMap<String, u64>`, on the same
-//! generated Zipf corpus. Prints both throughputs and their ratio.
+//! Engine benchmark: the Kafka benchmark's two workloads through stoat's embedded runtime (no
+//! broker) against plain single-threaded loops doing the same work: (b) word count (lanes,
+//! re-keying, LMDB state, epochs) against a `HashMap<String, u64>`; (a) the stateless 1 KB
+//! transform against a loop over the values. Prints throughputs and ratios.
 //!
-//! `cargo bench --bench engine [-- LINES]` (default 300 000 lines).
+//! `cargo bench --bench engine [-- LINES]` (default 300 000 lines, and as many 1 KB records).
 
 #[path = "../examples/word_count/app.rs"]
 #[allow(dead_code)]
 mod app;
+#[path = "stoat-app/stateless.rs"]
+mod stateless;
 #[path = "../tests/support/mod.rs"]
 mod support;
 
@@ -69,6 +72,66 @@ fn main() -> stoat::Result<()> {
     let rate = |t: Duration| words as f64 / t.as_secs_f64();
     println!("hand-written loop (1 thread): {:>12.0} words/s  ({:?})", rate(lt), lt);
     println!("stoat embedded ({cpus} lanes):     {:>12.0} words/s  ({:?})", rate(st), st);
+    println!("ratio stoat / loop: {:.3}", rate(st) / rate(lt));
+    stateless_bench(lines, cpus)
+}
+
+fn stateless_values(n: usize) -> Vec<(String, Vec<u8>)> {
+    let mut rng = support::Rng::new(7);
+    (0..n)
+        .map(|i| {
+            let mut v = format!("seq{i:010}|").into_bytes();
+            while v.len() < 1024 {
+                v.push(b"abcdefghijklmnopqrstuvwxyz ,."[rng.below(29)]);
+            }
+            (format!("key-{:05}", rng.below(10_000)), v)
+        })
+        .collect()
+}
+
+fn stateless_loop(records: &[(String, Vec<u8>)]) -> usize {
+    let mut kept = 0;
+    for (_, v) in records {
+        let h = stateless::fnv1a(v);
+        if !h.is_multiple_of(10) {
+            let mut out: Vec<u8> = v.iter().map(u8::to_ascii_uppercase).collect();
+            out.push(b':');
+            out.extend_from_slice(format!("{h:x}").as_bytes());
+            kept += std::hint::black_box(out).len().min(1);
+        }
+    }
+    kept
+}
+
+fn stateless_bench(n: usize, cpus: usize) -> stoat::Result<()> {
+    let records = stateless_values(n);
+    println!("stateless 1 KB transform: {n} records");
+    let mut loop_times = Vec::new();
+    let mut kept = 0;
+    for _ in 0..RUNS {
+        let start = Instant::now();
+        kept = stateless_loop(&records);
+        loop_times.push(start.elapsed());
+    }
+    let mut stoat_times = Vec::new();
+    for _ in 0..RUNS {
+        let mut app = App::embedded(
+            &stateless::topology("engine-stateless", "in", "out"),
+            Config::default().lanes(cpus),
+        )?;
+        let log = app.embedded_log().cloned().ok_or(stoat::Error::Runtime("no embedded log".into()))?;
+        for (k, v) in &records {
+            log.produce("in", Some(k.as_bytes().to_vec()), Some(v.clone()), 0, Vec::new());
+        }
+        let start = Instant::now();
+        let stats = app.run_until_idle()?;
+        stoat_times.push(start.elapsed());
+        assert_eq!(stats.records_out as usize, kept, "stoat and the loop disagree on the kept records");
+    }
+    let (lt, st) = (median(loop_times), median(stoat_times));
+    let rate = |t: Duration| n as f64 / t.as_secs_f64();
+    println!("hand-written loop (1 thread): {:>12.0} records/s  ({:?})", rate(lt), lt);
+    println!("stoat embedded ({cpus} lanes):     {:>12.0} records/s  ({:?})", rate(st), st);
     println!("ratio stoat / loop: {:.3}", rate(st) / rate(lt));
     Ok(())
 }

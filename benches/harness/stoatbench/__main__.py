@@ -9,7 +9,9 @@ from .systems import ROOT
 
 def main():
     parser = argparse.ArgumentParser(prog="stoatbench")
-    parser.add_argument("tier", choices=sorted(TIERS))
+    parser.add_argument("tier", choices=sorted(TIERS) + ["report"],
+                        help="a tier to run, or `report` to rewrite BENCHMARKS.md from --json")
+    parser.add_argument("--json", help="with `report`: a results JSON written by an earlier run")
     parser.add_argument("--out", default=os.path.join(ROOT, "benches", "results"))
     parser.add_argument("--workload", action="append")
     parser.add_argument("--mode", action="append", choices=["eos", "alo"])
@@ -18,6 +20,14 @@ def main():
     parser.add_argument("--pairs", type=int, help="override the number of ABBA pairs")
     parser.add_argument("--latency-seconds", type=float, help="override the length of each latency run")
     args = parser.parse_args()
+    if args.tier == "report":
+        import json
+
+        from .report import write_all
+
+        with open(args.json or os.path.join(args.out, "quick-latest.json")) as f:
+            write_all(json.load(f), args.out)
+        return
     run_tier(args.tier, args.out, seed=args.seed, workloads=args.workload, modes=args.mode or ("eos", "alo"),
              scale=args.scale, pairs=args.pairs, latency_seconds=args.latency_seconds)
 

@@ -147,6 +147,15 @@ def benchmarks_md(result, rows, chart_name, json_name):
         "",
         "![stoat vs Kafka Streams](benches/results/%s)" % chart_name,
         "",
+        "## Engine only (no broker)",
+        "",
+        "`cargo bench --bench engine`: the same two workloads through stoat's embedded runtime against",
+        "hand-written single-threaded loops (output of the last run, `benches/results/engine-latest.txt`):",
+        "",
+        "```text",
+        engine_output(),
+        "```",
+        "",
         "Targets (EOS, against Kafka Streams with its default cache): app CPU <= 1/5, peak RSS <= 1/20,",
         "p99 latency <= 1/10 (full tier); engine-only word count >= 50 %% of a hand-written loop.",
         "",
@@ -157,6 +166,15 @@ def benchmarks_md(result, rows, chart_name, json_name):
             lines.append("- %s %s %s: %s" % (r["system"], r["workload"], r["mode"], r.get("verification")))
         lines.append("")
     return "\n".join(lines)
+
+
+def engine_output():
+    path = os.path.join(ROOT, "benches", "results", "engine-latest.txt")
+    try:
+        with open(path) as f:
+            return f.read().strip()
+    except OSError:
+        return "(not run yet: `cargo bench --bench engine | tee benches/results/engine-latest.txt`)"
 
 
 def write_all(result, out_dir):
