@@ -351,7 +351,7 @@ impl Engine {
         };
         metrics::counter!("stoat_barrier_trigger_total", "trigger" => trigger_name).increment(1);
         metrics::histogram!("stoat_commit_seconds").record(started.elapsed().as_secs_f64());
-        tracing::debug!(epoch, trigger = trigger_name, "epoch committed");
+        tracing::debug!(epoch, trigger = trigger_name, took = ?started.elapsed(), "epoch committed");
         Ok(())
     }
 }

@@ -285,11 +285,12 @@ impl Log for KafkaLog {
                 self.producer
                     .commit_transaction(timeout)
                     .map_err(|e| transaction_error(app, "committing the transaction", e))?;
-                tracing::debug!(?offsets_at, total = ?started.elapsed(), "transaction committed");
+                let committed_at = started.elapsed();
                 self.check_deliveries()?;
                 self.producer
                     .begin_transaction()
                     .map_err(|e| transaction_error(app, "beginning a transaction", e))?;
+                tracing::debug!(?offsets_at, ?committed_at, total = ?started.elapsed(), "transaction committed");
             } else {
                 producer::flush(&self.producer, timeout)?;
                 self.check_deliveries()?;
