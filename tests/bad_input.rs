@@ -2,20 +2,11 @@
 //! topic, partition, offset and cause (and commits nothing of the failing epoch); `Skip` skips
 //! and counts them.
 
-use serde::{Deserialize, Serialize};
+mod support;
+
 use stoat::prelude::*;
 use stoat::Error;
-
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-struct Order {
-    id: u32,
-    amount: i64,
-}
-
-#[stoat::operator]
-fn amount(order: Order) -> i64 {
-    order.amount
-}
+use support::orders::{amount, order_json, Order};
 
 fn orders() -> Topology {
     let topology = Topology::new("orders");
@@ -24,7 +15,7 @@ fn orders() -> Topology {
 }
 
 fn good(id: u32) -> Vec<u8> {
-    serde_json::to_vec(&Order { id, amount: id as i64 * 10 }).unwrap_or_default()
+    order_json(id, 10)
 }
 
 #[test]

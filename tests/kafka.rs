@@ -11,9 +11,9 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
 use stoat::prelude::*;
 use support::kafka::{check_word_counts, word_count_bin, Kafka};
+use support::orders::{amount, order_json, Order};
 
 fn kafka() -> &'static Kafka {
     static KAFKA: OnceLock<Kafka> = OnceLock::new();
@@ -100,17 +100,6 @@ fn a_second_instance_fences_the_first() {
     }
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-struct Order {
-    id: u32,
-    amount: i64,
-}
-
-#[stoat::operator]
-fn amount(order: Order) -> i64 {
-    order.amount
-}
-
 fn orders(app: &str, input: &str) -> Topology {
     let topology = Topology::new(app);
     topology.stream_with(input, Utf8, Json::<Order>::new()).process(amount).to(&format!("{input}-amounts"));
@@ -119,7 +108,7 @@ fn orders(app: &str, input: &str) -> Topology {
 
 fn produce_orders(k: &Kafka, topic: &str) {
     k.create_topic(topic, 1);
-    let good = |id: u32| serde_json::to_vec(&Order { id, amount: id as i64 }).unwrap_or_default();
+    let good = |id: u32| order_json(id, 1);
     let mut records = Vec::new();
     for id in 0..20u32 {
         records.push((Some(id.to_string().into_bytes()), good(id)));
