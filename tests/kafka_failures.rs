@@ -58,17 +58,11 @@ fn a_broker_outage_is_ridden_out_or_reported_and_stays_exactly_once() {
     }
     let out = app.wait_with_output().expect("app");
     let stderr = String::from_utf8_lossy(&out.stderr);
-    eprintln!(
-        "outage: first run ended with {} ({}): {}",
-        out.status,
-        if early_exit.is_some() { "exited during the outage" } else { "rode it out, stopped with SIGTERM" },
-        stderr.lines().last().unwrap_or("")
-    );
-    if early_exit.is_some() {
-        assert!(stderr.contains("word_count: "), "a failure is reported: {stderr}");
-    } else {
-        assert!(out.status.success(), "a SIGTERM stop is graceful: {stderr}");
-    }
+    let how = if early_exit.is_some() { "exited during the outage" } else { "rode it out, then SIGTERM" };
+    eprintln!("outage: first run ended with {} ({how}): {}", out.status, stderr.lines().last().unwrap_or(""));
+    // Riding it out ends in a graceful stop (exit 0); otherwise the app reports why it stopped
+    // (a failed commit, or fencing when the broker aborted the transaction the outage outlasted).
+    assert!(out.status.success() || stderr.contains("word_count: "), "a failure is reported: {stderr}");
     let finish = spawn(&k, "outage", Some("3")).wait_with_output().expect("final run");
     assert!(finish.status.success(), "{}", String::from_utf8_lossy(&finish.stderr));
     let outputs = k.read_committed("outage-counts");

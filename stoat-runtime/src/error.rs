@@ -76,9 +76,10 @@ pub enum Error {
     /// The log (embedded or Kafka) failed.
     #[error("log error: {0}")]
     Log(String),
-    /// Another instance of the application (same app id) took over: this one was fenced and
+    /// The application's transactional producer was fenced: another instance with the same app
+    /// id took over, or the broker aborted a transaction that outlived its timeout. This instance
     /// stops without writing more.
-    #[error("application `{app}` was fenced: another instance with the same app id started and took over its transactions; this instance stops without writing more")]
+    #[error("application `{app}` was fenced: its producer epoch was taken over, by another instance started with the same app id or by the broker aborting a transaction that outlived its timeout (e.g. across a broker outage); this instance stops without writing more; restart it if no other instance runs")]
     Fenced {
         /// The application id.
         app: String,

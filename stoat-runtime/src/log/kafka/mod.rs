@@ -272,12 +272,6 @@ impl Log for KafkaLog {
         tokio::task::block_in_place(|| -> Result<()> {
             if self.exactly_once() {
                 let started = std::time::Instant::now();
-                // Wait for the epoch's records to be acknowledged (serving delivery reports), so a
-                // failed delivery is seen before the input offsets join the transaction. This wait
-                // is ~100 ms per epoch on the test machine whatever the epoch's size (measured; the
-                // cause is still open, see the book's epoch protocol chapter).
-                producer::flush(&self.producer, timeout)?;
-                self.check_deliveries()?;
                 if tpl.count() > 0 {
                     let meta = self
                         .consumer
