@@ -38,7 +38,14 @@ fn run(args: &[String]) -> stoat::Result<()> {
         Config::default().lanes(lanes).state_dir(state_dir).commit_interval(Duration::from_millis(commit_ms));
     let mut app = App::kafka(&topology, config, KafkaConfig::new(bootstrap.as_str()).guarantee(guarantee))?;
     let shutdown = app.shutdown_on_signals()?;
-    app.run_until_stopped(&shutdown)?;
+    let stats = app.run_until_stopped(&shutdown)?;
+    // Read by the harness (benches/harness/stoatbench/systems.py).
+    eprintln!(
+        "stoat-bench: commits={} commit_ms_mean={:.3} commit_ms_max={:.3}",
+        stats.epochs,
+        stats.commit_time_mean().as_secs_f64() * 1e3,
+        stats.commit_time_max.as_secs_f64() * 1e3
+    );
     Ok(())
 }
 

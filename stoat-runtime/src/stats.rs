@@ -2,6 +2,7 @@
 //! the error policy, by reason. Mirrored to the `metrics` facade for exporters.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 /// Live counters, shared by the coordinator and the lanes.
 #[derive(Debug, Default)]
@@ -13,10 +14,13 @@ pub struct Stats {
     skipped_operator: AtomicU64,
     skipped_encode: AtomicU64,
     peak_in_flight: AtomicU64,
+    commit_micros_total: AtomicU64,
+    commit_micros_max: AtomicU64,
 }
 
 /// A snapshot of [`Stats`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RunStats {
     /// Input records read.
     pub records_in: u64,
@@ -33,12 +37,25 @@ pub struct RunStats {
     /// The most records that were ever in flight between the dispatcher and the lanes at once
     /// (bounded by `Config::max_in_flight` plus what one batch fans out to).
     pub peak_in_flight: u64,
+    /// Time spent committing epochs (barrier to durable), in total.
+    pub commit_time_total: Duration,
+    /// The longest epoch commit.
+    pub commit_time_max: Duration,
 }
 
 impl RunStats {
     /// All records skipped, for any reason.
     pub fn skipped(&self) -> u64 {
         self.skipped_decode + self.skipped_operator + self.skipped_encode
+    }
+
+    /// The mean epoch commit time (zero before the first commit).
+    pub fn commit_time_mean(&self) -> Duration {
+        match u32::try_from(self.epochs) {
+            Ok(0) => Duration::ZERO,
+            Ok(n) => self.commit_time_total / n,
+            Err(_) => Duration::from_secs_f64(self.commit_time_total.as_secs_f64() / self.epochs as f64),
+        }
     }
 }
 
@@ -57,9 +74,13 @@ impl Stats {
         self.peak_in_flight.fetch_max(n as u64, Ordering::Relaxed);
     }
 
-    pub(crate) fn epoch(&self) {
+    pub(crate) fn epoch(&self, took: Duration) {
         self.epochs.fetch_add(1, Ordering::Relaxed);
+        let micros = took.as_micros().min(u64::MAX as u128) as u64;
+        self.commit_micros_total.fetch_add(micros, Ordering::Relaxed);
+        self.commit_micros_max.fetch_max(micros, Ordering::Relaxed);
         metrics::counter!("stoat_epochs_total").increment(1);
+        metrics::histogram!("stoat_commit_seconds").record(took.as_secs_f64());
     }
 
     pub(crate) fn skip(&self, reason: &'static str) {
@@ -82,6 +103,8 @@ impl Stats {
             skipped_operator: self.skipped_operator.load(Ordering::Relaxed),
             skipped_encode: self.skipped_encode.load(Ordering::Relaxed),
             peak_in_flight: self.peak_in_flight.load(Ordering::Relaxed),
+            commit_time_total: Duration::from_micros(self.commit_micros_total.load(Ordering::Relaxed)),
+            commit_time_max: Duration::from_micros(self.commit_micros_max.load(Ordering::Relaxed)),
         }
     }
 }

@@ -19,8 +19,10 @@ COMMIT_MS = 100
 TIERS = {
     # Sized to finish in under 20 minutes on a 2-core machine.
     "quick": {"pairs": 3, "sizes": {"stateless": 200_000, "wordcount": 150_000}, "latency": False},
+    # Latency runs: at 25 % and 50 % of the slower system's capacity, EOS, in ABBA pairs; each
+    # sends `latency_warmup` seconds of input unmeasured, then `latency_seconds` measured.
     "full": {"pairs": 5, "sizes": {"stateless": 300_000, "wordcount": 400_000}, "latency": True,
-             "latency_seconds": 60},
+             "latency_seconds": 40, "latency_warmup": 20, "latency_pairs": 3},
 }
 
 
@@ -158,6 +160,7 @@ def capacity_run(broker, system, workload, mode, topic, n, expected, logs):
     result = {
         "system": system.name, "workload": workload.name, "mode": mode, "kind": "capacity", "records": n,
         "app_id": app_id, "flags": system.flags(), "commit_interval_ms": COMMIT_MS,
+        **systems.commit_stats(log_path),
         "peak_rss_mb": rss.peak_kb / 1024.0, "steady_rss_mb": rss.steady_kb() / 1024.0,
         "steal_pct": 100.0 * (steal1[0] - steal0[0]) / max(1, steal1[1] - steal0[1]),
     }
@@ -180,24 +183,26 @@ def capacity_run(broker, system, workload, mode, topic, n, expected, logs):
     return result
 
 
-def latency_run(broker, system, workload, mode, rate, seconds, seed, logs):
-    """A fixed rate, record timestamp = intended send time; latency = visible - timestamp."""
+def latency_run(broker, system, workload, mode, rate, seconds, seed, logs, warmup=0.0):
+    """A fixed rate, record timestamp = intended send time; latency = visible - timestamp. The
+    first `warmup` seconds of input (JIT, caches, the first fetches) are sent but not measured."""
     app_id = "lat-%s-%s-%s-%s" % (workload.name, system.name, mode, uuid.uuid4().hex[:8])
     topic, out = app_id + "-in", app_id + "-out"
     create_topic(broker.bootstrap, topic, workload.partitions)
     create_topic(broker.bootstrap, out, workload.partitions)
-    records = workload.generate(seed, int(rate * seconds))
+    total = warmup + seconds
+    records = workload.generate(seed, int(rate * total))
     state = tempfile.mkdtemp(prefix="stoatbench-state-")
-    proc = systems.start(system, os.path.join(logs, app_id + ".log"), workload=workload.name,
-                         bootstrap=broker.bootstrap, inp=topic, out=out, app_id=app_id, mode=mode,
-                         commit_ms=COMMIT_MS, state_dir=state)
+    log_path = os.path.join(logs, app_id + ".log")
+    proc = systems.start(system, log_path, workload=workload.name, bootstrap=broker.bootstrap, inp=topic,
+                         out=out, app_id=app_id, mode=mode, commit_ms=COMMIT_MS, state_dir=state)
     live = verifier.LiveLatency(broker.bootstrap, out)
     live.start()
     time.sleep(8)  # start-up, not measured
     gen = multiprocessing.get_context("spawn").Process(
-        target=generate_at_rate, args=(broker.bootstrap, topic, workload.name, seed, rate, seconds), daemon=True)
+        target=generate_at_rate, args=(broker.bootstrap, topic, workload.name, seed, rate, total), daemon=True)
     gen.start()
-    gen.join(timeout=seconds + 120)
+    gen.join(timeout=total + 120)
     time.sleep(3)
     live.stop()
     stop_process(proc)
@@ -205,8 +210,14 @@ def latency_run(broker, system, workload, mode, rate, seconds, seed, logs):
     ok, message = workload.verify(expected, verifier.read_all(broker.bootstrap, out),
                                   exact_updates=system.emits_every_update)
     result = {"system": system.name, "workload": workload.name, "mode": mode, "kind": "latency", "rate": rate,
-              "records": len(records), "commit_interval_ms": COMMIT_MS, "verified": ok, "verification": message}
-    result.update({k: v for k, v in verifier.percentiles(live.samples).items()})
+              "records": len(records), "commit_interval_ms": COMMIT_MS, "warmup_s": warmup,
+              "measured_s": seconds, "verified": ok, "verification": message}
+    measured = verifier.after_warmup(live.timeline, warmup)
+    result.update(verifier.percentiles([x for _, x in measured]))
+    result["measured_outputs"] = len(measured)
+    result["p99_with_warmup"] = verifier.percentiles(live.samples).get("p99")
+    result["latency_by_second"] = verifier.by_second(live.timeline)
+    result.update(systems.commit_stats(log_path))
     delete_topics_with_prefix(broker.bootstrap, app_id)
     subprocess.run(["rm", "-rf", state])
     return result
@@ -292,7 +303,7 @@ def run_tier(tier, out_dir, seed=42, workloads=None, modes=("eos", "alo"), scale
                         print(json.dumps(r), flush=True)
                         runs.append(r)
             if conf["latency"]:
-                runs.extend(latency_runs(broker, workload, runs, seed, logs, conf.get("latency_seconds", 60)))
+                runs.extend(latency_runs(broker, workload, runs, seed, logs, conf))
     finally:
         broker.stop()
     result = {"tier": tier, "date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()), "machine": machine(),
@@ -301,16 +312,19 @@ def run_tier(tier, out_dir, seed=42, workloads=None, modes=("eos", "alo"), scale
     return report.write_all(result, out_dir)
 
 
-def latency_runs(broker, workload, runs, seed, logs, seconds):
+def latency_runs(broker, workload, runs, seed, logs, conf):
     out = []
     caps = [r["throughput"] for r in runs if r["workload"] == workload.name and r.get("throughput")]
     slowest = min(caps) if caps else 10_000
     for frac in (0.25, 0.5):
         rate = max(100, int(slowest * frac))
-        for mode in ("eos",):
-            for system in [systems.STOAT, systems.KS]:
-                r = latency_run(broker, system, workload, mode, rate, seconds, seed, logs)
-                print(json.dumps(r), flush=True)
+        for pair in range(conf.get("latency_pairs", 3)):
+            order = [systems.STOAT, systems.KS] if pair % 2 == 0 else [systems.KS, systems.STOAT]
+            for position, system in enumerate(order):
+                r = latency_run(broker, system, workload, "eos", rate, conf["latency_seconds"], seed, logs,
+                                warmup=conf.get("latency_warmup", 0))
+                r.update({"pair": pair, "position": position, "load": frac})
+                print(json.dumps({k: v for k, v in r.items() if k != "latency_by_second"}), flush=True)
                 out.append(r)
     return out
 

@@ -42,6 +42,24 @@ class KafkaStreams:
         return {"jvm": KS_FLAGS, "statestore.cache.max.bytes": self.cache_bytes, "num.stream.threads": 1}
 
 
+def commit_stats(log_path):
+    """The commit durations a system printed at exit (`stoat-bench: commit_ms_mean=.. commit_ms_max=..`,
+    written by both bench apps), or {} if it printed none."""
+    out = {}
+    try:
+        with open(log_path, errors="replace") as f:
+            lines = [l for l in f if l.startswith("stoat-bench:")]
+    except OSError:
+        return out
+    for field in lines[-1].split()[1:] if lines else []:
+        key, _, value = field.partition("=")
+        try:
+            out[key] = float(value)
+        except ValueError:
+            pass
+    return {k: v for k, v in out.items() if k in ("commit_ms_mean", "commit_ms_max") and v == v}
+
+
 def start(system, log_path, **kwargs):
     log = open(log_path, "wb")
     return subprocess.Popen(system.command(**kwargs), stdin=subprocess.DEVNULL, stdout=log, stderr=log)

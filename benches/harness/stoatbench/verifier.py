@@ -49,6 +49,32 @@ def percentiles(samples, points=(50, 95, 99, 99.9)):
     return out
 
 
+def after_warmup(timeline, warmup_s):
+    """The [(visible_ms, latency_ms)] samples of records stamped (intended to be sent) at least
+    `warmup_s` after the first record."""
+    if not timeline:
+        return []
+    stamped = [(t - x, t, x) for t, x in timeline]
+    start = min(s for s, _, _ in stamped) + warmup_s * 1000.0
+    return [(t, x) for s, t, x in stamped if s >= start]
+
+
+def by_second(timeline):
+    """[(visible_ms, latency_ms)] -> per second of the run: [second, count, p50, p99, max]: shows
+    whether latency is steady or a backlog grows."""
+    if not timeline:
+        return []
+    t0 = min(t for t, _ in timeline)
+    buckets = {}
+    for t, x in timeline:
+        buckets.setdefault(int((t - t0) // 1000), []).append(x)
+    rows = []
+    for sec in sorted(buckets):
+        p = percentiles(buckets[sec], points=(50, 99))
+        rows.append([sec, len(buckets[sec]), round(p["p50"], 1), round(p["p99"], 1), round(max(buckets[sec]), 1)])
+    return rows
+
+
 def _tail(bootstrap, topic, stop, out_path):
     """Process body: tails `topic` until `stop` is set; writes latencies (ms), one per line."""
     from confluent_kafka import Consumer, TopicPartition
@@ -58,17 +84,22 @@ def _tail(bootstrap, topic, stop, out_path):
         "group.id": "stoatbench-latency",
         "isolation.level": "read_committed",
         "enable.auto.commit": False,
+        # The broker answers a fetch as soon as there is data; this bounds the wait otherwise.
+        "fetch.wait.max.ms": 10,
     })
     meta = c.list_topics(topic, timeout=10)
     c.assign([TopicPartition(topic, p, 0) for p in meta.topics[topic].partitions])
     samples = []
     while not stop.is_set():
-        for m in c.consume(num_messages=10_000, timeout=0.05):
-            if not m.error():
-                samples.append(time.time() * 1000.0 - m.timestamp()[1])
+        # One record per call: `consume(n, timeout)` would hold a record until n arrived or the
+        # timeout passed, adding up to that timeout to its latency.
+        m = c.poll(0.05)
+        if m is not None and not m.error():
+            now = time.time() * 1000.0
+            samples.append((now, now - m.timestamp()[1]))
     c.close()
     with open(out_path, "w") as f:
-        f.write("\n".join("%.3f" % x for x in samples))
+        f.write("\n".join("%.3f %.3f" % x for x in samples))
 
 
 class LiveLatency:
@@ -84,6 +115,7 @@ class LiveLatency:
         self._out = tempfile.mktemp(prefix="stoatbench-latency-")
         self._proc = self._mp.Process(target=_tail, args=(bootstrap, topic, self._stop, self._out), daemon=True)
         self.samples = []
+        self.timeline = []
 
     def start(self):
         self._proc.start()
@@ -93,6 +125,8 @@ class LiveLatency:
         self._proc.join(timeout=60)
         try:
             with open(self._out) as f:
-                self.samples = [float(x) for x in f.read().split()]
+                pairs = [line.split() for line in f.read().splitlines() if line.strip()]
+            self.timeline = [(float(t), float(x)) for t, x in pairs]
+            self.samples = [x for _, x in self.timeline]
         except OSError:
-            self.samples = []
+            self.samples, self.timeline = [], []

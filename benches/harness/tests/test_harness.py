@@ -1,9 +1,9 @@
 """Quick tests of the harness's pieces: generator determinism, the verifiers catching a planted
-duplicate and a planted loss, ratio arithmetic, the /proc sampler."""
+duplicate and a planted loss, ratio arithmetic, the /proc sampler, the latency window and the commit figures."""
 
 import os
 
-from stoatbench import generator, sampler, stats
+from stoatbench import generator, report, sampler, stats, systems, verifier
 from stoatbench.workloads import WORKLOADS, fnv1a, fnv1a_many
 
 
@@ -77,3 +77,34 @@ def test_sampler_reads_this_process():
     assert sampler.status_kb(pid, "VmHWM") > 0
     steal, total = sampler.steal_ticks()
     assert total > 0 and steal >= 0
+
+
+def test_latency_window_drops_the_warmup():
+    # (visible ms, latency ms): records stamped at 1000, 1500, 3000 and 3100 ms.
+    timeline = [(1010.0, 10.0), (1600.0, 100.0), (3050.0, 50.0), (3120.0, 20.0)]
+    assert verifier.after_warmup(timeline, 2.0) == [(3050.0, 50.0), (3120.0, 20.0)]
+    assert verifier.after_warmup(timeline, 0) == timeline
+    rows = verifier.by_second(timeline)
+    assert [r[0] for r in rows] == [0, 2]
+    assert rows[0][1] == 2 and rows[0][4] == 100.0
+
+
+def test_commit_stats_are_read_from_the_log(tmp_path):
+    log = tmp_path / "app.log"
+    log.write_text("noise\nstoat-bench: commits=12 commit_ms_mean=9.500 commit_ms_max=31.000\n")
+    assert systems.commit_stats(str(log)) == {"commit_ms_mean": 9.5, "commit_ms_max": 31.0}
+    log.write_text("stoat-bench: commit_ms_mean=NaN commit_ms_max=NaN\n")
+    assert systems.commit_stats(str(log)) == {}
+    assert systems.commit_stats(str(tmp_path / "missing.log")) == {}
+
+
+def test_latency_ratios_pair_runs_by_pair_index():
+    def lat(system, pair, p99):
+        return {"system": system, "workload": "w", "mode": "eos", "kind": "latency", "rate": 100,
+                "pair": pair, "verified": True, "p99": p99}
+
+    runs = [lat("stoat", 0, 10.0), lat("kafka-streams", 0, 100.0), lat("kafka-streams", 1, 50.0),
+            lat("stoat", 1, 25.0)]
+    rows = [r for r in report.summarize({"runs": runs}) if r["metric"] == "p99"]
+    assert len(rows) == 1
+    assert rows[0]["ratio"] == {"median": 0.3, "min": 0.1, "max": 0.5, "n": 2}

@@ -45,6 +45,8 @@ pub struct Engine {
     /// Next offset to read per (source, partition), for the epoch's commit.
     positions: HashMap<(u32, u32), u64>,
     assigned_at: Instant,
+    /// When the last epoch's barrier started (commit cadence).
+    last_barrier: Instant,
     epoch: u64,
     failed: bool,
     polled: Vec<Polled>,
@@ -116,6 +118,7 @@ impl Engine {
             batchers,
             positions: HashMap::new(),
             assigned_at: Instant::now(),
+            last_barrier: Instant::now(),
             epoch: state.committed_epoch()?,
             failed: false,
             polled: Vec::new(),
@@ -175,6 +178,11 @@ impl Engine {
     async fn run_epoch(&mut self, shutdown: Option<&Shutdown>) -> Result<Trigger> {
         self.check()?;
         self.refresh_partitions()?;
+        let interval = self.config.commit_interval;
+        // An epoch with records closes `commit_interval` after the previous barrier (commits
+        // start at most once per interval, as Kafka Streams' `commit.interval.ms`); an empty
+        // one returns every interval to look for new partitions.
+        let deadline = self.last_barrier + interval;
         let started = Instant::now();
         let mut dispatched = 0usize;
         let trigger = loop {
@@ -186,7 +194,8 @@ impl Engine {
             if shutdown.is_some_and(Shutdown::is_triggered) {
                 break Trigger::Stop;
             }
-            if started.elapsed() >= self.config.commit_interval {
+            let now = Instant::now();
+            if (dispatched > 0 && now >= deadline) || (dispatched == 0 && now >= started + interval) {
                 break Trigger::Time;
             }
             if n == 0 {
@@ -194,7 +203,8 @@ impl Engine {
                 match shutdown {
                     None => break Trigger::Idle,
                     Some(stop) => {
-                        let left = self.config.commit_interval.saturating_sub(started.elapsed());
+                        let until = if dispatched > 0 { deadline } else { started + interval };
+                        let left = until.saturating_duration_since(now);
                         tokio::select! {
                             _ = self.log.wait_for_data() => {}
                             _ = stop.wait() => {}
@@ -307,6 +317,7 @@ impl Engine {
 
     async fn commit(&mut self, trigger: Trigger) -> Result<()> {
         let started = Instant::now();
+        self.last_barrier = started;
         let mut deltas = Vec::new();
         for (lane, tx) in self.shared.senders.iter().enumerate() {
             let (reply, wait) = oneshot::channel();
@@ -318,6 +329,7 @@ impl Engine {
             }
         }
         self.check()?;
+        let sealed_at = started.elapsed();
         let offsets: Vec<CommitOffset> = self
             .positions
             .iter()
@@ -336,13 +348,14 @@ impl Engine {
             Ok(receipt) => receipt,
             Err(e) => return Err(self.abort(e)),
         };
+        let logged_at = started.elapsed();
         let epoch = self.epoch + 1;
         if let Err(e) = self.writer.commit(epoch, deltas, receipt.changelogs).await {
             self.failed = true;
             return Err(e.into());
         }
         self.epoch = epoch;
-        self.shared.stats.epoch();
+        self.shared.stats.epoch(started.elapsed());
         let trigger_name = match trigger {
             Trigger::Time => "time",
             Trigger::RecordCount => "record_count",
@@ -350,8 +363,14 @@ impl Engine {
             Trigger::Stop => "stop",
         };
         metrics::counter!("stoat_barrier_trigger_total", "trigger" => trigger_name).increment(1);
-        metrics::histogram!("stoat_commit_seconds").record(started.elapsed().as_secs_f64());
-        tracing::debug!(epoch, trigger = trigger_name, took = ?started.elapsed(), "epoch committed");
+        tracing::debug!(
+            epoch,
+            trigger = trigger_name,
+            ?sealed_at,
+            ?logged_at,
+            took = ?started.elapsed(),
+            "epoch committed"
+        );
         Ok(())
     }
 }

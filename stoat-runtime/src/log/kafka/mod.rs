@@ -282,6 +282,10 @@ impl Log for KafkaLog {
                         .map_err(|e| transaction_error(app, "adding input offsets to the transaction", e))?;
                 }
                 let offsets_at = started.elapsed();
+                // Wait for the acknowledgements here (see `producer::drain`); if they do not
+                // come, `commit_transaction` waits again and reports why.
+                producer::drain(&self.producer, timeout);
+                let drained_at = started.elapsed();
                 self.producer
                     .commit_transaction(timeout)
                     .map_err(|e| transaction_error(app, "committing the transaction", e))?;
@@ -290,7 +294,7 @@ impl Log for KafkaLog {
                 self.producer
                     .begin_transaction()
                     .map_err(|e| transaction_error(app, "beginning a transaction", e))?;
-                tracing::debug!(?offsets_at, ?committed_at, total = ?started.elapsed(), "transaction committed");
+                tracing::debug!(?offsets_at, ?drained_at, ?committed_at, total = ?started.elapsed(), "transaction committed");
             } else {
                 producer::flush(&self.producer, timeout)?;
                 self.check_deliveries()?;

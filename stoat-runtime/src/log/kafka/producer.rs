@@ -118,7 +118,31 @@ pub(crate) fn transaction_error(app: &str, what: &str, e: KafkaError) -> Error {
     }
 }
 
+/// Waits until every record sent so far is acknowledged (or failed), serving delivery reports,
+/// for at most `timeout`; returns whether the queue drained.
+///
+/// rust-rdkafka's `flush` (also called by its `commit_transaction`) serves the event queue with
+/// `poll(100 ms)`, and that poll runs for its whole timeout even when the last report arrives
+/// at once: every epoch paid ~100 ms (measured). Short polls until the queue is empty return
+/// within a millisecond of the last acknowledgement instead.
+pub(crate) fn drain(producer: &BaseProducer<Tracker>, timeout: Duration) -> bool {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        producer.poll(Duration::ZERO);
+        if producer.in_flight_count() == 0 {
+            return true;
+        }
+        if std::time::Instant::now() >= deadline {
+            return false;
+        }
+        producer.poll(Duration::from_millis(1));
+    }
+}
+
 /// Flushes the producer, serving delivery callbacks.
 pub(crate) fn flush(producer: &BaseProducer<Tracker>, timeout: Duration) -> Result<()> {
-    producer.flush(timeout).map_err(|e| Error::Log(format!("flushing the producer failed: {e}")))
+    if drain(producer, timeout) {
+        return Ok(());
+    }
+    producer.flush(Duration::ZERO).map_err(|e| Error::Log(format!("flushing the producer failed: {e}")))
 }

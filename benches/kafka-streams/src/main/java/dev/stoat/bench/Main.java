@@ -35,6 +35,7 @@ public final class Main {
         KafkaStreams streams = new KafkaStreams(builder.build(), p);
         CountDownLatch done = new CountDownLatch(1);
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            printCommitLatency(streams);
             streams.close();
             done.countDown();
         }));
@@ -44,5 +45,20 @@ public final class Main {
         });
         streams.start();
         done.await();
+    }
+
+    /** The stream thread's commit latency (Kafka Streams' own metric, over its recent sample
+     * windows), in the line format the harness reads (benches/harness/stoatbench/systems.py). */
+    static void printCommitLatency(KafkaStreams streams) {
+        double mean = Double.NaN, max = Double.NaN;
+        for (var e : streams.metrics().entrySet()) {
+            var name = e.getKey();
+            if (!name.group().equals("stream-thread-metrics")) continue;
+            Object v = e.getValue().metricValue();
+            if (!(v instanceof Double d) || d.isNaN()) continue;
+            if (name.name().equals("commit-latency-avg")) mean = d;
+            if (name.name().equals("commit-latency-max")) max = d;
+        }
+        System.err.printf("stoat-bench: commit_ms_mean=%.3f commit_ms_max=%.3f%n", mean, max);
     }
 }
