@@ -3,7 +3,8 @@
 //! re-keying, LMDB state, epochs) against a `HashMap<String, u64>`; (a) the stateless 1 KB
 //! transform against a loop over the values. Prints throughputs and ratios.
 //!
-//! `cargo bench --bench engine [-- LINES]` (default 300 000 lines, and as many 1 KB records).
+//! `cargo bench --bench engine [-- LINES] [wordcount|stateless]` (default 300 000 lines, and as
+//! many 1 KB records; both workloads).
 
 #[path = "../examples/word_count/app.rs"]
 #[allow(dead_code)]
@@ -50,9 +51,21 @@ fn stoat_run(lines: &[String], lanes: usize) -> stoat::Result<(Duration, usize)>
 
 fn main() -> stoat::Result<()> {
     let lines: usize = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(300_000);
+    let only: Vec<String> = std::env::args().skip(1).filter(|a| a.parse::<usize>().is_err()).collect();
+    let wanted = |name: &str| only.is_empty() || only.iter().any(|o| o == name);
+    let cpus = std::thread::available_parallelism().map(usize::from).unwrap_or(2);
+    if wanted("wordcount") {
+        wordcount_bench(lines, cpus)?;
+    }
+    if wanted("stateless") {
+        stateless_bench(lines, cpus)?;
+    }
+    Ok(())
+}
+
+fn wordcount_bench(lines: usize, cpus: usize) -> stoat::Result<()> {
     let corpus = support::zipf_corpus(42, lines, 20_000);
     let words: u64 = support::oracle(&corpus).values().sum();
-    let cpus = std::thread::available_parallelism().map(usize::from).unwrap_or(2);
     println!("word count: {lines} lines, {words} words, {cpus} CPUs, median of {RUNS} runs");
 
     let mut loop_times = Vec::new();
@@ -73,7 +86,7 @@ fn main() -> stoat::Result<()> {
     println!("hand-written loop (1 thread): {:>12.0} words/s  ({:?})", rate(lt), lt);
     println!("stoat embedded ({cpus} lanes):     {:>12.0} words/s  ({:?})", rate(st), st);
     println!("ratio stoat / loop: {:.3}", rate(st) / rate(lt));
-    stateless_bench(lines, cpus)
+    Ok(())
 }
 
 fn stateless_values(n: usize) -> Vec<(String, Vec<u8>)> {

@@ -227,7 +227,11 @@ impl Log for EmbeddedLog {
         let mut state = self.lock();
         let pending = std::mem::take(&mut state.pending);
         for rec in pending {
-            let parts = self.ensure(&mut state, &rec.topic);
+            // Look the topic up by reference: `ensure` allocates its name, once per topic.
+            let parts = match state.topics.get_mut(&*rec.topic) {
+                Some(parts) => parts,
+                None => self.ensure(&mut state, &rec.topic),
+            };
             let partition = self.partition_for(rec.key.as_deref(), parts.len());
             self.push(parts, partition, rec.key, rec.value, rec.timestamp, rec.headers);
         }

@@ -87,6 +87,16 @@ impl KafkaConfig {
     }
 
     /// The client configuration for `client` ("consumer", "producer" or "admin").
+    /// Whether the user set librdkafka property `name` (for any client, or with a `consumer.` /
+    /// `producer.` prefix): stoat's own defaults then stand aside.
+    pub(crate) fn has(&self, name: &str) -> bool {
+        self.properties.iter().any(|(k, _)| {
+            k == name
+                || k.split_once('.')
+                    .is_some_and(|(p, rest)| matches!(p, "consumer" | "producer") && rest == name)
+        })
+    }
+
     pub(crate) fn client(&self, client: &str) -> Result<ClientConfig, Error> {
         if self.bootstrap_servers.trim().is_empty() {
             return Err(Error::Config("Kafka bootstrap servers are empty".into()));
@@ -118,5 +128,23 @@ pub(crate) fn creation_error(client: &str, e: KafkaError) -> Error {
             Error::Config(format!("Kafka {client} property `{key}` = `{value}`: {description}"))
         }
         other => Error::Config(format!("cannot create the Kafka {client}: {other}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::KafkaConfig;
+
+    #[test]
+    fn user_properties_are_found_with_or_without_a_client_prefix() {
+        let config = KafkaConfig::new("localhost:9092")
+            .set("consumer.queued.max.messages.kbytes", "1024")
+            .set("retry.backoff.ms", "50")
+            .set("fetch.queue.backoff.ms", "5");
+        assert!(config.has("queued.max.messages.kbytes"));
+        assert!(config.has("retry.backoff.ms"));
+        assert!(config.has("fetch.queue.backoff.ms"));
+        assert!(!config.has("queue.backoff.ms"), "only client prefixes are stripped");
+        assert!(!config.has("queue.buffering.max.kbytes"));
     }
 }

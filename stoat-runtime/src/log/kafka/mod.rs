@@ -81,19 +81,30 @@ impl KafkaLog {
                     OffsetReset::Latest => "latest",
                 },
             );
+        // librdkafka prefetches up to 64 MiB per consumer by default, most of a 1 KB-record
+        // app's memory (measured: peak RSS 139 MB -> 52 MB with 4 MiB, throughput unchanged). With
+        // a smaller queue it must resume fetching quickly once the queue drains: its default
+        // 1 s back-off cut throughput by 7x (measured).
+        if !config.has("queued.max.messages.kbytes") {
+            consumer_cfg.set("queued.max.messages.kbytes", "4096");
+        }
+        if !config.has("fetch.queue.backoff.ms") {
+            consumer_cfg.set("fetch.queue.backoff.ms", "10");
+        }
         let consumer: BaseConsumer =
             consumer_cfg.create().map_err(|e| config::creation_error("consumer", e))?;
         let mut producer_cfg = config.client("producer")?;
         producer_cfg.set("enable.idempotence", "true");
         // librdkafka buffers up to 1 GiB of unsent records by default; a full, smaller queue
-        // makes the lanes wait instead (backpressure from a slow broker).
-        if !config.properties.iter().any(|(k, _)| k.ends_with("queue.buffering.max.kbytes")) {
-            producer_cfg.set("queue.buffering.max.kbytes", "32768");
+        // makes the lanes wait instead (backpressure from a slow broker). 16 MiB holds more than
+        // an epoch of 1 KB records at 100 000 records/s.
+        if !config.has("queue.buffering.max.kbytes") {
+            producer_cfg.set("queue.buffering.max.kbytes", "16384");
         }
         // Right after a commit, the group coordinator answers the next epoch's offset commit with
         // CONCURRENT_TRANSACTIONS until the markers are written; librdkafka's default 100 ms retry
         // backoff turned that into ~100 ms per epoch (measured). Retry quickly instead.
-        if !config.properties.iter().any(|(k, _)| k.ends_with("retry.backoff.ms")) {
+        if !config.has("retry.backoff.ms") {
             producer_cfg.set("retry.backoff.ms", "5").set("retry.backoff.max.ms", "100");
         }
         if exactly_once {
@@ -220,7 +231,7 @@ impl Log for KafkaLog {
                 }
             }
         }
-        self.producer.poll(Duration::ZERO);
+        producer::serve(&self.producer);
         Ok(())
     }
 
@@ -237,7 +248,7 @@ impl Log for KafkaLog {
                 0,
             )?;
         }
-        self.producer.poll(Duration::ZERO);
+        producer::serve(&self.producer);
         Ok(())
     }
 
@@ -371,7 +382,7 @@ impl Log for KafkaLog {
 
     fn wait_for_data(&self) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>> {
         Box::pin(async move {
-            self.producer.poll(Duration::ZERO);
+            producer::serve(&self.producer);
             tokio::time::sleep(Duration::from_millis(2)).await;
         })
     }
