@@ -51,7 +51,9 @@ fn stoat_run(lines: &[String], lanes: usize) -> stoat::Result<(Duration, usize)>
 
 fn main() -> stoat::Result<()> {
     let lines: usize = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(300_000);
-    let only: Vec<String> = std::env::args().skip(1).filter(|a| a.parse::<usize>().is_err()).collect();
+    // `cargo bench` passes `--bench`; any other word names a workload to run alone.
+    let only: Vec<String> =
+        std::env::args().skip(1).filter(|a| !a.starts_with('-') && a.parse::<usize>().is_err()).collect();
     let wanted = |name: &str| only.is_empty() || only.iter().any(|o| o == name);
     let cpus = std::thread::available_parallelism().map(usize::from).unwrap_or(2);
     if wanted("wordcount") {
