@@ -47,6 +47,22 @@ fn epochs_end_on_the_record_count() -> stoat::Result<()> {
 }
 
 #[test]
+fn commit_times_are_reported_per_epoch() -> stoat::Result<()> {
+    let topology = Topology::new("commit-times");
+    topology.stream::<(), u64>("in").process(echo).to("out");
+    let driver = TestDriver::with_config(&topology, Config::default().commit_max_records(1_000))?;
+    assert_eq!(driver.stats().commit_time_mean(), Duration::ZERO, "no epoch yet");
+    driver.input::<(), u64>("in").pipe_values(0..5_000)?;
+    let stats = driver.stats();
+    assert!(stats.epochs >= 5, "{stats:?}");
+    assert!(stats.commit_time_max > Duration::ZERO, "{stats:?}");
+    assert!(stats.commit_time_max <= stats.commit_time_total, "{stats:?}");
+    let mean = stats.commit_time_mean();
+    assert!(mean > Duration::ZERO && mean <= stats.commit_time_max, "{stats:?}");
+    Ok(())
+}
+
+#[test]
 fn a_stop_request_commits_the_open_epoch() -> stoat::Result<()> {
     let topology = Topology::new("stop");
     topology.stream::<(), u64>("in").process(echo).to("out");

@@ -1,5 +1,6 @@
-//! Counters of what an application did: records in and out, epochs, and every record skipped by
-//! the error policy, by reason. Mirrored to the `metrics` facade for exporters.
+//! Counters of what an application did: records in and out, epochs and the time their commits
+//! took, and every record skipped by the error policy, by reason. Mirrored to the `metrics`
+//! facade for exporters.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -51,11 +52,10 @@ impl RunStats {
 
     /// The mean epoch commit time (zero before the first commit).
     pub fn commit_time_mean(&self) -> Duration {
-        match u32::try_from(self.epochs) {
-            Ok(0) => Duration::ZERO,
-            Ok(n) => self.commit_time_total / n,
-            Err(_) => Duration::from_secs_f64(self.commit_time_total.as_secs_f64() / self.epochs as f64),
+        if self.epochs == 0 {
+            return Duration::ZERO;
         }
+        Duration::from_secs_f64(self.commit_time_total.as_secs_f64() / self.epochs as f64)
     }
 }
 

@@ -179,9 +179,9 @@ impl Engine {
         self.check()?;
         self.refresh_partitions()?;
         let interval = self.config.commit_interval;
-        // An epoch with records closes `commit_interval` after the previous barrier (commits
-        // start at most once per interval, as Kafka Streams' `commit.interval.ms`); an empty
-        // one returns every interval to look for new partitions.
+        // An epoch with records closes `commit_interval` after the previous barrier started
+        // (commits start at most once per interval); an empty one returns every interval to
+        // look for new partitions.
         let deadline = self.last_barrier + interval;
         let started = Instant::now();
         let mut dispatched = 0usize;

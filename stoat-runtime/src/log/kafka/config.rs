@@ -86,7 +86,6 @@ impl KafkaConfig {
         self
     }
 
-    /// The client configuration for `client` ("consumer", "producer" or "admin").
     /// Whether the user set librdkafka property `name` (for any client, or with a `consumer.` /
     /// `producer.` prefix): stoat's own defaults then stand aside.
     pub(crate) fn has(&self, name: &str) -> bool {
@@ -97,6 +96,7 @@ impl KafkaConfig {
         })
     }
 
+    /// The client configuration for `client` ("consumer", "producer" or "admin").
     pub(crate) fn client(&self, client: &str) -> Result<ClientConfig, Error> {
         if self.bootstrap_servers.trim().is_empty() {
             return Err(Error::Config("Kafka bootstrap servers are empty".into()));

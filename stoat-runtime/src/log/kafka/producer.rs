@@ -1,6 +1,7 @@
 //! The producer side: one producer for the whole app (transactional under exactly-once), a
-//! delivery tracker that records failures and the offsets changelog records landed at, and a
-//! send that waits (serving callbacks) while librdkafka's queue is full.
+//! delivery tracker that records failures and the offsets changelog records landed at, a send
+//! that waits (serving callbacks) while librdkafka's queue is full, and the serve / drain loops
+//! that wait for acknowledgements without rust-rdkafka's fixed 100 ms poll slices.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
