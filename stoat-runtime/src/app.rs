@@ -17,7 +17,7 @@ use crate::topology::{Program, Topology};
 pub struct App {
     // Field order is drop order: the engine stops before the runtime that runs its lanes.
     engine: Engine,
-    runtime: tokio::runtime::Runtime,
+    runtime: OwnedRuntime,
     program: Arc<Program>,
     state: StateEnv,
     stats: Arc<Stats>,
@@ -35,8 +35,14 @@ impl std::fmt::Debug for App {
 impl App {
     /// Runs `topology` on a fresh embedded log (no broker).
     pub fn embedded(topology: &Topology, config: Config) -> Result<App> {
-        let log = Arc::new(EmbeddedLog::default());
-        let mut app = App::with_log(topology, config, Arc::clone(&log) as Arc<dyn Log>)?;
+        App::embedded_on(topology, config, Arc::new(EmbeddedLog::default()))
+    }
+
+    /// Runs `topology` on an existing embedded log, connected with its app id: it reads from
+    /// the offsets that app id committed there, and fences an earlier app of the same id.
+    pub fn embedded_on(topology: &Topology, config: Config, log: Arc<EmbeddedLog>) -> Result<App> {
+        let session = Arc::new(log.connect(topology.app()));
+        let mut app = App::with_log(topology, config, session as Arc<dyn Log>)?;
         app.embedded = Some(log);
         Ok(app)
     }
@@ -72,7 +78,8 @@ impl App {
                 (temp.path().to_path_buf(), Some(temp))
             }
         };
-        let state = StateEnv::open(&dir, program.stores(), config.state_map_size)?;
+        let readers = StateEnv::readers_for(config.lanes, program.stores().len());
+        let state = StateEnv::open(&dir, program.stores(), config.state_map_size, readers)?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(config.worker_threads)
             .thread_name("stoat-worker")
@@ -94,7 +101,16 @@ impl App {
                 Arc::clone(&stats),
             )?
         };
-        Ok(App { engine, runtime, program, state, stats, log, embedded: None, _temp: temp })
+        Ok(App {
+            engine,
+            runtime: OwnedRuntime(std::mem::ManuallyDrop::new(runtime)),
+            program,
+            state,
+            stats,
+            log,
+            embedded: None,
+            _temp: temp,
+        })
     }
 
     /// A stop request triggered by SIGTERM or SIGINT (Ctrl-C).
@@ -184,6 +200,26 @@ impl App {
     /// Reads committed state: `f` gets a fresh instance of the state struct `S`.
     pub fn read_state<S: StateSet, R>(&self, f: impl FnOnce(&S) -> R) -> Result<R> {
         read_state(&self.state, f)
+    }
+}
+
+/// The app's tokio runtime. Dropping it waits at most a second for its tasks: a lane stuck in
+/// operator code cannot be cancelled, and must not keep the app's owner from going on (tokio's
+/// own drop would wait for it forever).
+struct OwnedRuntime(std::mem::ManuallyDrop<tokio::runtime::Runtime>);
+
+impl std::ops::Deref for OwnedRuntime {
+    type Target = tokio::runtime::Runtime;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl Drop for OwnedRuntime {
+    fn drop(&mut self) {
+        // SAFETY: the runtime is taken once, here, and the field is never used again.
+        let runtime = unsafe { std::mem::ManuallyDrop::take(&mut self.0) };
+        runtime.shutdown_timeout(Duration::from_secs(1));
     }
 }
 

@@ -46,6 +46,10 @@ pub struct Config {
     pub error_policy: ErrorPolicy,
     /// Tokio worker threads (default: the number of CPUs).
     pub worker_threads: usize,
+    /// How long a stop request waits for the open epoch to finish (default 30 s). An epoch that
+    /// cannot finish in time (a lane stuck in operator code) is aborted: nothing of it is
+    /// committed, and the run returns an error.
+    pub shutdown_timeout: Duration,
 }
 
 fn cpus() -> usize {
@@ -63,6 +67,7 @@ impl Default for Config {
             max_in_flight: 0,
             error_policy: ErrorPolicy::Fail,
             worker_threads: cpus(),
+            shutdown_timeout: Duration::from_secs(30),
         }
     }
 }

@@ -163,6 +163,33 @@ pub enum StoreError {
     WriterGone,
 }
 
+/// User code panicked while it processed a record: the panic's message. It reaches the error
+/// policy as the operator's error (downcast a `BoxError` to it to tell a panic apart).
+#[derive(Debug, thiserror::Error)]
+#[error("panicked: {message}")]
+pub struct Panicked {
+    /// The panic's message (its payload when that is a string).
+    pub message: String,
+}
+
+impl Panicked {
+    /// Runs `f`, turning a panic into `Err(Panicked)`. The callers hold nothing a panic could
+    /// leave half-changed except the user's own state, which a failing record's epoch discards
+    /// under `ErrorPolicy::Fail` (and keeps, as Kafka Streams does, when the record is skipped).
+    pub(crate) fn catch<R>(f: impl FnOnce() -> R) -> Result<R, Panicked> {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|payload| {
+            let message = match payload.downcast::<String>() {
+                Ok(s) => *s,
+                Err(payload) => match payload.downcast::<&'static str>() {
+                    Ok(s) => (*s).to_string(),
+                    Err(_) => "a panic with a non-string payload".to_string(),
+                },
+            };
+            Panicked { message }
+        })
+    }
+}
+
 /// A codec could not decode bytes into a value.
 #[derive(Debug, thiserror::Error)]
 #[error("{codec} codec: {reason}")]

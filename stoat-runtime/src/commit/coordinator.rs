@@ -32,6 +32,9 @@ const FETCH: usize = 2048;
 /// How often the coordinator asks the log to pick up new input partitions.
 const REASSIGN_EVERY: Duration = Duration::from_secs(5);
 
+/// How often the coordinator looks at its lanes and the stop request while it waits for them.
+const WATCH_EVERY: Duration = Duration::from_millis(50);
+
 /// A running topology: lanes, the state writer, and the coordinator's position in every input.
 pub struct Engine {
     program: Arc<Program>,
@@ -50,6 +53,9 @@ pub struct Engine {
     epoch: u64,
     failed: bool,
     polled: Vec<Polled>,
+    /// The stop request of the current run, and when the coordinator first saw it triggered.
+    shutdown: Option<Shutdown>,
+    stop_seen: Option<Instant>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -89,6 +95,7 @@ impl Engine {
             senders,
             in_flight: Default::default(),
             progress: Notify::new(),
+            failed: Default::default(),
             failure: Mutex::new(None),
             stats,
             policy: config.error_policy.clone(),
@@ -122,6 +129,8 @@ impl Engine {
             epoch: state.committed_epoch()?,
             failed: false,
             polled: Vec::new(),
+            shutdown: None,
+            stop_seen: None,
         })
     }
 
@@ -142,14 +151,17 @@ impl Engine {
     /// Processes everything available, commits, and returns (one or more epochs).
     pub async fn run_until_idle(&mut self) -> Result<()> {
         self.assigned_at = Instant::now() - REASSIGN_EVERY;
-        while self.run_epoch(None).await? != Trigger::Idle {}
+        self.shutdown = None;
+        while self.run_epoch().await? != Trigger::Idle {}
         Ok(())
     }
 
     /// Processes until `shutdown` is triggered, then commits the open epoch and returns.
     pub async fn run_until(&mut self, shutdown: &Shutdown) -> Result<()> {
         self.assigned_at = Instant::now() - REASSIGN_EVERY;
-        while self.run_epoch(Some(shutdown)).await? != Trigger::Stop {}
+        self.shutdown = Some(shutdown.clone());
+        self.stop_seen = None;
+        while self.run_epoch().await? != Trigger::Stop {}
         Ok(())
     }
 
@@ -157,9 +169,43 @@ impl Engine {
         if self.failed {
             return Err(Error::Runtime("the engine failed earlier; start a new one".into()));
         }
-        match self.shared.take_failure() {
-            Some(e) => Err(self.abort(e)),
-            None => Ok(()),
+        if !self.shared.has_failed() {
+            return Ok(());
+        }
+        let error = self
+            .shared
+            .take_failure()
+            .unwrap_or_else(|| Error::Runtime("a lane failed without saying why".into()));
+        Err(self.abort(error))
+    }
+
+    /// Waits until `done` holds. Fails when a lane failed or stopped, and when a stop was
+    /// requested and the open epoch has not finished within `Config::shutdown_timeout`: a stop
+    /// request is honoured in bounded time, whatever the lanes are doing.
+    async fn wait_until(&mut self, done: impl Fn(&Shared) -> bool) -> Result<()> {
+        let shared = Arc::clone(&self.shared);
+        loop {
+            let notified = shared.progress.notified();
+            self.check()?;
+            if done(&shared) {
+                return Ok(());
+            }
+            if let Some(lane) = self.lanes.iter().position(JoinHandle::is_finished) {
+                return Err(self.abort(Error::Runtime(format!("lane {lane} stopped unexpectedly"))));
+            }
+            if self.shutdown.as_ref().is_some_and(Shutdown::is_triggered) {
+                let seen = *self.stop_seen.get_or_insert_with(Instant::now);
+                let limit = self.config.shutdown_timeout;
+                if seen.elapsed() >= limit {
+                    return Err(self.abort(Error::Runtime(format!(
+                        "a stop was requested, but the open epoch did not finish within {limit:?} (`Config::shutdown_timeout`): a lane is still busy in operator code; the epoch was aborted and nothing of it is committed"
+                    ))));
+                }
+            }
+            tokio::select! {
+                _ = notified => {}
+                _ = tokio::time::sleep(WATCH_EVERY) => {}
+            }
         }
     }
 
@@ -175,7 +221,9 @@ impl Engine {
         error
     }
 
-    async fn run_epoch(&mut self, shutdown: Option<&Shutdown>) -> Result<Trigger> {
+    async fn run_epoch(&mut self) -> Result<Trigger> {
+        let stop = self.shutdown.clone();
+        let shutdown = stop.as_ref();
         self.check()?;
         self.refresh_partitions()?;
         let interval = self.config.commit_interval;
@@ -275,15 +323,7 @@ impl Engine {
     /// Sends a source's batch for `lane`, waiting while the in-flight budget is used up.
     async fn send(&mut self, s: usize, lane: usize) -> Result<()> {
         let budget = self.config.effective_max_in_flight();
-        let shared = Arc::clone(&self.shared);
-        loop {
-            let notified = shared.progress.notified();
-            self.check()?;
-            if shared.in_flight.load(Ordering::Acquire) < budget {
-                break;
-            }
-            notified.await;
-        }
+        self.wait_until(|shared| shared.in_flight.load(Ordering::Acquire) < budget).await?;
         let count = self.batchers[s].len(lane);
         let batch = self.batchers[s].take(lane);
         self.shared.send(lane, Entry::Source(s), batch, count)
@@ -304,15 +344,7 @@ impl Engine {
 
     /// Waits until every dispatched and re-keyed record has been processed.
     async fn quiesce(&mut self) -> Result<()> {
-        let shared = Arc::clone(&self.shared);
-        loop {
-            let notified = shared.progress.notified();
-            self.check()?;
-            if shared.in_flight.load(Ordering::Acquire) == 0 {
-                return Ok(());
-            }
-            notified.await;
-        }
+        self.wait_until(|shared| shared.in_flight.load(Ordering::Acquire) == 0).await
     }
 
     async fn commit(&mut self, trigger: Trigger) -> Result<()> {

@@ -2,7 +2,7 @@
 //! output buffer) and [`Shared`] (the channels to every lane, the in-flight count the coordinator
 //! waits on, statistics, the error policy and the log).
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::mpsc::UnboundedSender;
@@ -11,7 +11,7 @@ use tokio::sync::Notify;
 use super::task::LaneMsg;
 use super::Entry;
 use crate::config::ErrorPolicy;
-use crate::error::{BoxError, Error, RecordLocation, Result};
+use crate::error::{BoxError, Error, RecordLocation, Result, StoreError};
 use crate::log::{Log, OutRecord};
 use crate::record::Headers;
 use crate::record::Origin;
@@ -27,6 +27,10 @@ pub(crate) struct Shared {
     /// means the epoch's work is done.
     pub in_flight: AtomicUsize,
     pub progress: Notify,
+    /// Set by the first failure and kept: lanes skip every batch until the coordinator has
+    /// discarded the epoch (and, for a failure it cannot recover from, forever).
+    pub failed: AtomicBool,
+    /// The first failure, for the coordinator to report.
     pub failure: Mutex<Option<Error>>,
     pub stats: Arc<Stats>,
     pub policy: ErrorPolicy,
@@ -70,17 +74,29 @@ impl Shared {
 
     pub fn fail(&self, error: Error) {
         let mut slot = self.failure.lock().unwrap_or_else(|p| p.into_inner());
-        slot.get_or_insert(error);
+        if !self.failed.swap(true, Ordering::AcqRel) {
+            *slot = Some(error);
+        }
         drop(slot);
         self.progress.notify_one();
     }
 
+    /// The first failure, once; the lanes stay stopped ([`Shared::has_failed`]) until
+    /// [`Shared::recovered`].
     pub fn take_failure(&self) -> Option<Error> {
         self.failure.lock().unwrap_or_else(|p| p.into_inner()).take()
     }
 
     pub fn has_failed(&self) -> bool {
-        self.failure.lock().map(|f| f.is_some()).unwrap_or(true)
+        self.failed.load(Ordering::Acquire)
+    }
+
+    /// The failed epoch has been discarded everywhere: the lanes may work again.
+    #[allow(dead_code)] // used by the transient-error recovery, next
+    pub fn recovered(&self) {
+        let mut slot = self.failure.lock().unwrap_or_else(|p| p.into_inner());
+        slot.take();
+        self.failed.store(false, Ordering::Release);
     }
 }
 
@@ -96,14 +112,21 @@ impl LaneCx {
         self.shared.lanes()
     }
 
-    /// Applies the error policy to an operator's error.
+    /// Applies the error policy to an operator's error (a panic included). Infrastructure
+    /// errors an operator passes on (a failing state store) never reach the policy: skipping
+    /// the record would commit its offset without its effects, so they fail the epoch.
     pub fn operator_error(&mut self, operator: &'static str, origin: Origin, source: BoxError) -> Result<()> {
+        let source = match source.downcast::<StoreError>() {
+            Ok(store) => return Err(Error::Store(*store)),
+            Err(other) => other,
+        };
         let location = self.shared.location(origin);
-        self.policy_error(
-            "operator",
-            Error::Operator { operator, location: location.clone(), source },
-            &location,
-        )
+        let infrastructure = wraps_store_error(source.as_ref());
+        let error = Error::Operator { operator, location: location.clone(), source };
+        if infrastructure {
+            return Err(error);
+        }
+        self.policy_error("operator", error, &location)
     }
 
     /// Applies the error policy to an output that cannot be encoded.
@@ -146,6 +169,18 @@ impl LaneCx {
         self.shared.stats.add_out(self.outputs.len());
         self.shared.log.append(std::mem::take(&mut self.outputs))
     }
+}
+
+/// Whether a store error is somewhere in `error`'s chain of causes.
+fn wraps_store_error(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(error);
+    while let Some(e) = cause {
+        if e.is::<StoreError>() {
+            return true;
+        }
+        cause = e.source();
+    }
+    false
 }
 
 /// A dead-letter record: the original bytes (when there are any) and headers naming the source

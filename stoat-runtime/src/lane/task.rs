@@ -9,12 +9,18 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use super::{Entry, LaneCx, Root};
-use crate::error::Result;
+use crate::error::{Error, Panicked, Result};
 use crate::state::StoreDelta;
 
 pub(crate) enum LaneMsg {
-    Batch { entry: Entry, records: Box<dyn Any + Send>, count: usize },
+    Batch {
+        entry: Entry,
+        records: Box<dyn Any + Send>,
+        count: usize,
+    },
     Seal(oneshot::Sender<Result<LaneSeal>>),
+    #[allow(dead_code)] // used by the transient-error recovery, next
+    Discard(oneshot::Sender<Result<()>>),
 }
 
 /// What a lane hands over at the barrier.
@@ -54,6 +60,14 @@ impl LanePipeline {
         }
         Ok(LaneSeal { deltas })
     }
+
+    fn seal_into_void(&mut self, cx: &mut LaneCx) -> Result<()> {
+        let mut deltas = Vec::new();
+        for state in &mut cx.states {
+            state.seal(&mut deltas)?;
+        }
+        Ok(())
+    }
 }
 
 pub(crate) fn spawn_lane(
@@ -66,16 +80,30 @@ pub(crate) fn spawn_lane(
         while let Some(msg) = rx.recv().await {
             match msg {
                 LaneMsg::Batch { entry, records, count } => {
-                    let result =
-                        if shared.has_failed() { Ok(()) } else { pipeline.run(entry, records, &mut cx) };
-                    if let Err(e) = result {
-                        tracing::error!(lane = cx.lane, error = %e, "lane failed");
-                        shared.fail(e);
+                    // After a failure the epoch is lost: skip (but count) what is still queued.
+                    if !shared.has_failed() {
+                        let result = Panicked::catch(|| pipeline.run(entry, records, &mut cx))
+                            .unwrap_or_else(|panic| {
+                                Err(Error::Runtime(format!("lane {}: {panic}", cx.lane)))
+                            });
+                        if let Err(e) = result {
+                            tracing::error!(lane = cx.lane, error = %e, "lane failed");
+                            shared.fail(e);
+                        }
                     }
                     shared.done(count);
                 }
                 LaneMsg::Seal(reply) => {
-                    let _ = reply.send(pipeline.seal(&mut cx));
+                    let sealed = Panicked::catch(|| pipeline.seal(&mut cx))
+                        .unwrap_or_else(|panic| Err(Error::Runtime(format!("lane {}: {panic}", cx.lane))));
+                    let _ = reply.send(sealed);
+                }
+                LaneMsg::Discard(reply) => {
+                    // The epoch was aborted: drop its outputs and buffered state changes.
+                    cx.outputs.clear();
+                    let discarded = Panicked::catch(|| pipeline.seal_into_void(&mut cx))
+                        .unwrap_or_else(|panic| Err(Error::Runtime(format!("lane {}: {panic}", cx.lane))));
+                    let _ = reply.send(discarded);
                 }
             }
         }

@@ -1,6 +1,11 @@
 //! The embedded log: topics with partitions, offsets and timestamps, in memory, with one
 //! transaction per epoch (records appended during an epoch become visible, with the input
 //! offsets, only when the epoch commits). Topologies run and are tested on it with no broker.
+//!
+//! Like a Kafka cluster, one log serves many applications: each connects with its app id
+//! ([`EmbeddedLog::connect`]) and gets its own read positions and open epoch. A new connection
+//! of the same app id fences the older one, as a new transactional producer does on Kafka: the
+//! old one's open epoch is discarded and everything it tries afterwards fails.
 
 use std::collections::HashMap;
 use std::hash::Hasher;
@@ -28,6 +33,14 @@ pub struct EmbeddedLog {
 struct State {
     topics: HashMap<String, Vec<Vec<Arc<LogRecord>>>>,
     groups: HashMap<(String, String, u32), u64>,
+    apps: HashMap<String, AppState>,
+}
+
+/// One application's connection: its generation (a newer connection fences older ones), its
+/// open epoch's records and its read positions.
+#[derive(Debug, Default)]
+struct AppState {
+    generation: u64,
     pending: Vec<OutRecord>,
     /// The reader's assignment: (source index, topic, partition, next offset).
     reading: Vec<(u32, String, u32, u64)>,
@@ -175,85 +188,128 @@ impl EmbeddedLog {
     }
 }
 
-impl Log for EmbeddedLog {
-    fn assign(&self, group: &str, topics: &[String]) -> Result<()> {
+impl EmbeddedLog {
+    /// Connects application `app`: a fresh open epoch, reading from the offsets `app` committed.
+    /// An earlier connection of the same app is fenced: its open epoch is discarded and its
+    /// calls fail from now on with [`Error::Fenced`].
+    pub fn connect(self: &Arc<Self>, app: &str) -> EmbeddedSession {
         let mut state = self.lock();
-        for (source, topic) in topics.iter().enumerate() {
-            let partitions = self.ensure(&mut state, topic).len() as u32;
-            for partition in 0..partitions {
-                let assigned = state.reading.iter().any(|r| r.1 == *topic && r.2 == partition);
-                if !assigned {
-                    let key = (group.to_string(), topic.clone(), partition);
-                    let start = state.groups.get(&key).copied().unwrap_or(0);
-                    state.reading.push((source as u32, topic.clone(), partition, start));
+        let session = state.apps.entry(app.to_string()).or_default();
+        let generation = session.generation + 1;
+        *session = AppState { generation, ..AppState::default() };
+        EmbeddedSession { log: Arc::clone(self), app: app.to_string(), generation }
+    }
+}
+
+/// One application's connection to an [`EmbeddedLog`]: the [`Log`] an app runs on.
+#[derive(Debug)]
+pub struct EmbeddedSession {
+    log: Arc<EmbeddedLog>,
+    app: String,
+    generation: u64,
+}
+
+impl EmbeddedSession {
+    /// The log it is connected to.
+    pub fn log(&self) -> &Arc<EmbeddedLog> {
+        &self.log
+    }
+
+    /// Runs `f` on the log's state and this app's connection, unless a newer one fenced it.
+    fn with<R>(&self, f: impl FnOnce(&EmbeddedLog, &mut State, &mut AppState) -> R) -> Result<R> {
+        let mut guard = self.log.lock();
+        let state = &mut *guard;
+        let mut app = match state.apps.remove(&self.app) {
+            Some(app) if app.generation == self.generation => app,
+            other => {
+                if let Some(app) = other {
+                    state.apps.insert(self.app.clone(), app);
+                }
+                return Err(Error::Fenced { app: self.app.clone() });
+            }
+        };
+        let out = f(&self.log, state, &mut app);
+        state.apps.insert(self.app.clone(), app);
+        Ok(out)
+    }
+}
+
+impl Log for EmbeddedSession {
+    fn assign(&self, group: &str, topics: &[String]) -> Result<()> {
+        self.with(|log, state, app| {
+            for (source, topic) in topics.iter().enumerate() {
+                let partitions = log.ensure(state, topic).len() as u32;
+                for partition in 0..partitions {
+                    if !app.reading.iter().any(|r| r.1 == *topic && r.2 == partition) {
+                        let key = (group.to_string(), topic.clone(), partition);
+                        let start = state.groups.get(&key).copied().unwrap_or(0);
+                        app.reading.push((source as u32, topic.clone(), partition, start));
+                    }
                 }
             }
-        }
-        Ok(())
+        })
     }
 
     fn poll(&self, max: usize, out: &mut Vec<Polled>) -> Result<()> {
-        let mut guard = self.lock();
-        let state = &mut *guard;
-        let n = state.reading.len();
-        let mut taken = 0;
-        for i in 0..n {
-            if taken >= max {
-                break;
+        self.with(|_, state, app| {
+            let n = app.reading.len();
+            let mut taken = 0;
+            for i in 0..n {
+                if taken >= max {
+                    break;
+                }
+                let idx = (app.turn + i) % n;
+                let (source, topic, partition, next) = &mut app.reading[idx];
+                let Some(part) = state.topics.get(topic.as_str()).and_then(|p| p.get(*partition as usize))
+                else {
+                    continue;
+                };
+                let start = (*next as usize).min(part.len());
+                let end = start.saturating_add(max - taken).min(part.len());
+                for record in &part[start..end] {
+                    out.push(Polled { source: *source, partition: *partition, record: Arc::clone(record) });
+                }
+                taken += end - start;
+                *next = end as u64;
             }
-            let idx = (state.turn + i) % n;
-            let (source, topic, partition, next) = &mut state.reading[idx];
-            let Some(part) = state.topics.get(topic.as_str()).and_then(|p| p.get(*partition as usize)) else {
-                continue;
-            };
-            let start = (*next as usize).min(part.len());
-            let end = start.saturating_add(max - taken).min(part.len());
-            for record in &part[start..end] {
-                out.push(Polled { source: *source, partition: *partition, record: Arc::clone(record) });
-            }
-            taken += end - start;
-            *next = end as u64;
-        }
-        state.turn = state.turn.wrapping_add(1);
-        Ok(())
+            app.turn = app.turn.wrapping_add(1);
+        })
     }
 
     fn append(&self, mut records: Vec<OutRecord>) -> Result<()> {
-        self.lock().pending.append(&mut records);
-        Ok(())
+        self.with(|_, _, app| app.pending.append(&mut records))
     }
 
     fn commit(&self, group: &str, offsets: &[CommitOffset]) -> Result<CommitReceipt> {
-        let mut state = self.lock();
-        let pending = std::mem::take(&mut state.pending);
-        for rec in pending {
-            // Look the topic up by reference: `ensure` allocates its name, once per topic.
-            let parts = match state.topics.get_mut(&*rec.topic) {
-                Some(parts) => parts,
-                None => self.ensure(&mut state, &rec.topic),
-            };
-            let partition = self.partition_for(rec.key.as_deref(), parts.len());
-            self.push(parts, partition, rec.key, rec.value, rec.timestamp, rec.headers);
-        }
-        for o in offsets {
-            state.groups.insert((group.to_string(), o.topic.clone(), o.partition), o.next_offset);
-        }
-        drop(state);
-        self.appended.notify_waiters();
+        self.with(|log, state, app| {
+            for rec in std::mem::take(&mut app.pending) {
+                // Look the topic up by reference: `ensure` allocates its name, once per topic.
+                let parts = match state.topics.get_mut(&*rec.topic) {
+                    Some(parts) => parts,
+                    None => log.ensure(state, &rec.topic),
+                };
+                let partition = log.partition_for(rec.key.as_deref(), parts.len());
+                log.push(parts, partition, rec.key, rec.value, rec.timestamp, rec.headers);
+            }
+            for o in offsets {
+                state.groups.insert((group.to_string(), o.topic.clone(), o.partition), o.next_offset);
+            }
+        })?;
+        self.log.appended.notify_waiters();
         Ok(CommitReceipt::default())
     }
 
     fn abort(&self) -> Result<()> {
-        let mut state = self.lock();
-        state.pending.clear();
-        // Re-read what the aborted epoch consumed, from the committed offsets.
-        state.reading.clear();
-        Ok(())
+        self.with(|_, _, app| {
+            app.pending.clear();
+            // Re-read what the aborted epoch consumed, from the committed offsets.
+            app.reading.clear();
+        })
     }
 
     fn wait_for_data(&self) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>> {
         Box::pin(async move {
-            let _ = tokio::time::timeout(Duration::from_millis(50), self.appended.notified()).await;
+            let _ = tokio::time::timeout(Duration::from_millis(50), self.log.appended.notified()).await;
         })
     }
 }
@@ -274,19 +330,20 @@ mod tests {
 
     #[test]
     fn epoch_writes_are_invisible_until_commit_and_gone_after_abort() {
-        let log = EmbeddedLog::new(1);
+        let shared = Arc::new(EmbeddedLog::new(1));
+        let log = shared.connect("g");
         log.append(vec![out("o", "a")]).ok();
-        assert!(log.read("o", 0, 0).is_empty());
+        assert!(shared.read("o", 0, 0).is_empty());
         log.abort().ok();
         log.commit("g", &[]).ok();
-        assert!(log.read("o", 0, 0).is_empty());
+        assert!(shared.read("o", 0, 0).is_empty());
         log.append(vec![out("o", "b")]).ok();
         for v in 0..9u8 {
-            log.produce("i", None, Some(vec![v]), 0, Headers::new());
+            shared.produce("i", None, Some(vec![v]), 0, Headers::new());
         }
         let offsets = [CommitOffset { topic: "i".into(), partition: 0, next_offset: 7 }];
         log.commit("g", &offsets).ok();
-        let got = log.read("o", 0, 0);
+        let got = shared.read("o", 0, 0);
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].value.as_deref(), Some(&b"b"[..]));
         // A reader of group g starts at the committed offset.
@@ -295,6 +352,23 @@ mod tests {
         log.poll(100, &mut polled).ok();
         let offsets: Vec<u64> = polled.iter().map(|p| p.record.offset).collect();
         assert_eq!(offsets, vec![7, 8]);
+    }
+
+    #[test]
+    fn a_new_connection_fences_the_old_one_and_discards_its_epoch() {
+        let shared = Arc::new(EmbeddedLog::new(1));
+        let old = shared.connect("app");
+        old.append(vec![out("o", "zombie")]).ok();
+        let new = shared.connect("app");
+        assert!(matches!(old.append(vec![out("o", "late")]), Err(Error::Fenced { .. })));
+        assert!(matches!(old.commit("app", &[]), Err(Error::Fenced { .. })));
+        new.commit("app", &[]).ok();
+        assert!(shared.read("o", 0, 0).is_empty(), "nothing of the fenced connection is committed");
+        // Another app id is not affected.
+        let other = shared.connect("other");
+        other.append(vec![out("o", "x")]).ok();
+        assert!(other.commit("other", &[]).is_ok());
+        assert_eq!(shared.read("o", 0, 0).len(), 1);
     }
 
     #[test]

@@ -6,7 +6,7 @@
 mod embedded;
 pub mod kafka;
 
-pub use embedded::EmbeddedLog;
+pub use embedded::{EmbeddedLog, EmbeddedSession};
 pub use kafka::{Guarantee, KafkaConfig, KafkaLog, OffsetReset};
 
 use std::sync::Arc;

@@ -46,12 +46,21 @@ pub(crate) fn lmdb_error(store: &str, path: &Path, map_size: usize, e: heed::Err
 impl StateEnv {
     /// Opens (or creates) the state in `dir` for the given stores, checking that stores already
     /// there were written with the same key and value types.
-    pub fn open(dir: &Path, specs: &[StoreSpec], map_size: usize) -> Result<StateEnv, StoreError> {
+    /// `max_readers` bounds the read transactions open at once (LMDB's reader table).
+    pub fn open(
+        dir: &Path,
+        specs: &[StoreSpec],
+        map_size: usize,
+        max_readers: usize,
+    ) -> Result<StateEnv, StoreError> {
         std::fs::create_dir_all(dir)
             .map_err(|source| StoreError::Open { path: dir.display().to_string(), source })?;
         let err = |e| lmdb_error("<environment>", dir, map_size, e);
         let mut options = EnvOpenOptions::new().read_txn_without_tls();
-        options.map_size(map_size).max_dbs(specs.len() as u32 + 4);
+        options
+            .map_size(map_size)
+            .max_dbs(specs.len() as u32 + 4)
+            .max_readers(u32::try_from(max_readers).unwrap_or(u32::MAX));
         // SAFETY: the environment is opened once per directory by this process (the App owns it)
         // and stoat never opens the same directory twice concurrently.
         let env = unsafe { options.open(dir) }.map_err(err)?;
@@ -78,6 +87,13 @@ impl StateEnv {
         }
         wtxn.commit().map_err(err)?;
         Ok(StateEnv { inner: Arc::new(Inner { env, path: dir.to_path_buf(), map_size, meta, stores }) })
+    }
+
+    /// The LMDB reader slots `lanes` lanes over `stores` stores need: every lane may hold a read
+    /// transaction per store during a batch (all at once, when every lane is mid-batch), and
+    /// readers of committed state and restore need a few more.
+    pub fn readers_for(lanes: usize, stores: usize) -> usize {
+        lanes.saturating_mul(stores.max(1)).saturating_add(126)
     }
 
     /// The state directory.
@@ -122,5 +138,28 @@ impl StateEnv {
         let key = Self::changelog_key(store);
         let raw = self.meta().get(&txn, key.as_bytes()).map_err(|e| self.error(META_DB, e))?;
         Ok(raw.and_then(|b| b.try_into().ok()).map(u64::from_be_bytes).unwrap_or(0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_lane_can_hold_a_reader_on_every_store_at_once() -> Result<(), StoreError> {
+        let dir = tempfile::tempdir().map_err(|source| StoreError::Open { path: "tmp".into(), source })?;
+        let specs: Vec<StoreSpec> = ["a", "b", "c", "d"]
+            .into_iter()
+            .map(|name| StoreSpec { name, kind: "table", key_type: "u64", value_type: "u64", owner: "Four" })
+            .collect();
+        let (lanes, stores) = (1024, specs.len());
+        let state = StateEnv::open(dir.path(), &specs, 1 << 24, StateEnv::readers_for(lanes, stores))?;
+        // Each lane mid-batch: a read transaction per store, all open together.
+        let mut readers = Vec::with_capacity(lanes * stores);
+        for _ in 0..lanes * stores {
+            readers.push(state.env().clone().static_read_txn().map_err(|e| state.error("<test>", e))?);
+        }
+        assert_eq!(readers.len(), 4096);
+        Ok(())
     }
 }

@@ -218,6 +218,7 @@ impl<K: Key, V: Data> Stream<K, V> {
 
     fn add_fn<K2: Key, V2: Data>(
         &self,
+        name: &'static str,
         next: &Stream<K2, V2>,
         point: Option<usize>,
         f: impl Fn(Record<K, V>) -> Option<Record<K2, V2>> + Send + Sync + 'static,
@@ -229,21 +230,21 @@ impl<K: Key, V: Data> Stream<K, V> {
                 Some(p) => Box::new(RekeyNode::new(p, lanes)),
                 None => outlet.instantiate(lanes),
             };
-            Box::new(FnNode { f: Arc::clone(&f), next: downstream })
+            Box::new(FnNode { name, f: Arc::clone(&f), next: downstream })
         }));
     }
 
     /// Keeps the records for which `keep` is true.
     pub fn filter(&self, keep: impl Fn(&K, &V) -> bool + Send + Sync + 'static) -> Stream<K, V> {
         let next = self.derive();
-        self.add_fn(&next, None, move |r: Record<K, V>| keep(&r.key, &r.value).then_some(r));
+        self.add_fn("filter", &next, None, move |r: Record<K, V>| keep(&r.key, &r.value).then_some(r));
         next
     }
 
     /// Replaces each value by `f(value)`; the key stays.
     pub fn map_values<V2: Data>(&self, f: impl Fn(V) -> V2 + Send + Sync + 'static) -> Stream<K, V2> {
         let next = self.derive();
-        self.add_fn(&next, None, move |r: Record<K, V>| {
+        self.add_fn("map_values", &next, None, move |r: Record<K, V>| {
             Some(Record { key: r.key, value: f(r.value), timestamp: r.timestamp, headers: r.headers })
         });
         next
@@ -254,7 +255,7 @@ impl<K: Key, V: Data> Stream<K, V> {
     pub fn key_by<K2: Key>(&self, f: impl Fn(&K, &V) -> K2 + Send + Sync + 'static) -> Stream<K2, V> {
         let next = self.derive();
         let point = self.rekey_point(&next);
-        self.add_fn(&next, Some(point), move |r: Record<K, V>| {
+        self.add_fn("key_by", &next, Some(point), move |r: Record<K, V>| {
             let key = f(&r.key, &r.value);
             Some(Record { key, value: r.value, timestamp: r.timestamp, headers: r.headers })
         });

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use super::operator::{Context, Emitter, Key, Operator};
 use crate::codec::Codec;
-use crate::error::{Error, Result};
+use crate::error::{BoxError, Error, Panicked, Result};
 use crate::lane::{lane_of, Entry, LaneCx, Push, BATCH};
 use crate::log::OutRecord;
 use crate::record::{Envelope, Record};
@@ -34,7 +34,11 @@ impl<O: Operator<K, V>, K: Send + 'static, V: Send + 'static> Push<K, V> for OpN
             };
             let state = cx.states[self.slot].as_any_mut().downcast_mut::<O::State>();
             match state {
-                Some(state) => self.op.process(record, state, &ctx, &mut self.out),
+                Some(state) => {
+                    let (op, out) = (&self.op, &mut self.out);
+                    Panicked::catch(|| op.process(record, state, &ctx, out))
+                        .unwrap_or_else(|panic| Err(Box::new(panic) as BoxError))
+                }
                 None => {
                     return Err(Error::Runtime(format!("operator `{}` got the wrong state slot", O::NAME)))
                 }
@@ -58,6 +62,8 @@ impl<O: Operator<K, V>, K: Send + 'static, V: Send + 'static> Push<K, V> for OpN
 /// A closure node: `filter`, `map_values`, `key_by` and friends, as a function from one envelope
 /// to at most one.
 pub(crate) struct FnNode<F, K2, V2> {
+    /// The DSL method that made it (`filter`, `map_values`, ...), for errors.
+    pub name: &'static str,
     pub f: Arc<F>,
     pub next: Box<dyn Push<K2, V2>>,
 }
@@ -69,9 +75,11 @@ where
     V2: Send + 'static,
 {
     fn push(&mut self, env: Envelope<K, V>, cx: &mut LaneCx) -> Result<()> {
-        match (self.f)(env.record) {
-            Some(record) => self.next.push(Envelope { record, origin: env.origin }, cx),
-            None => Ok(()),
+        let Envelope { record, origin } = env;
+        match Panicked::catch(|| (self.f)(record)) {
+            Ok(Some(record)) => self.next.push(Envelope { record, origin }, cx),
+            Ok(None) => Ok(()),
+            Err(panic) => cx.operator_error(self.name, origin, Box::new(panic)),
         }
     }
     fn flush(&mut self, cx: &mut LaneCx) -> Result<()> {
