@@ -234,7 +234,6 @@ fn fan_out(n: u64) -> Vec<KeyValue<u64, u64>> {
 }
 
 #[test]
-#[ignore = "issue 8 item 5 (re-keyed records within the budget) is in progress"]
 fn re_keyed_fan_out_stays_within_the_in_flight_budget() -> stoat::Result<()> {
     let topology = Topology::new("fan-out");
     topology.stream::<(), u64>("in").process(fan_out).process(fan_out).process(fan_out).to("out");
@@ -244,9 +243,9 @@ fn re_keyed_fan_out_stays_within_the_in_flight_budget() -> stoat::Result<()> {
     driver.input::<(), u64>("in").pipe_values(0..2_000)?;
     let stats = driver.stats();
     assert_eq!(stats.records_out, 2_000 * 512);
-    // The budget plus what each lane holds while it finishes the record it is on (8 x 8 x 8
-    // for a source record) and its unsent re-key buffers: nowhere near the 10^6 records a
-    // pipeline that ignored the budget for re-keyed records would hold.
+    // The budget, plus per lane a source batch sent just under the budget and what one step
+    // hands on (measured: ~1 270): nowhere near the 10^5..10^6 records a pipeline that let
+    // re-keyed records ignore the budget held (261 059 in the review that found it).
     let bound = 512 + 2 * (512 + 3 * 2 * 256);
     assert!(stats.peak_in_flight <= bound, "peak {} > {bound}", stats.peak_in_flight);
     Ok(())
@@ -315,5 +314,115 @@ fn read_positions_are_kept_per_application_id() -> stoat::Result<()> {
     // The same app id again resumes where it committed: nothing new to read.
     let again = on(&log, &echo_topology("reader-a"), 2)?.run_until_idle()?;
     assert_eq!(again.records_in, 0);
+    Ok(())
+}
+
+/// A log that fails some commits and appends with a transient error, as a broker outage would.
+struct Flaky {
+    inner: stoat::log::EmbeddedSession,
+    commits: std::sync::atomic::AtomicUsize,
+    appends: std::sync::atomic::AtomicUsize,
+    /// Commit and append calls (counted from 1) that fail.
+    failing_commits: Vec<usize>,
+    failing_appends: Vec<usize>,
+}
+
+impl stoat::log::Log for Flaky {
+    fn assign(&self, group: &str, topics: &[String]) -> stoat::Result<()> {
+        self.inner.assign(group, topics)
+    }
+    fn poll(&self, max: usize, out: &mut Vec<stoat::log::Polled>) -> stoat::Result<()> {
+        self.inner.poll(max, out)
+    }
+    fn append(&self, records: Vec<stoat::log::OutRecord>) -> stoat::log::BoxFuture<'_, stoat::Result<()>> {
+        let n = self.appends.fetch_add(1, Ordering::SeqCst) + 1;
+        if self.failing_appends.contains(&n) {
+            return Box::pin(std::future::ready(Err(Error::Transient(format!("append {n} timed out")))));
+        }
+        self.inner.append(records)
+    }
+    fn commit(
+        &self,
+        group: &str,
+        offsets: &[stoat::log::CommitOffset],
+    ) -> stoat::Result<stoat::log::CommitReceipt> {
+        let n = self.commits.fetch_add(1, Ordering::SeqCst) + 1;
+        if self.failing_commits.contains(&n) {
+            return Err(Error::Transient(format!("commit {n} timed out")));
+        }
+        self.inner.commit(group, offsets)
+    }
+    fn abort(&self) -> stoat::Result<()> {
+        self.inner.abort()
+    }
+    fn wait_for_data(&self) -> stoat::log::BoxFuture<'_, ()> {
+        self.inner.wait_for_data()
+    }
+}
+
+#[stoat::state]
+struct Totals {
+    per_key: Table<u64, u64>,
+}
+
+#[stoat::operator]
+fn running_total(key: &u64, n: u64, totals: &mut Totals) -> Result<u64, StoreError> {
+    let total = totals.per_key.get(key)?.unwrap_or(0) + n;
+    totals.per_key.put(*key, total)?;
+    Ok(total)
+}
+
+fn flaky_run(
+    failing_commits: Vec<usize>,
+    failing_appends: Vec<usize>,
+    config: Config,
+) -> stoat::Result<(App, Arc<EmbeddedLog>)> {
+    let log = Arc::new(EmbeddedLog::new(3));
+    for n in 0..30_000u64 {
+        log.produce("in", Some((n % 97).to_string().into_bytes()), Some(b"1".to_vec()), 0, Vec::new());
+    }
+    let topology = Topology::new("flaky");
+    topology.stream::<u64, u64>("in").process(running_total).to("out");
+    let flaky = Flaky {
+        inner: log.connect("flaky"),
+        commits: Default::default(),
+        appends: Default::default(),
+        failing_commits,
+        failing_appends,
+    };
+    let app = App::with_log(&topology, config, Arc::new(flaky))?;
+    Ok((app, log))
+}
+
+#[test]
+fn transient_log_errors_abort_and_retry_the_epoch_and_the_output_stays_exact() -> stoat::Result<()> {
+    let (mut app, log) =
+        flaky_run(vec![2, 3, 6], vec![5, 40], Config::default().lanes(4).commit_max_records(2_000))?;
+    let stats = app.run_until_idle()?;
+    assert!(stats.epoch_retries >= 4, "{stats:?}");
+    // Every key's running totals are exactly 1, 2, ..., n: nothing lost, nothing repeated.
+    let mut last = std::collections::HashMap::new();
+    for (_, record) in log.read_all("out") {
+        let key = String::from_utf8_lossy(record.key.as_deref().unwrap_or_default()).into_owned();
+        let total: u64 =
+            String::from_utf8_lossy(record.value.as_deref().unwrap_or_default()).parse().unwrap_or(0);
+        let prev = last.insert(key.clone(), total).unwrap_or(0);
+        assert_eq!(total, prev + 1, "key {key}");
+    }
+    assert_eq!(last.len(), 97);
+    assert_eq!(last.values().sum::<u64>(), 30_000);
+    Ok(())
+}
+
+#[test]
+fn transient_errors_stop_the_app_once_the_retry_timeout_has_passed() -> stoat::Result<()> {
+    let mut config = Config::default().lanes(2);
+    config.retry_timeout = Duration::from_millis(500);
+    let (mut app, log) = flaky_run((1..10_000).collect(), Vec::new(), config)?;
+    let started = Instant::now();
+    let err = app.run_until_idle().expect_err("every commit fails");
+    assert!(err.is_transient(), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(30), "{:?}", started.elapsed());
+    assert!(log.read_all("out").is_empty());
     Ok(())
 }

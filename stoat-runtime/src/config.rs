@@ -50,6 +50,11 @@ pub struct Config {
     /// cannot finish in time (a lane stuck in operator code) is aborted: nothing of it is
     /// committed, and the run returns an error.
     pub shutdown_timeout: Duration,
+    /// How long transient log errors (a broker outage, timeouts) are retried before the app
+    /// stops (default 5 min, as Kafka Streams' `task.timeout.ms`). Each retry aborts the epoch,
+    /// discards its work, rewinds the inputs to the last commit and runs the epoch again, after
+    /// a back-off growing from 100 ms to 5 s.
+    pub retry_timeout: Duration,
 }
 
 fn cpus() -> usize {
@@ -68,6 +73,7 @@ impl Default for Config {
             error_policy: ErrorPolicy::Fail,
             worker_threads: cpus(),
             shutdown_timeout: Duration::from_secs(30),
+            retry_timeout: Duration::from_secs(300),
         }
     }
 }

@@ -73,9 +73,15 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
-    /// The log (embedded or Kafka) failed.
+    /// The log (embedded or Kafka) failed, in a way a retry does not mend (a bad topic, a
+    /// fatal producer error).
     #[error("log error: {0}")]
     Log(String),
+    /// The log failed in a way that may pass: the broker unreachable, restarting or slow, a
+    /// request or a delivery timed out. The engine aborts the epoch and retries it (for up to
+    /// `Config::retry_timeout`); the run returns this only when the retries ran out.
+    #[error("transient log error: {0}")]
+    Transient(String),
     /// The application's transactional producer was fenced: another instance with the same app
     /// id took over, or the broker aborted a transaction that outlived its timeout. This instance
     /// stops without writing more.
@@ -95,6 +101,13 @@ pub enum Error {
         /// The I/O error.
         source: std::io::Error,
     },
+}
+
+impl Error {
+    /// Whether a retry of the epoch may succeed ([`Error::Transient`]).
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Error::Transient(_))
+    }
 }
 
 /// Errors from state stores.

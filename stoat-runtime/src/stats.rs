@@ -17,6 +17,7 @@ pub struct Stats {
     peak_in_flight: AtomicU64,
     commit_micros_total: AtomicU64,
     commit_micros_max: AtomicU64,
+    retries: AtomicU64,
 }
 
 /// A snapshot of [`Stats`].
@@ -42,6 +43,8 @@ pub struct RunStats {
     pub commit_time_total: Duration,
     /// The longest epoch commit.
     pub commit_time_max: Duration,
+    /// Epochs aborted by a transient error and run again.
+    pub epoch_retries: u64,
 }
 
 impl RunStats {
@@ -83,6 +86,10 @@ impl Stats {
         metrics::histogram!("stoat_commit_seconds").record(took.as_secs_f64());
     }
 
+    pub(crate) fn retry(&self) {
+        self.retries.fetch_add(1, Ordering::Relaxed);
+    }
+
     pub(crate) fn skip(&self, reason: &'static str) {
         let counter = match reason {
             "decode" => &self.skipped_decode,
@@ -105,6 +112,7 @@ impl Stats {
             peak_in_flight: self.peak_in_flight.load(Ordering::Relaxed),
             commit_time_total: Duration::from_micros(self.commit_micros_total.load(Ordering::Relaxed)),
             commit_time_max: Duration::from_micros(self.commit_micros_max.load(Ordering::Relaxed)),
+            epoch_retries: self.retries.load(Ordering::Relaxed),
         }
     }
 }

@@ -8,7 +8,6 @@
 //! epoch the log did not commit.
 
 use std::collections::HashMap;
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -18,7 +17,7 @@ use tokio::task::JoinHandle;
 use super::Shutdown;
 use crate::config::{Config, ErrorPolicy};
 use crate::error::{Error, RecordLocation, Result};
-use crate::lane::{dead_letter, spawn_lane, Entry, LaneCx, LaneMsg, Shared};
+use crate::lane::{dead_letter, spawn_lane, Budget, Entry, LaneCx, LaneMsg, Shared};
 use crate::log::{CommitOffset, Log, LogRecord, Polled};
 use crate::record::Origin;
 use crate::state::{StateEnv, StateWriter};
@@ -56,6 +55,11 @@ pub struct Engine {
     /// The stop request of the current run, and when the coordinator first saw it triggered.
     shutdown: Option<Shutdown>,
     stop_seen: Option<Instant>,
+    /// The input positions of the last commit: where a retried epoch starts again.
+    committed: HashMap<(u32, u32), u64>,
+    /// Since when, and how often, transient errors have been retried without a commit.
+    retrying_since: Option<Instant>,
+    retries: u32,
 }
 
 impl std::fmt::Debug for Engine {
@@ -93,7 +97,7 @@ impl Engine {
         }
         let shared = Arc::new(Shared {
             senders,
-            in_flight: Default::default(),
+            budget: Budget::new(config.effective_max_in_flight(), program.point_roots.len() + 1),
             progress: Notify::new(),
             failed: Default::default(),
             failure: Mutex::new(None),
@@ -108,7 +112,7 @@ impl Engine {
             for slot in &program.states {
                 states.push((slot.open)(&state)?);
             }
-            let cx = LaneCx { lane, shared: Arc::clone(&shared), states, outputs: Vec::new() };
+            let cx = LaneCx { lane, shared: Arc::clone(&shared), states, outputs: Vec::new(), unsent: 0 };
             lanes.push(spawn_lane(cx, program.pipeline(config.lanes), rx));
         }
         let topics = program.source_topics();
@@ -131,6 +135,9 @@ impl Engine {
             polled: Vec::new(),
             shutdown: None,
             stop_seen: None,
+            committed: HashMap::new(),
+            retrying_since: None,
+            retries: 0,
         })
     }
 
@@ -139,10 +146,23 @@ impl Engine {
         self.epoch
     }
 
+    /// Runs a call that may block (a log operation waiting for the broker) on tokio's blocking
+    /// threads, so the async threads stay free whatever the runtime's flavour.
+    async fn blocking<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&dyn Log) -> Result<R> + Send + 'static,
+    ) -> Result<R> {
+        let log = Arc::clone(&self.log);
+        tokio::task::spawn_blocking(move || f(log.as_ref())).await.unwrap_or_else(|e| {
+            Err(Error::Runtime(format!("a log operation panicked or was cancelled: {e}")))
+        })
+    }
+
     /// Picks up new partitions of the input topics now and then.
-    fn refresh_partitions(&mut self) -> Result<()> {
+    async fn refresh_partitions(&mut self) -> Result<()> {
         if self.assigned_at.elapsed() >= REASSIGN_EVERY {
-            self.log.assign(self.program.app(), &self.topics)?;
+            let (app, topics) = (self.program.app().to_string(), self.topics.clone());
+            self.blocking(move |log| log.assign(&app, &topics)).await?;
             self.assigned_at = Instant::now();
         }
         Ok(())
@@ -152,8 +172,13 @@ impl Engine {
     pub async fn run_until_idle(&mut self) -> Result<()> {
         self.assigned_at = Instant::now() - REASSIGN_EVERY;
         self.shutdown = None;
-        while self.run_epoch().await? != Trigger::Idle {}
-        Ok(())
+        loop {
+            match self.run_epoch().await {
+                Ok(Trigger::Idle) => return Ok(()),
+                Ok(_) => {}
+                Err(e) => self.recover_or_stop(e).await?,
+            }
+        }
     }
 
     /// Processes until `shutdown` is triggered, then commits the open epoch and returns.
@@ -161,7 +186,96 @@ impl Engine {
         self.assigned_at = Instant::now() - REASSIGN_EVERY;
         self.shutdown = Some(shutdown.clone());
         self.stop_seen = None;
-        while self.run_epoch().await? != Trigger::Stop {}
+        loop {
+            match self.run_epoch().await {
+                Ok(Trigger::Stop) => return Ok(()),
+                Ok(_) => {}
+                Err(e) => self.recover_or_stop(e).await?,
+            }
+        }
+    }
+
+    /// After a failed epoch: a transient error is retried (the epoch aborted and its work
+    /// discarded, the inputs rewound to the last commit), until `Config::retry_timeout` has
+    /// passed without a commit or a stop is requested; anything else stops the engine, aborting
+    /// the open epoch.
+    async fn recover_or_stop(&mut self, error: Error) -> Result<()> {
+        let since = *self.retrying_since.get_or_insert_with(Instant::now);
+        let stopping = self.shutdown.as_ref().is_some_and(Shutdown::is_triggered);
+        if !error.is_transient() || self.failed || stopping || since.elapsed() >= self.config.retry_timeout {
+            return Err(self.stop(error).await);
+        }
+        self.retries += 1;
+        let backoff =
+            Duration::from_millis(100).saturating_mul(1 << self.retries.min(6)).min(Duration::from_secs(5));
+        tracing::warn!(%error, retry = self.retries, ?backoff, "transient error: aborting the epoch and running it again");
+        metrics::counter!("stoat_epoch_retries_total").increment(1);
+        self.shared.stats.retry();
+        self.discard_epoch().await?;
+        tokio::time::sleep(backoff).await;
+        loop {
+            match self.blocking(|log| log.abort()).await {
+                Ok(()) => break,
+                Err(e) if e.is_transient() && since.elapsed() < self.config.retry_timeout => {
+                    tracing::warn!(error = %e, "aborting the epoch failed; trying again");
+                    tokio::time::sleep(backoff).await;
+                }
+                Err(e) => return Err(self.stop(e).await),
+            }
+        }
+        self.shared.recovered();
+        self.last_barrier = Instant::now();
+        // Read the input again from the committed offsets (the log dropped its positions).
+        self.assigned_at = Instant::now() - REASSIGN_EVERY;
+        Ok(())
+    }
+
+    /// Stops for good: the lanes drop their work, the open epoch is aborted (unless the
+    /// producer was fenced: the new instance aborts it), and `error` is what the run returns.
+    async fn stop(&mut self, error: Error) -> Error {
+        self.failed = true;
+        self.shared.halt();
+        if !matches!(error, Error::Fenced { .. }) {
+            if let Err(e) = self.blocking(|log| log.abort()).await {
+                tracing::error!(error = %e, "aborting the epoch failed");
+            }
+        }
+        error
+    }
+
+    /// Throws away the open epoch's work everywhere: the lanes drop what is queued, their
+    /// outputs and their buffered state changes; the dispatcher's batches and read positions go
+    /// back to the last commit.
+    async fn discard_epoch(&mut self) -> Result<()> {
+        self.shared.halt();
+        let deadline = Instant::now() + self.config.shutdown_timeout;
+        while self.shared.budget.in_flight() > 0 {
+            if Instant::now() >= deadline {
+                return Err(Error::Runtime(format!(
+                    "the lanes did not drop the aborted epoch's work within {:?}: a lane is still busy in operator code",
+                    self.config.shutdown_timeout
+                )));
+            }
+            let notified = self.shared.progress.notified();
+            tokio::select! {
+                _ = notified => {}
+                _ = tokio::time::sleep(WATCH_EVERY) => {}
+            }
+        }
+        for (lane, tx) in self.shared.senders.iter().enumerate() {
+            let (reply, wait) = oneshot::channel();
+            let gone = || Error::Runtime(format!("lane {lane} has stopped"));
+            tx.send(LaneMsg::Discard(reply)).map_err(|_| gone())?;
+            wait.await.map_err(|_| gone())??;
+        }
+        for batcher in &mut self.batchers {
+            for lane in 0..self.config.lanes {
+                drop(batcher.take(lane));
+            }
+        }
+        self.positions = self.committed.clone();
+        // The lanes' own error, if they had one, belongs to the discarded epoch.
+        self.shared.take_failure();
         Ok(())
     }
 
@@ -172,11 +286,10 @@ impl Engine {
         if !self.shared.has_failed() {
             return Ok(());
         }
-        let error = self
+        Err(self
             .shared
             .take_failure()
-            .unwrap_or_else(|| Error::Runtime("a lane failed without saying why".into()));
-        Err(self.abort(error))
+            .unwrap_or_else(|| Error::Runtime("a lane failed without saying why".into())))
     }
 
     /// Waits until `done` holds. Fails when a lane failed or stopped, and when a stop was
@@ -191,15 +304,15 @@ impl Engine {
                 return Ok(());
             }
             if let Some(lane) = self.lanes.iter().position(JoinHandle::is_finished) {
-                return Err(self.abort(Error::Runtime(format!("lane {lane} stopped unexpectedly"))));
+                return Err(Error::Runtime(format!("lane {lane} stopped unexpectedly")));
             }
             if self.shutdown.as_ref().is_some_and(Shutdown::is_triggered) {
                 let seen = *self.stop_seen.get_or_insert_with(Instant::now);
                 let limit = self.config.shutdown_timeout;
                 if seen.elapsed() >= limit {
-                    return Err(self.abort(Error::Runtime(format!(
+                    return Err(Error::Runtime(format!(
                         "a stop was requested, but the open epoch did not finish within {limit:?} (`Config::shutdown_timeout`): a lane is still busy in operator code; the epoch was aborted and nothing of it is committed"
-                    ))));
+                    )));
                 }
             }
             tokio::select! {
@@ -209,23 +322,11 @@ impl Engine {
         }
     }
 
-    fn abort(&mut self, error: Error) -> Error {
-        self.failed = true;
-        if matches!(error, Error::Fenced { .. }) {
-            // A fenced producer can do nothing more; the new instance aborts what was open.
-            return error;
-        }
-        if let Err(e) = self.log.abort() {
-            tracing::error!(error = %e, "aborting the epoch failed");
-        }
-        error
-    }
-
     async fn run_epoch(&mut self) -> Result<Trigger> {
         let stop = self.shutdown.clone();
         let shutdown = stop.as_ref();
         self.check()?;
-        self.refresh_partitions()?;
+        self.refresh_partitions().await?;
         let interval = self.config.commit_interval;
         // An epoch with records closes `commit_interval` after the previous barrier started
         // (commits start at most once per interval); an empty one returns every interval to
@@ -285,7 +386,7 @@ impl Engine {
                         self.send(s, lane).await?;
                     }
                 }
-                Err((part, source)) => self.decode_error(s, &p.record, p.partition, part, source)?,
+                Err((part, source)) => self.decode_error(s, &p.record, p.partition, part, source).await?,
             }
         }
         let n = polled.len();
@@ -294,7 +395,7 @@ impl Engine {
         Ok(n)
     }
 
-    fn decode_error(
+    async fn decode_error(
         &mut self,
         s: usize,
         record: &LogRecord,
@@ -304,7 +405,7 @@ impl Engine {
     ) -> Result<()> {
         let location = RecordLocation { topic: self.topics[s].clone(), partition, offset: record.offset };
         match &self.config.error_policy {
-            ErrorPolicy::Fail => Err(self.abort(Error::Decode { part, location, source })),
+            ErrorPolicy::Fail => Err(Error::Decode { part, location, source }),
             ErrorPolicy::Skip => {
                 self.shared.stats.skip("decode");
                 tracing::warn!(%location, part, error = %source, "undecodable record skipped");
@@ -315,15 +416,14 @@ impl Engine {
                 let error = format!("cannot decode the {part}: {source}");
                 let out = dead_letter(topic, record.key.clone(), record.value.clone(), &location, &error);
                 self.shared.stats.add_out(1);
-                self.log.append(vec![out])
+                self.log.append(vec![out]).await
             }
         }
     }
 
     /// Sends a source's batch for `lane`, waiting while the in-flight budget is used up.
     async fn send(&mut self, s: usize, lane: usize) -> Result<()> {
-        let budget = self.config.effective_max_in_flight();
-        self.wait_until(|shared| shared.in_flight.load(Ordering::Acquire) < budget).await?;
+        self.wait_until(|shared| shared.budget.has_room()).await?;
         let count = self.batchers[s].len(lane);
         let batch = self.batchers[s].take(lane);
         self.shared.send(lane, Entry::Source(s), batch, count)
@@ -344,7 +444,7 @@ impl Engine {
 
     /// Waits until every dispatched and re-keyed record has been processed.
     async fn quiesce(&mut self) -> Result<()> {
-        self.wait_until(|shared| shared.in_flight.load(Ordering::Acquire) == 0).await
+        self.wait_until(|shared| shared.budget.in_flight() == 0).await
     }
 
     async fn commit(&mut self, trigger: Trigger) -> Result<()> {
@@ -356,8 +456,8 @@ impl Engine {
             tx.send(LaneMsg::Seal(reply)).map_err(|_| Error::Runtime(format!("lane {lane} has stopped")))?;
             match wait.await {
                 Ok(Ok(seal)) => deltas.extend(seal.deltas),
-                Ok(Err(e)) => return Err(self.abort(e)),
-                Err(_) => return Err(self.abort(Error::Runtime(format!("lane {lane} has stopped")))),
+                Ok(Err(e)) => return Err(e),
+                Err(_) => return Err(Error::Runtime(format!("lane {lane} has stopped"))),
             }
         }
         self.check()?;
@@ -371,19 +471,27 @@ impl Engine {
                 next_offset,
             })
             .collect();
-        for delta in &deltas {
-            if let Err(e) = self.log.append_changelog(delta.store, &delta.entries) {
-                return Err(self.abort(e));
-            }
-        }
-        let receipt = match self.log.commit(self.program.app(), &offsets) {
-            Ok(receipt) => receipt,
-            Err(e) => return Err(self.abort(e)),
-        };
+        let app = self.program.app().to_string();
+        let (deltas, receipt) = self
+            .blocking(move |log| {
+                for delta in &deltas {
+                    log.append_changelog(delta.store, &delta.entries)?;
+                }
+                let receipt = log.commit(&app, &offsets)?;
+                Ok((deltas, receipt))
+            })
+            .await?;
+        self.committed.clone_from(&self.positions);
+        self.retrying_since = None;
+        self.retries = 0;
         let logged_at = started.elapsed();
         let epoch = self.epoch + 1;
+        // The log has committed the epoch: a failure from here on must not be retried (the
+        // epoch would be processed twice), so it stops the engine; a restart repairs LMDB from
+        // the changelogs.
         if let Err(e) = self.writer.commit(epoch, deltas, receipt.changelogs).await {
             self.failed = true;
+            self.shared.halt();
             return Err(e.into());
         }
         self.epoch = epoch;

@@ -2,12 +2,13 @@
 //! output buffer) and [`Shared`] (the channels to every lane, the in-flight count the coordinator
 //! waits on, statistics, the error policy and the log).
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::sync::Notify;
 
+use super::budget::Budget;
 use super::task::LaneMsg;
 use super::Entry;
 use crate::config::ErrorPolicy;
@@ -18,14 +19,11 @@ use crate::record::Origin;
 use crate::stats::Stats;
 use crate::topology::ErasedState;
 
-/// Output records buffered before they go to the log.
-const OUTPUT_FLUSH: usize = 1024;
-
 pub(crate) struct Shared {
     pub senders: Vec<UnboundedSender<LaneMsg>>,
     /// Records dispatched or re-keyed but not yet processed. Zero with the dispatcher paused
-    /// means the epoch's work is done.
-    pub in_flight: AtomicUsize,
+    /// means the epoch's work is done. It also bounds every lane channel: see `budget.rs`.
+    pub budget: Budget,
     pub progress: Notify,
     /// Set by the first failure and kept: lanes skip every batch until the coordinator has
     /// discarded the epoch (and, for a failure it cannot recover from, forever).
@@ -59,16 +57,16 @@ impl Shared {
         records: Box<dyn std::any::Any + Send>,
         count: usize,
     ) -> Result<()> {
-        let now = self.in_flight.fetch_add(count, Ordering::AcqRel) + count;
+        let now = self.budget.add(entry.depth(), count);
         self.stats.in_flight(now);
         self.senders[lane]
             .send(LaneMsg::Batch { entry, records, count })
             .map_err(|_| Error::Runtime(format!("lane {lane} has stopped")))
     }
 
-    /// Marks `count` records processed.
-    pub fn done(&self, count: usize) {
-        self.in_flight.fetch_sub(count, Ordering::AcqRel);
+    /// Marks `count` records of `entry` processed.
+    pub fn done(&self, entry: Entry, count: usize) {
+        self.budget.done(entry.depth(), count);
         self.progress.notify_one();
     }
 
@@ -78,6 +76,13 @@ impl Shared {
             *slot = Some(error);
         }
         drop(slot);
+        self.progress.notify_one();
+    }
+
+    /// Stops the lanes without an error of theirs (the coordinator's own failure, or a retry):
+    /// they drop their queued work until [`Shared::recovered`].
+    pub fn halt(&self) {
+        self.failed.store(true, Ordering::Release);
         self.progress.notify_one();
     }
 
@@ -92,7 +97,6 @@ impl Shared {
     }
 
     /// The failed epoch has been discarded everywhere: the lanes may work again.
-    #[allow(dead_code)] // used by the transient-error recovery, next
     pub fn recovered(&self) {
         let mut slot = self.failure.lock().unwrap_or_else(|p| p.into_inner());
         slot.take();
@@ -105,6 +109,9 @@ pub(crate) struct LaneCx {
     pub shared: Arc<Shared>,
     pub states: Vec<Box<dyn ErasedState>>,
     pub outputs: Vec<OutRecord>,
+    /// Re-keyed records this lane holds in its re-key buffers, not yet sent (nor counted in
+    /// the budget).
+    pub unsent: usize,
 }
 
 impl LaneCx {
@@ -154,20 +161,10 @@ impl LaneCx {
         }
     }
 
+    /// Buffers an output record; the lane hands the buffer to the log after each step.
     pub fn output(&mut self, record: OutRecord) -> Result<()> {
         self.outputs.push(record);
-        if self.outputs.len() >= OUTPUT_FLUSH {
-            self.flush_outputs()?;
-        }
         Ok(())
-    }
-
-    pub fn flush_outputs(&mut self) -> Result<()> {
-        if self.outputs.is_empty() {
-            return Ok(());
-        }
-        self.shared.stats.add_out(self.outputs.len());
-        self.shared.log.append(std::mem::take(&mut self.outputs))
     }
 }
 

@@ -2,9 +2,11 @@
 //! the operators of its segment on the lane that owns its key; a re-keying node hands it to the
 //! lane owning the new key through that lane's channel, never through a topic.
 
+mod budget;
 mod context;
 mod task;
 
+pub(crate) use budget::Budget;
 pub(crate) use context::{dead_letter, LaneCx, Shared};
 pub(crate) use task::{spawn_lane, LaneMsg, LanePipeline};
 
@@ -32,6 +34,18 @@ pub(crate) enum Entry {
     Point(usize),
 }
 
+impl Entry {
+    /// How far downstream the entry is: sources are 0, re-key point `i` is `i + 1`. Points are
+    /// numbered as the topology is built, and a point's downstream points are always built after
+    /// it, so a larger depth is never upstream of a smaller one.
+    pub fn depth(self) -> usize {
+        match self {
+            Entry::Source(_) => 0,
+            Entry::Point(i) => i + 1,
+        }
+    }
+}
+
 /// A node of a lane's pipeline that takes records of one type.
 pub(crate) trait Push<K, V>: Send {
     fn push(&mut self, env: Envelope<K, V>, cx: &mut LaneCx) -> Result<()>;
@@ -39,25 +53,66 @@ pub(crate) trait Push<K, V>: Send {
     fn flush(&mut self, cx: &mut LaneCx) -> Result<()>;
 }
 
-/// The entry of a lane pipeline: takes a type-erased batch of envelopes.
+/// The entry of a lane pipeline: queues type-erased batches of envelopes and runs them, a
+/// record at a time, for as long as the lane may go on (so a lane can stop in the middle of a
+/// batch when the in-flight budget is used up, and resume it later).
 pub(crate) trait Root: Send {
-    fn run(&mut self, batch: Box<dyn Any + Send>, cx: &mut LaneCx) -> Result<()>;
+    fn enqueue(&mut self, batch: Box<dyn Any + Send>) -> Result<()>;
+    /// Runs up to `max` queued records while `go(cx)` allows; returns how many it took from the
+    /// queue (the failing one included, when it fails).
+    fn step(&mut self, cx: &mut LaneCx, max: usize, go: &dyn Fn(&LaneCx) -> bool) -> (usize, Result<()>);
+    /// Whether records are queued.
+    fn has_queued(&self) -> bool;
+    /// Drops every queued record (an aborted epoch); returns how many.
+    fn clear(&mut self) -> usize;
     fn flush(&mut self, cx: &mut LaneCx) -> Result<()>;
 }
 
 pub(crate) struct RootOf<K, V> {
     pub next: Box<dyn Push<K, V>>,
+    pub queue: std::collections::VecDeque<std::vec::IntoIter<Envelope<K, V>>>,
+}
+
+impl<K, V> RootOf<K, V> {
+    pub fn new(next: Box<dyn Push<K, V>>) -> Self {
+        RootOf { next, queue: Default::default() }
+    }
 }
 
 impl<K: Send + 'static, V: Send + 'static> Root for RootOf<K, V> {
-    fn run(&mut self, batch: Box<dyn Any + Send>, cx: &mut LaneCx) -> Result<()> {
+    fn enqueue(&mut self, batch: Box<dyn Any + Send>) -> Result<()> {
         let batch = batch
             .downcast::<Vec<Envelope<K, V>>>()
             .map_err(|_| crate::error::Error::Runtime("a lane received a batch of the wrong type".into()))?;
-        for env in *batch {
-            self.next.push(env, cx)?;
-        }
+        self.queue.push_back(batch.into_iter());
         Ok(())
+    }
+    fn step(&mut self, cx: &mut LaneCx, max: usize, go: &dyn Fn(&LaneCx) -> bool) -> (usize, Result<()>) {
+        let mut ran = 0;
+        while ran < max {
+            let Some(batch) = self.queue.front_mut() else { break };
+            let Some(env) = batch.next() else {
+                self.queue.pop_front();
+                continue;
+            };
+            ran += 1;
+            if let Err(e) = self.next.push(env, cx) {
+                return (ran, Err(e));
+            }
+            if !go(cx) {
+                break;
+            }
+        }
+        if self.queue.front().is_some_and(|b| b.len() == 0) {
+            self.queue.pop_front();
+        }
+        (ran, Ok(()))
+    }
+    fn has_queued(&self) -> bool {
+        self.queue.iter().any(|b| b.len() > 0)
+    }
+    fn clear(&mut self) -> usize {
+        self.queue.drain(..).map(|b| b.len()).sum()
     }
     fn flush(&mut self, cx: &mut LaneCx) -> Result<()> {
         self.next.flush(cx)

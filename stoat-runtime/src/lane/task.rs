@@ -1,25 +1,22 @@
-//! The lane task: takes batches from its channel, runs them through the lane's pipeline, and at
-//! the barrier hands over its buffered state changes.
+//! The lane task: takes batches from its channel into its pipeline's queues, runs the deepest
+//! queued work first (a record at a time, within the in-flight budget), and at the barrier hands
+//! over its buffered state changes, or discards them when the epoch was aborted.
 
 use std::any::Any;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use super::{Entry, LaneCx, Root};
+use super::{Entry, LaneCx, Root, BATCH};
 use crate::error::{Error, Panicked, Result};
 use crate::state::StoreDelta;
 
 pub(crate) enum LaneMsg {
-    Batch {
-        entry: Entry,
-        records: Box<dyn Any + Send>,
-        count: usize,
-    },
+    Batch { entry: Entry, records: Box<dyn Any + Send>, count: usize },
     Seal(oneshot::Sender<Result<LaneSeal>>),
-    #[allow(dead_code)] // used by the transient-error recovery, next
     Discard(oneshot::Sender<Result<()>>),
 }
 
@@ -35,25 +32,41 @@ pub(crate) struct LanePipeline {
 }
 
 impl LanePipeline {
-    fn run(&mut self, entry: Entry, records: Box<dyn Any + Send>, cx: &mut LaneCx) -> Result<()> {
-        let root = match entry {
+    fn root(&mut self, entry: Entry) -> Option<&mut Box<dyn Root>> {
+        match entry {
             Entry::Source(i) => self.sources.get_mut(i),
             Entry::Point(i) => self.points.get_mut(i),
-        };
-        if let Some(root) = root {
-            root.run(records, cx)?;
         }
-        for root in self.sources.iter_mut().chain(self.points.iter_mut()) {
-            root.flush(cx)?;
+    }
+
+    /// The deepest entry with queued records.
+    fn deepest_queued(&self) -> Option<Entry> {
+        if let Some(i) = self.points.iter().rposition(|r| r.has_queued()) {
+            return Some(Entry::Point(i));
+        }
+        self.sources.iter().position(|r| r.has_queued()).map(Entry::Source)
+    }
+
+    /// Runs up to a batch of `entry`'s queued records while the budget allows, then hands on
+    /// what they re-keyed and releases read transactions. Returns how many records it took.
+    fn step(&mut self, entry: Entry, cx: &mut LaneCx) -> (usize, Result<()>) {
+        let depth = entry.depth();
+        let shared = Arc::clone(&cx.shared);
+        let go = move |cx: &LaneCx| shared.budget.may_run(depth, cx.unsent);
+        let (ran, mut result) = match self.root(entry) {
+            Some(root) => root.step(cx, BATCH, &go),
+            None => (0, Ok(())),
+        };
+        if result.is_ok() {
+            result = self.sources.iter_mut().chain(self.points.iter_mut()).try_for_each(|r| r.flush(cx));
         }
         for state in &mut cx.states {
             state.end_batch();
         }
-        Ok(())
+        (ran, result)
     }
 
     fn seal(&mut self, cx: &mut LaneCx) -> Result<LaneSeal> {
-        cx.flush_outputs()?;
         let mut deltas = Vec::new();
         for state in &mut cx.states {
             state.seal(&mut deltas)?;
@@ -61,13 +74,40 @@ impl LanePipeline {
         Ok(LaneSeal { deltas })
     }
 
-    fn seal_into_void(&mut self, cx: &mut LaneCx) -> Result<()> {
+    /// Forgets the aborted epoch: queued records, outputs and buffered state changes.
+    fn discard(&mut self, cx: &mut LaneCx) -> Result<()> {
+        for (i, root) in self.sources.iter_mut().enumerate() {
+            let n = root.clear();
+            cx.shared.done(Entry::Source(i), n);
+        }
+        for (i, root) in self.points.iter_mut().enumerate() {
+            let n = root.clear();
+            cx.shared.done(Entry::Point(i), n);
+        }
+        cx.outputs.clear();
         let mut deltas = Vec::new();
         for state in &mut cx.states {
             state.seal(&mut deltas)?;
         }
         Ok(())
     }
+}
+
+/// Hands the lane's buffered outputs to the log (waiting, without blocking, while its buffers
+/// are full).
+async fn flush_outputs(cx: &mut LaneCx) -> Result<()> {
+    if cx.outputs.is_empty() {
+        return Ok(());
+    }
+    let outputs = std::mem::take(&mut cx.outputs);
+    let n = outputs.len();
+    cx.shared.log.append(outputs).await?;
+    cx.shared.stats.add_out(n);
+    Ok(())
+}
+
+fn caught<R>(lane: usize, f: impl FnOnce() -> Result<R>) -> Result<R> {
+    Panicked::catch(f).unwrap_or_else(|panic| Err(Error::Runtime(format!("lane {lane}: {panic}"))))
 }
 
 pub(crate) fn spawn_lane(
@@ -77,35 +117,94 @@ pub(crate) fn spawn_lane(
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
         let shared = Arc::clone(&cx.shared);
-        while let Some(msg) = rx.recv().await {
-            match msg {
-                LaneMsg::Batch { entry, records, count } => {
-                    // After a failure the epoch is lost: skip (but count) what is still queued.
-                    if !shared.has_failed() {
-                        let result = Panicked::catch(|| pipeline.run(entry, records, &mut cx))
-                            .unwrap_or_else(|panic| {
-                                Err(Error::Runtime(format!("lane {}: {panic}", cx.lane)))
-                            });
-                        if let Err(e) = result {
-                            tracing::error!(lane = cx.lane, error = %e, "lane failed");
-                            shared.fail(e);
+        let lane = cx.lane;
+        let mut arrived: Option<LaneMsg> = None;
+        loop {
+            // Take what has arrived; run the deepest queued work first.
+            let msg = match arrived.take().map(Ok).unwrap_or_else(|| rx.try_recv()) {
+                Ok(msg) => Some(msg),
+                Err(tokio::sync::mpsc::error::TryRecvError::Disconnected) => return,
+                Err(tokio::sync::mpsc::error::TryRecvError::Empty) => None,
+            };
+            if let Some(msg) = msg {
+                match msg {
+                    LaneMsg::Batch { entry, records, count } => {
+                        // After a failure the epoch is lost: drop (but count) what arrives.
+                        let queued = match pipeline.root(entry) {
+                            Some(root) if !shared.has_failed() => root.enqueue(records),
+                            _ => Err(Error::Runtime(String::new())),
+                        };
+                        if queued.is_err() {
+                            shared.done(entry, count);
                         }
                     }
-                    shared.done(count);
+                    LaneMsg::Seal(reply) => {
+                        let sealed = match flush_outputs(&mut cx).await {
+                            Ok(()) => caught(lane, || pipeline.seal(&mut cx)),
+                            Err(e) => Err(e),
+                        };
+                        let _ = reply.send(sealed);
+                    }
+                    LaneMsg::Discard(reply) => {
+                        let _ = reply.send(caught(lane, || pipeline.discard(&mut cx)));
+                    }
                 }
-                LaneMsg::Seal(reply) => {
-                    let sealed = Panicked::catch(|| pipeline.seal(&mut cx))
-                        .unwrap_or_else(|panic| Err(Error::Runtime(format!("lane {}: {panic}", cx.lane))));
-                    let _ = reply.send(sealed);
+                continue;
+            }
+            let Some(entry) = pipeline.deepest_queued() else {
+                // Nothing queued: wait for the next message.
+                match rx.recv().await {
+                    Some(msg) => {
+                        arrived = Some(msg);
+                        continue;
+                    }
+                    None => return,
                 }
-                LaneMsg::Discard(reply) => {
-                    // The epoch was aborted: drop its outputs and buffered state changes.
-                    cx.outputs.clear();
-                    let discarded = Panicked::catch(|| pipeline.seal_into_void(&mut cx))
-                        .unwrap_or_else(|panic| Err(Error::Runtime(format!("lane {}: {panic}", cx.lane))));
-                    let _ = reply.send(discarded);
+            };
+            if shared.has_failed() {
+                let _ = caught(lane, || pipeline.discard(&mut cx));
+                continue;
+            }
+            if !shared.budget.may_run(entry.depth(), cx.unsent) {
+                // Over budget with deeper work elsewhere: wait until that moves on.
+                let freed = shared.budget.freed.notified();
+                tokio::pin!(freed);
+                freed.as_mut().enable();
+                if !shared.budget.may_run(entry.depth(), cx.unsent) {
+                    let _waiting = shared.budget.wait();
+                    tokio::select! {
+                        _ = freed => {}
+                        msg = rx.recv() => match msg {
+                            Some(msg) => arrived = Some(msg),
+                            None => return,
+                        },
+                        _ = tokio::time::sleep(Duration::from_millis(5)) => {}
+                    }
+                    // Messages may have arrived meanwhile: look again from the top.
+                    continue;
                 }
             }
+            let (ran, result) = Panicked::catch(|| pipeline.step(entry, &mut cx)).unwrap_or_else(|panic| {
+                // The panic was outside any operator (operators' panics are their records'
+                // errors); the step's records are lost with the epoch.
+                (0, Err(Error::Runtime(format!("lane {lane}: {panic}"))))
+            });
+            let result = match result {
+                Ok(()) => flush_outputs(&mut cx).await,
+                Err(e) => Err(e),
+            };
+            shared.done(entry, ran);
+            match result {
+                Ok(()) => {}
+                Err(e) => {
+                    tracing::error!(lane, error = %e, "lane failed");
+                    shared.fail(e);
+                    // The failed record and the rest of its epoch are dropped (and counted).
+                    let _ = caught(lane, || pipeline.discard(&mut cx));
+                }
+            }
+            // Let the other lanes of this worker run.
+            tokio::task::yield_now().await;
         }
     })
 }

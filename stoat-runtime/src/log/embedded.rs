@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use tokio::sync::Notify;
 
-use super::{CommitOffset, CommitReceipt, Log, LogRecord, OutRecord, Polled};
+use super::{BoxFuture, CommitOffset, CommitReceipt, Log, LogRecord, OutRecord, Polled};
 use crate::error::{Error, Result};
 use crate::record::Headers;
 
@@ -276,8 +276,9 @@ impl Log for EmbeddedSession {
         })
     }
 
-    fn append(&self, mut records: Vec<OutRecord>) -> Result<()> {
-        self.with(|_, _, app| app.pending.append(&mut records))
+    fn append(&self, mut records: Vec<OutRecord>) -> BoxFuture<'_, Result<()>> {
+        let appended = self.with(|_, _, app| app.pending.append(&mut records));
+        Box::pin(std::future::ready(appended))
     }
 
     fn commit(&self, group: &str, offsets: &[CommitOffset]) -> Result<CommitReceipt> {
@@ -307,7 +308,7 @@ impl Log for EmbeddedSession {
         })
     }
 
-    fn wait_for_data(&self) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>> {
+    fn wait_for_data(&self) -> BoxFuture<'_, ()> {
         Box::pin(async move {
             let _ = tokio::time::timeout(Duration::from_millis(50), self.log.appended.notified()).await;
         })
@@ -317,6 +318,10 @@ impl Log for EmbeddedSession {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
+        tokio::runtime::Builder::new_current_thread().build().map(|rt| rt.block_on(f)).expect("a runtime")
+    }
 
     fn out(topic: &str, v: &str) -> OutRecord {
         OutRecord {
@@ -332,12 +337,12 @@ mod tests {
     fn epoch_writes_are_invisible_until_commit_and_gone_after_abort() {
         let shared = Arc::new(EmbeddedLog::new(1));
         let log = shared.connect("g");
-        log.append(vec![out("o", "a")]).ok();
+        block_on(log.append(vec![out("o", "a")])).ok();
         assert!(shared.read("o", 0, 0).is_empty());
         log.abort().ok();
         log.commit("g", &[]).ok();
         assert!(shared.read("o", 0, 0).is_empty());
-        log.append(vec![out("o", "b")]).ok();
+        block_on(log.append(vec![out("o", "b")])).ok();
         for v in 0..9u8 {
             shared.produce("i", None, Some(vec![v]), 0, Headers::new());
         }
@@ -358,15 +363,15 @@ mod tests {
     fn a_new_connection_fences_the_old_one_and_discards_its_epoch() {
         let shared = Arc::new(EmbeddedLog::new(1));
         let old = shared.connect("app");
-        old.append(vec![out("o", "zombie")]).ok();
+        block_on(old.append(vec![out("o", "zombie")])).ok();
         let new = shared.connect("app");
-        assert!(matches!(old.append(vec![out("o", "late")]), Err(Error::Fenced { .. })));
+        assert!(matches!(block_on(old.append(vec![out("o", "late")])), Err(Error::Fenced { .. })));
         assert!(matches!(old.commit("app", &[]), Err(Error::Fenced { .. })));
         new.commit("app", &[]).ok();
         assert!(shared.read("o", 0, 0).is_empty(), "nothing of the fenced connection is committed");
         // Another app id is not affected.
         let other = shared.connect("other");
-        other.append(vec![out("o", "x")]).ok();
+        block_on(other.append(vec![out("o", "x")])).ok();
         assert!(other.commit("other", &[]).is_ok());
         assert_eq!(shared.read("o", 0, 0).len(), 1);
     }

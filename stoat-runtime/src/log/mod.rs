@@ -67,6 +67,9 @@ pub struct Polled {
     pub record: Arc<LogRecord>,
 }
 
+/// A boxed future, as [`Log`]'s async methods return.
+pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+
 /// One store's changes in an epoch: `(key, Some(value))` puts and `(key, None)` deletes.
 pub type ChangelogEntries = [(Vec<u8>, Option<Vec<u8>>)];
 
@@ -91,16 +94,19 @@ pub trait Log: Send + Sync + 'static {
     fn assign(&self, group: &str, topics: &[String]) -> Result<()>;
     /// Appends up to `max` records from the assigned partitions to `out`; may return none.
     fn poll(&self, max: usize, out: &mut Vec<Polled>) -> Result<()>;
-    /// Adds output records to the open epoch.
-    fn append(&self, records: Vec<OutRecord>) -> Result<()>;
+    /// Adds output records to the open epoch. While the log's buffers are full it waits
+    /// without blocking the thread (lanes call it from tokio tasks), for a bounded time.
+    fn append(&self, records: Vec<OutRecord>) -> BoxFuture<'_, Result<()>>;
     /// Adds a store's changes to the open epoch's changelog (a no-op for logs without
-    /// changelogs).
+    /// changelogs). This and the other methods without a future may block for a bounded time:
+    /// the engine calls them off its async threads.
     fn append_changelog(&self, _store: &str, _entries: &ChangelogEntries) -> Result<()> {
         Ok(())
     }
     /// Commits the open epoch: its records and `offsets` for `group`, atomically; opens the next.
     fn commit(&self, group: &str, offsets: &[CommitOffset]) -> Result<CommitReceipt>;
-    /// Discards the open epoch's records.
+    /// Discards the open epoch's records and rewinds reading to the committed offsets, so the
+    /// next epoch reads again what the aborted one had read.
     fn abort(&self) -> Result<()>;
     /// Replays a store's changelog from offset `from` to its end, calling `apply` with batches
     /// of changes and the offset after each batch. Logs without changelogs apply nothing.
@@ -113,5 +119,5 @@ pub trait Log: Send + Sync + 'static {
         Ok(true)
     }
     /// Resolves when new data may be available (or after a short time).
-    fn wait_for_data(&self) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>>;
+    fn wait_for_data(&self) -> BoxFuture<'_, ()>;
 }

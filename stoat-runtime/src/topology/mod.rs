@@ -118,8 +118,7 @@ impl Topology {
             value_codec: Arc::new(value_codec),
         });
         let root_outlet = Arc::clone(&outlet);
-        let root: RootFactory =
-            Arc::new(move |lanes| Box::new(RootOf { next: root_outlet.instantiate(lanes) }));
+        let root: RootFactory = Arc::new(move |lanes| Box::new(RootOf::new(root_outlet.instantiate(lanes))));
         graph.sources.push((decoder, root));
         drop(graph);
         Stream { graph: Arc::clone(&self.graph), outlet, _types: PhantomData }
@@ -192,7 +191,7 @@ impl<K: Key, V: Data> Stream<K, V> {
     /// Registers a re-key point whose records continue into `next`; returns its index.
     fn rekey_point<K2: Key, V2: Data>(&self, next: &Stream<K2, V2>) -> usize {
         let outlet = Arc::clone(&next.outlet);
-        let root: RootFactory = Arc::new(move |lanes| Box::new(RootOf { next: outlet.instantiate(lanes) }));
+        let root: RootFactory = Arc::new(move |lanes| Box::new(RootOf::new(outlet.instantiate(lanes))));
         let mut graph = lock(&self.graph);
         graph.points.push(root);
         graph.points.len() - 1

@@ -101,6 +101,7 @@ impl<K: Key, V: Send + 'static> RekeyNode<K, V> {
     fn send(&mut self, lane: usize, cx: &mut LaneCx) -> Result<()> {
         let batch = std::mem::take(&mut self.bufs[lane]);
         let n = batch.len();
+        cx.unsent -= n;
         cx.shared.send(lane, Entry::Point(self.point), Box::new(batch), n)
     }
 }
@@ -109,6 +110,7 @@ impl<K: Key, V: Send + 'static> Push<K, V> for RekeyNode<K, V> {
     fn push(&mut self, env: Envelope<K, V>, cx: &mut LaneCx) -> Result<()> {
         let lane = lane_of(&env.record.key, cx.lanes());
         self.bufs[lane].push(env);
+        cx.unsent += 1;
         if self.bufs[lane].len() >= BATCH {
             self.send(lane, cx)?;
         }

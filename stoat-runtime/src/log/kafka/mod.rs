@@ -19,7 +19,9 @@ use rdkafka::producer::{BaseProducer, Producer};
 use rdkafka::{Message, Offset, TopicPartitionList};
 
 use self::producer::{transaction_error, Tracker};
-use super::{ChangelogEntries, CommitOffset, CommitReceipt, Log, LogRecord, OutRecord, Polled, RestoreSink};
+use super::{
+    BoxFuture, ChangelogEntries, CommitOffset, CommitReceipt, Log, LogRecord, OutRecord, Polled, RestoreSink,
+};
 use crate::error::{Error, Result};
 use crate::record::Headers;
 
@@ -107,6 +109,12 @@ impl KafkaLog {
         if !config.has("retry.backoff.ms") {
             producer_cfg.set("retry.backoff.ms", "5").set("retry.backoff.max.ms", "100");
         }
+        // Java clients' partitioner (murmur2 of the key bytes; random for null keys, as the
+        // Java client's sticky partitioning spreads them): stoat's outputs land on the partitions
+        // Kafka Streams, Flink or ksqlDB would write the same keys to, so they co-partition.
+        if !config.has("partitioner") {
+            producer_cfg.set("partitioner", "murmur2_random");
+        }
         if exactly_once {
             producer_cfg.set("transactional.id", transactional_id(app));
         }
@@ -125,14 +133,24 @@ impl KafkaLog {
             changelogs,
             assignment: Mutex::new(Assignment::default()),
         };
-        if exactly_once {
-            let timeout = log.config.timeout;
-            let p = &log.producer;
-            tokio::task::block_in_place(|| p.init_transactions(timeout))
-                .map_err(|e| transaction_error(app, "initialising transactions", e))?;
-            p.begin_transaction().map_err(|e| transaction_error(app, "beginning a transaction", e))?;
+        if !exactly_once {
+            return Ok(log);
         }
-        Ok(log)
+        // Initialising transactions waits for the broker: on a blocking thread, so `connect`
+        // works from any tokio runtime (a current-thread one included).
+        let app = app.to_string();
+        tokio::task::spawn_blocking(move || {
+            let timeout = log.config.timeout;
+            log.producer
+                .init_transactions(timeout)
+                .map_err(|e| transaction_error(&app, "initialising transactions", e))?;
+            log.producer
+                .begin_transaction()
+                .map_err(|e| transaction_error(&app, "beginning a transaction", e))?;
+            Ok(log)
+        })
+        .await
+        .unwrap_or_else(|e| Err(Error::Runtime(format!("initialising transactions panicked: {e}"))))
     }
 
     fn exactly_once(&self) -> bool {
@@ -145,9 +163,25 @@ impl KafkaLog {
 
     fn check_deliveries(&self) -> Result<()> {
         match self.producer.context().take_failure() {
-            Some(failure) => Err(Error::Log(failure)),
+            Some(failure) => Err(failure),
             None => Ok(()),
         }
+    }
+
+    /// Moves every input partition back to its committed offset (an aborted epoch's records
+    /// are read again).
+    fn rewind(&self) -> Result<()> {
+        let assignment = self.assignment.lock().unwrap_or_else(|p| p.into_inner());
+        let mut tpl = TopicPartitionList::new();
+        for (topic, p) in &assignment.partitions {
+            tpl.add_partition_offset(topic, *p, Offset::Stored).map_err(|e| Error::Log(e.to_string()))?;
+        }
+        if tpl.count() == 0 {
+            return Ok(());
+        }
+        let failed = |e| Error::Transient(format!("cannot rewind the input partitions: {e}"));
+        self.consumer.incremental_unassign(&tpl).map_err(failed)?;
+        self.consumer.incremental_assign(&tpl).map_err(failed)
     }
 }
 
@@ -173,9 +207,7 @@ impl Log for KafkaLog {
         let mut added = TopicPartitionList::new();
         for (i, topic) in topics.iter().enumerate() {
             assignment.index.insert(topic.clone(), i as u32);
-            let fetched = tokio::task::block_in_place(|| {
-                self.consumer.fetch_metadata(Some(topic), Duration::from_secs(10))
-            });
+            let fetched = self.consumer.fetch_metadata(Some(topic), Duration::from_secs(10));
             let metadata = match fetched {
                 Ok(m) => m,
                 // Already reading the topic: look for new partitions next time.
@@ -235,21 +267,34 @@ impl Log for KafkaLog {
         Ok(())
     }
 
-    fn append(&self, records: Vec<OutRecord>) -> Result<()> {
-        for r in &records {
-            producer::send(
-                &self.producer,
-                &r.topic,
-                None,
-                r.key.as_deref(),
-                r.value.as_deref(),
-                Some(r.timestamp),
-                &r.headers,
-                0,
-            )?;
-        }
-        producer::serve(&self.producer);
-        Ok(())
+    fn append(&self, records: Vec<OutRecord>) -> BoxFuture<'_, Result<()>> {
+        Box::pin(async move {
+            let timeout = self.config.timeout;
+            let deadline = std::time::Instant::now() + timeout;
+            for r in &records {
+                let mut record = producer::record(
+                    &r.topic,
+                    None,
+                    r.key.as_deref(),
+                    r.value.as_deref(),
+                    Some(r.timestamp),
+                    &r.headers,
+                    0,
+                );
+                // A full queue: wait for the broker to take some, without blocking the thread.
+                while let producer::Sent::Full(back) = producer::try_send(&self.producer, record)? {
+                    record = back;
+                    if !producer::serve(&self.producer) {
+                        if std::time::Instant::now() >= deadline {
+                            return Err(producer::queue_full(timeout));
+                        }
+                        tokio::time::sleep(Duration::from_millis(1)).await;
+                    }
+                }
+            }
+            producer::serve(&self.producer);
+            Ok(())
+        })
     }
 
     fn append_changelog(&self, store: &str, entries: &ChangelogEntries) -> Result<()> {
@@ -258,16 +303,9 @@ impl Log for KafkaLog {
         let topic = &self.changelogs[index].1;
         let no_headers = Headers::new();
         for (key, value) in entries {
-            producer::send(
-                &self.producer,
-                topic,
-                Some(0),
-                Some(key),
-                value.as_deref(),
-                None,
-                &no_headers,
-                index + 1,
-            )?;
+            let record =
+                producer::record(topic, Some(0), Some(key), value.as_deref(), None, &no_headers, index + 1);
+            producer::send_blocking(&self.producer, record, self.config.timeout)?;
         }
         Ok(())
     }
@@ -280,7 +318,7 @@ impl Log for KafkaLog {
         }
         let timeout = self.config.timeout;
         let app = &self.app;
-        tokio::task::block_in_place(|| -> Result<()> {
+        (|| -> Result<()> {
             if self.exactly_once() {
                 let started = std::time::Instant::now();
                 if tpl.count() > 0 {
@@ -293,30 +331,36 @@ impl Log for KafkaLog {
                         .map_err(|e| transaction_error(app, "adding input offsets to the transaction", e))?;
                 }
                 let offsets_at = started.elapsed();
-                // Wait for the acknowledgements here (see `producer::drain`); if they do not
-                // come, `commit_transaction` waits again and reports why.
-                producer::drain(&self.producer, timeout);
+                // Wait for the acknowledgements here (see `producer::drain`), and look at them
+                // before committing: a failed delivery aborts the epoch, never a committed one.
+                let drained = producer::drain(&self.producer, timeout);
+                self.check_deliveries()?;
+                if !drained {
+                    return Err(Error::Transient(format!(
+                        "the epoch's records were not acknowledged within {timeout:?}"
+                    )));
+                }
                 let drained_at = started.elapsed();
                 self.producer
                     .commit_transaction(timeout)
                     .map_err(|e| transaction_error(app, "committing the transaction", e))?;
                 let committed_at = started.elapsed();
-                self.check_deliveries()?;
                 self.producer
                     .begin_transaction()
                     .map_err(|e| transaction_error(app, "beginning a transaction", e))?;
                 tracing::debug!(?offsets_at, ?drained_at, ?committed_at, total = ?started.elapsed(), "transaction committed");
             } else {
-                producer::flush(&self.producer, timeout)?;
+                let flushed = producer::flush(&self.producer, timeout);
                 self.check_deliveries()?;
+                flushed?;
                 if tpl.count() > 0 {
                     self.consumer
                         .commit(&tpl, CommitMode::Sync)
-                        .map_err(|e| Error::Log(format!("committing input offsets failed: {e}")))?;
+                        .map_err(|e| Error::Transient(format!("committing input offsets failed: {e}")))?;
                 }
             }
             Ok(())
-        })?;
+        })()?;
         let changelogs = self
             .producer
             .context()
@@ -330,10 +374,17 @@ impl Log for KafkaLog {
     fn abort(&self) -> Result<()> {
         if self.exactly_once() {
             let timeout = self.config.timeout;
-            tokio::task::block_in_place(|| self.producer.abort_transaction(timeout))
+            self.producer
+                .abort_transaction(timeout)
                 .map_err(|e| transaction_error(&self.app, "aborting the transaction", e))?;
+            // Reports of the aborted records are of no interest now.
+            self.check_deliveries().ok();
+            self.producer.context().take_changelog_offsets();
+            self.producer
+                .begin_transaction()
+                .map_err(|e| transaction_error(&self.app, "beginning a transaction", e))?;
         }
-        Ok(())
+        self.rewind()
     }
 
     fn restore(&self, store: &str, from: u64, apply: &mut RestoreSink<'_>) -> Result<()> {
@@ -380,7 +431,7 @@ impl Log for KafkaLog {
         Ok(true)
     }
 
-    fn wait_for_data(&self) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>> {
+    fn wait_for_data(&self) -> BoxFuture<'_, ()> {
         Box::pin(async move {
             producer::serve(&self.producer);
             tokio::time::sleep(Duration::from_millis(2)).await;

@@ -1,11 +1,13 @@
 //! The producer side: one producer for the whole app (transactional under exactly-once), a
-//! delivery tracker that records failures and the offsets changelog records landed at, a send
-//! that waits (serving callbacks) while librdkafka's queue is full, and the serve / drain loops
-//! that wait for acknowledgements without rust-rdkafka's fixed 100 ms poll slices.
+//! delivery tracker that records failures and the offsets changelog records landed at, sends
+//! that wait (serving callbacks) while librdkafka's queue is full, for a bounded time, without
+//! blocking an async thread, and the serve / drain loops that wait for acknowledgements without
+//! rust-rdkafka's fixed 100 ms poll slices. Errors are classified: transient ones (timeouts,
+//! an unreachable broker) make the engine retry the epoch; fatal ones stop it.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
@@ -18,7 +20,7 @@ use crate::record::Headers;
 /// Delivery reports: the first failure, and per changelog (by opaque index) the next offset.
 #[derive(Default)]
 pub(crate) struct Tracker {
-    failure: Mutex<Option<String>>,
+    failure: Mutex<Option<Error>>,
     changelog_next: Mutex<HashMap<usize, u64>>,
 }
 
@@ -39,14 +41,14 @@ impl ProducerContext for Tracker {
             Ok(_) => {}
             Err((e, msg)) => {
                 let mut failure = self.failure.lock().unwrap_or_else(|p| p.into_inner());
-                failure.get_or_insert_with(|| format!("delivery to topic `{}` failed: {e}", msg.topic()));
+                failure.get_or_insert_with(|| delivery_error(msg.topic(), e));
             }
         }
     }
 }
 
 impl Tracker {
-    pub fn take_failure(&self) -> Option<String> {
+    pub fn take_failure(&self) -> Option<Error> {
         self.failure.lock().unwrap_or_else(|p| p.into_inner()).take()
     }
 
@@ -66,18 +68,17 @@ fn kafka_headers(headers: &Headers) -> Option<OwnedHeaders> {
     Some(out)
 }
 
-/// Sends one record, waiting while the producer queue is full.
+/// A record for `topic`, as the producer takes it.
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn send(
-    producer: &BaseProducer<Tracker>,
-    topic: &str,
+pub(crate) fn record<'a>(
+    topic: &'a str,
     partition: Option<i32>,
-    key: Option<&[u8]>,
-    value: Option<&[u8]>,
+    key: Option<&'a [u8]>,
+    value: Option<&'a [u8]>,
     timestamp: Option<i64>,
     headers: &Headers,
     opaque: usize,
-) -> Result<()> {
+) -> BaseRecord<'a, [u8], [u8], usize> {
     let mut record = BaseRecord::with_opaque_to(topic, opaque);
     if let Some(k) = key {
         record = record.key(k);
@@ -94,30 +95,91 @@ pub(crate) fn send(
     if let Some(h) = kafka_headers(headers) {
         record = record.headers(h);
     }
+    record
+}
+
+/// What one try to hand a record to librdkafka came to.
+pub(crate) enum Sent<'a> {
+    Queued,
+    /// The queue is full: try again once librdkafka has sent some.
+    Full(BaseRecord<'a, [u8], [u8], usize>),
+}
+
+/// Hands `record` to librdkafka without waiting.
+pub(crate) fn try_send<'a>(
+    producer: &BaseProducer<Tracker>,
+    record: BaseRecord<'a, [u8], [u8], usize>,
+) -> Result<Sent<'a>> {
+    match producer.send(record) {
+        Ok(()) => Ok(Sent::Queued),
+        Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => Ok(Sent::Full(back)),
+        Err((e, back)) => Err(Error::Log(format!("cannot send a record to topic `{}`: {e}", back.topic))),
+    }
+}
+
+/// The error when the queue stayed full until the deadline.
+pub(crate) fn queue_full(waited: Duration) -> Error {
+    Error::Transient(format!(
+        "the producer's queue stayed full for {waited:?}: the broker is unreachable or too slow to take the records"
+    ))
+}
+
+/// Sends one record from a thread that may block (the changelogs, at the barrier), waiting
+/// while the producer queue is full, until `timeout`.
+pub(crate) fn send_blocking(
+    producer: &BaseProducer<Tracker>,
+    mut record: BaseRecord<'_, [u8], [u8], usize>,
+    timeout: Duration,
+) -> Result<()> {
+    let deadline = Instant::now() + timeout;
     loop {
-        match producer.send(record) {
-            Ok(()) => return Ok(()),
-            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+        match try_send(producer, record)? {
+            Sent::Queued => return Ok(()),
+            Sent::Full(back) => {
                 record = back;
                 if !serve(producer) {
+                    if Instant::now() >= deadline {
+                        return Err(queue_full(timeout));
+                    }
                     std::thread::sleep(Duration::from_micros(500));
                 }
             }
-            Err((e, _)) => return Err(Error::Log(format!("cannot send a record to topic `{topic}`: {e}"))),
         }
     }
 }
 
-/// A transactional error, classified: a fenced producer is reported as such.
+/// A failed delivery, classified: a record the broker will never take (too large, a topic it
+/// refuses) is fatal; everything else (timeouts, leaders moving, a broker down) is transient.
+fn delivery_error(topic: &str, e: &KafkaError) -> Error {
+    const FATAL: [RDKafkaErrorCode; 5] = [
+        RDKafkaErrorCode::MessageSizeTooLarge,
+        RDKafkaErrorCode::TopicAuthorizationFailed,
+        RDKafkaErrorCode::InvalidRecord,
+        RDKafkaErrorCode::InvalidTopic,
+        RDKafkaErrorCode::MessageBatchTooLarge,
+    ];
+    let text = format!("delivery to topic `{topic}` failed: {e}");
+    match e.rdkafka_error_code() {
+        Some(code) if FATAL.contains(&code) => Error::Log(text),
+        _ => Error::Transient(text),
+    }
+}
+
+/// A transactional error, classified: fenced, fatal (the producer is unusable) or transient.
 pub(crate) fn transaction_error(app: &str, what: &str, e: KafkaError) -> Error {
     const FENCED: [RDKafkaErrorCode; 3] =
         [RDKafkaErrorCode::ProducerFenced, RDKafkaErrorCode::Fenced, RDKafkaErrorCode::InvalidProducerEpoch];
     let fenced = matches!(&e, KafkaError::Transaction(t) if FENCED.contains(&t.code()))
         || e.rdkafka_error_code().is_some_and(|c| FENCED.contains(&c));
-    if fenced {
-        Error::Fenced { app: app.to_string() }
-    } else {
-        Error::Log(format!("{what} failed: {e}"))
+    let text = format!("{what} failed: {e}");
+    match &e {
+        _ if fenced => Error::Fenced { app: app.to_string() },
+        // A fatal error leaves the producer unusable: only a new instance can go on.
+        KafkaError::Transaction(t) if t.is_fatal() => Error::Log(text),
+        // Abortable or retriable (a timeout, the coordinator moving): abort and run the epoch
+        // again.
+        KafkaError::Transaction(_) => Error::Transient(text),
+        _ => Error::Log(text),
     }
 }
 
@@ -168,5 +230,7 @@ pub(crate) fn flush(producer: &BaseProducer<Tracker>, timeout: Duration) -> Resu
     if drain(producer, timeout) {
         return Ok(());
     }
-    producer.flush(Duration::ZERO).map_err(|e| Error::Log(format!("flushing the producer failed: {e}")))
+    producer.flush(Duration::ZERO).map_err(|e| {
+        Error::Transient(format!("the records sent were not acknowledged within {timeout:?}: {e}"))
+    })
 }
