@@ -1,11 +1,16 @@
-//! Broker failures: a broker outage of ~15 s in the middle of a run, and the loss of one broker
+//! Broker failures: a broker outage of ~15 s in the middle of a run, a broker frozen (SIGSTOP)
+//! for longer than the delivery timeout in the middle of an epoch, and the loss of one broker
 //! (SIGKILL) of a three-node cluster. Either way the output stays exactly-once.
 
+#[path = "../examples/word_count/app.rs"]
+#[allow(dead_code)]
+mod app;
 mod support;
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use stoat::prelude::*;
 use support::kafka::{check_word_counts, word_count_bin, Kafka};
 
 fn spawn(k: &Kafka, app: &str, idle: Option<&str>) -> Child {
@@ -66,6 +71,63 @@ fn a_broker_outage_is_ridden_out_or_reported_and_stays_exactly_once() {
     let finish = spawn(&k, "outage", Some("3")).wait_with_output().expect("final run");
     assert!(finish.status.success(), "{}", String::from_utf8_lossy(&finish.stderr));
     let outputs = k.read_committed("outage-counts");
+    if let Err(e) = check_word_counts(&outputs, &oracle) {
+        panic!("{e}");
+    }
+}
+
+#[test]
+fn a_frozen_broker_is_recovered_from_without_a_restart_and_stays_exactly_once() {
+    // The retries' warnings, shown if the test fails.
+    let _ = tracing_subscriber::fmt().with_env_filter("stoat_runtime=info").with_test_writer().try_init();
+    let k = Kafka::single();
+    k.create_topic("frozen-lines", 3);
+    k.create_topic("frozen-counts", 2);
+    // Enough input that the app is still busy when the broker freezes.
+    let corpus = support::zipf_corpus(31, 150_000, 1_200);
+    let oracle = support::oracle(&corpus);
+    let (first, second) = corpus.split_at(140_000);
+    k.produce_lines("frozen-lines", first);
+    let topology = app::topology_for("frozen", "frozen-lines", "frozen-counts");
+    // Deliveries time out after 3 s and transactional calls after 4 s: a freeze of 8 s fails
+    // the open epoch, whichever phase it is in (sending records, or committing them).
+    let mut kafka = KafkaConfig::new(&k.bootstrap)
+        .set("producer.message.timeout.ms", "3000")
+        .set("producer.request.timeout.ms", "2000")
+        .set("socket.timeout.ms", "3000");
+    kafka.timeout = Duration::from_secs(4);
+    // Small epochs, so that the freeze lands in the middle of one.
+    let config = Config::default().lanes(4).commit_max_records(500);
+    let mut running = App::kafka(&topology, config, kafka).expect("the app starts");
+    let shutdown = Shutdown::new();
+    let stop = shutdown.clone();
+    let app_thread = std::thread::spawn(move || {
+        let result = running.run_until_stopped(&stop);
+        (result, running.stats())
+    });
+    std::thread::sleep(Duration::from_millis(1_500));
+    k.nodes[0].pause();
+    std::thread::sleep(Duration::from_secs(8));
+    k.nodes[0].resume();
+    assert!(!app_thread.is_finished(), "the app rides the freeze out instead of stopping");
+    k.produce_lines("frozen-lines", second);
+    // Wait until everything is counted, then stop.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let outputs = k.read_committed("frozen-counts");
+        if check_word_counts(&outputs, &oracle).is_ok()
+            || Instant::now() > deadline
+            || app_thread.is_finished()
+        {
+            break;
+        }
+        std::thread::sleep(Duration::from_secs(2));
+    }
+    shutdown.trigger();
+    let (result, stats) = app_thread.join().expect("the app thread");
+    result.expect("the app recovers by itself and stops cleanly");
+    assert!(stats.epoch_retries >= 1, "the freeze cost at least one retried epoch: {stats:?}");
+    let outputs = k.read_committed("frozen-counts");
     if let Err(e) = check_word_counts(&outputs, &oracle) {
         panic!("{e}");
     }

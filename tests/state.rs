@@ -106,7 +106,8 @@ fn other(key: &str, n: i64, t: &mut OtherTotals) -> Result<i64, StoreError> {
 fn a_state_dir_refuses_stores_of_other_types() -> stoat::Result<()> {
     let dir = tempfile::tempdir().map_err(|source| stoat::Error::Io { what: "tempdir".into(), source })?;
     drop(App::embedded(&totals_topology(), Config::default().state_dir(dir.path()))?);
-    let topology = Topology::new("other");
+    // The same app id, changed code: its store now holds other types.
+    let topology = Topology::new("totals");
     topology.stream::<String, i64>("in").process(other).to("out");
     let err = App::embedded(&topology, Config::default().state_dir(dir.path())).err().map(|e| e.to_string());
     let err = err.unwrap_or_default();
@@ -125,4 +126,114 @@ fn two_state_structs_may_not_declare_the_same_store() {
     s.process(other).to("b");
     let err = topology.build().err().map(|e| e.to_string()).unwrap_or_default();
     assert!(err.contains("`per_key` is declared by both `Totals` and `OtherTotals`"), "{err}");
+}
+
+#[stoat::state]
+struct Tally {
+    seen: Table<String, u64>,
+}
+
+#[stoat::operator]
+fn tally(word: &str, _n: u64, t: &mut Tally) -> Result<u64, StoreError> {
+    let n = t.seen.get(word)?.unwrap_or(0) + 1;
+    t.seen.put(word.to_owned(), n)?;
+    Ok(n)
+}
+
+fn tally_app(app: &str) -> Topology {
+    let topology = Topology::new(app);
+    topology.stream::<String, u64>("words").process(tally).to("tallies");
+    topology
+}
+
+fn run_tally(app: &str, config: Config) -> stoat::Result<App> {
+    let mut running = App::embedded(&tally_app(app), config)?;
+    let log = running.embedded_log().cloned().ok_or(stoat::Error::Runtime("no log".into()))?;
+    for w in ["a", "b", "a"] {
+        log.produce("words", Some(w.as_bytes().to_vec()), Some(b"1".to_vec()), 0, Vec::new());
+    }
+    running.run_until_idle()?;
+    Ok(running)
+}
+
+#[test]
+fn a_state_directory_of_another_app_is_refused_or_rebuilt_on_request() -> stoat::Result<()> {
+    let dir = tempfile::tempdir().map_err(|source| stoat::Error::Io { what: "tempdir".into(), source })?;
+    drop(run_tally("app-a", Config::default().lanes(2).state_dir(dir.path()))?);
+    let err =
+        run_tally("app-b", Config::default().lanes(2).state_dir(dir.path())).expect_err("foreign state");
+    let text = err.to_string();
+    assert!(matches!(err, stoat::Error::Store(StoreError::ForeignState { .. })), "{err:?}");
+    assert!(
+        text.contains("`app-a`") && text.contains("`app-b`") && text.contains("rebuild_foreign_state"),
+        "{text}"
+    );
+    // On request, the directory is emptied: app-b does not start from app-a's counts.
+    let mut config = Config::default().lanes(2).state_dir(dir.path());
+    config.rebuild_foreign_state = true;
+    let b = run_tally("app-b", config)?;
+    let a_count = b.read_state(|t: &Tally| t.seen.get("a"))??;
+    assert_eq!(a_count, Some(2), "app-b counted its own two `a`s, not app-a's on top");
+    Ok(())
+}
+
+#[test]
+fn a_state_directory_in_use_is_refused() -> stoat::Result<()> {
+    let dir = tempfile::tempdir().map_err(|source| stoat::Error::Io { what: "tempdir".into(), source })?;
+    let first = run_tally("locked", Config::default().lanes(2).state_dir(dir.path()))?;
+    let err = run_tally("locked", Config::default().lanes(2).state_dir(dir.path())).expect_err("in use");
+    assert!(matches!(err, stoat::Error::Store(StoreError::Locked { .. })), "{err:?}");
+    assert!(err.to_string().contains("in use by another instance"), "{err}");
+    drop(first);
+    // Free again once the first instance is gone.
+    let again = run_tally("locked", Config::default().lanes(2).state_dir(dir.path()))?;
+    assert_eq!(again.read_state(|t: &Tally| t.seen.get("a"))??, Some(4));
+    Ok(())
+}
+
+#[stoat::state]
+struct Dashed {
+    #[store(name = "b-c")]
+    entries: Table<String, u64>,
+}
+
+#[stoat::operator]
+fn dashed(word: &str, n: u64, d: &mut Dashed) -> Result<u64, StoreError> {
+    d.entries.put(word.to_owned(), n)?;
+    Ok(n)
+}
+
+#[test]
+fn store_names_with_a_dash_are_refused_so_changelog_names_cannot_collide() {
+    // App `a` + store `b-c` and app `a-b` + store `c` would share `a-b-c-changelog`.
+    let topology = Topology::new("a");
+    topology.stream::<String, u64>("in").process(dashed).to("out");
+    let err = topology.build().expect_err("a dash in a store name");
+    let text = err.to_string();
+    assert!(text.contains("`b-c`") && text.contains("a-b-c-changelog"), "{text}");
+}
+
+#[stoat::state]
+struct Grand {
+    total: Table<String, u64>,
+}
+
+/// Writes one shared key from every lane: a race the debug build reports.
+#[stoat::operator]
+fn grand_total(_key: &u64, n: u64, g: &mut Grand) -> Result<u64, StoreError> {
+    let sum = g.total.get("all")?.unwrap_or(0) + n;
+    g.total.put("all".to_owned(), sum)?;
+    Ok(sum)
+}
+
+#[test]
+fn two_lanes_writing_one_key_in_an_epoch_is_reported_in_debug_builds() {
+    let topology = Topology::new("grand");
+    topology.stream::<u64, u64>("in").process(grand_total).to("out");
+    let driver = TestDriver::with_config(&topology, Config::default().lanes(4)).expect("driver");
+    let result = driver.input::<u64, u64>("in").pipe_all((0..64u64).map(|k| (k, 1)));
+    if cfg!(debug_assertions) {
+        let err = result.expect_err("keys 0..64 spread over 4 lanes, all writing `all`");
+        assert!(err.to_string().contains("both wrote the key"), "{err}");
+    }
 }

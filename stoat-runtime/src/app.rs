@@ -79,7 +79,14 @@ impl App {
             }
         };
         let readers = StateEnv::readers_for(config.lanes, program.stores().len());
-        let state = StateEnv::open(&dir, program.stores(), config.state_map_size, readers)?;
+        let state = StateEnv::open(
+            &dir,
+            program.app(),
+            program.stores(),
+            config.state_map_size,
+            readers,
+            config.rebuild_foreign_state,
+        )?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(config.worker_threads)
             .thread_name("stoat-worker")
@@ -89,7 +96,13 @@ impl App {
         let log = connect(&program, &runtime)?;
         let stats = Arc::new(Stats::default());
         let writer = StateWriter::start(state.clone())?;
-        crate::commit::restore(log.as_ref(), &state, &writer, program.stores())?;
+        crate::commit::restore(
+            log.as_ref(),
+            &state,
+            &writer,
+            program.stores(),
+            config.rebuild_foreign_state,
+        )?;
         let engine = {
             let _guard = runtime.enter();
             Engine::start(

@@ -55,6 +55,10 @@ pub struct Config {
     /// discards its work, rewinds the inputs to the last commit and runs the epoch again, after
     /// a back-off growing from 100 ms to 5 s.
     pub retry_timeout: Duration,
+    /// What to do with a state directory another app id wrote, or state that no longer fits its
+    /// changelog (the topic was recreated): `false` (the default) stops with an error naming
+    /// both; `true` empties the stores and rebuilds them from their changelogs.
+    pub rebuild_foreign_state: bool,
 }
 
 fn cpus() -> usize {
@@ -74,6 +78,7 @@ impl Default for Config {
             worker_threads: cpus(),
             shutdown_timeout: Duration::from_secs(30),
             retry_timeout: Duration::from_secs(300),
+            rebuild_foreign_state: false,
         }
     }
 }

@@ -171,6 +171,37 @@ pub enum StoreError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// The state directory belongs to another application.
+    #[error("the state directory {path} belongs to application `{found}`, not `{app}`: give each app its own state directory, or set `Config::rebuild_foreign_state` to empty it and rebuild the state of `{app}` from its changelogs")]
+    ForeignState {
+        /// The state directory.
+        path: String,
+        /// The app id recorded in it.
+        found: String,
+        /// The app id of the application starting on it.
+        app: String,
+    },
+    /// Another process (or another app in this one) uses the state directory.
+    #[error("the state directory {path} is in use by another instance (a second instance of the app, or one still stopping); one directory serves one running instance")]
+    Locked {
+        /// The state directory.
+        path: String,
+    },
+    /// The state does not fit its changelog: the topic was recreated, or the state is older
+    /// than the changelog keeps deletes.
+    #[error(
+        "state store `{store}` in {path} cannot be brought up to date from changelog `{changelog}`: {reason}"
+    )]
+    Stale {
+        /// The store.
+        store: String,
+        /// The state directory.
+        path: String,
+        /// The changelog topic.
+        changelog: String,
+        /// What does not fit.
+        reason: String,
+    },
     /// The state writer thread is gone.
     #[error("the state writer thread stopped")]
     WriterGone,

@@ -52,6 +52,8 @@ pub struct Node {
 impl Node {
     fn start(&mut self) {
         let _ = std::fs::remove_file(self.dir.join("logs/server.log"));
+        // A stale pid file of the previous run would make `ready` see a dead broker at once.
+        let _ = std::fs::remove_file(self.dir.join("broker.pid"));
         let mut cmd = Command::new("bash");
         if let Some(id) = &self.cluster_id {
             cmd.env("STOAT_KAFKA_CLUSTER_ID", id);
@@ -71,7 +73,12 @@ impl Node {
 
     fn wait_ready(&self) {
         let ok = Command::new("bash").arg(script()).arg("ready").arg(&self.dir).arg("120").status();
-        assert!(ok.is_ok_and(|s| s.success()), "broker in {} did not start", self.dir.display());
+        if !ok.is_ok_and(|s| s.success()) {
+            let log = std::fs::read_to_string(self.dir.join("logs/server.log")).unwrap_or_default();
+            let lines: Vec<&str> = log.lines().collect();
+            let tail = lines[lines.len().saturating_sub(20)..].join("\n");
+            panic!("broker in {} did not start; server.log ends:\n{tail}", self.dir.display());
+        }
     }
 
     fn pid(&self) -> Option<String> {
@@ -82,6 +89,17 @@ impl Node {
         if let Some(pid) = self.pid() {
             let _ = Command::new("kill").arg(sig).arg(&pid).status();
         }
+    }
+
+    /// Freezes the broker process (SIGSTOP): its connections stay open but nothing answers, as
+    /// with a stalled machine or a long GC pause.
+    pub fn pause(&self) {
+        self.signal("-STOP");
+    }
+
+    /// Thaws a paused broker (SIGCONT).
+    pub fn resume(&self) {
+        self.signal("-CONT");
     }
 
     /// Controlled shutdown (SIGTERM); waits until the process is gone.
@@ -213,16 +231,50 @@ impl Kafka {
 
     /// Creates a topic (the broker's default replication).
     pub fn create_topic(&self, topic: &str, partitions: i32) {
+        self.create_topic_with(topic, partitions, &[]);
+    }
+
+    /// Creates a topic with topic-level settings (e.g. `cleanup.policy`), retrying while a
+    /// topic of the same name is still being deleted.
+    pub fn create_topic_with(&self, topic: &str, partitions: i32, configs: &[(&str, &str)]) {
+        let admin: AdminClient<DefaultClientContext> = self.client().create().expect("admin client");
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        let new = || {
+            let mut new = NewTopic::new(topic, partitions, TopicReplication::Fixed(-1));
+            for (k, v) in configs {
+                new = new.set(k, v);
+            }
+            new
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let results = rt
+                .block_on(admin.create_topics(
+                    &[new()],
+                    &AdminOptions::new().operation_timeout(Some(Duration::from_secs(30))),
+                ))
+                .expect("create topics");
+            match results.into_iter().next() {
+                Some(Ok(_)) => return,
+                Some(Err((t, e))) if Instant::now() >= deadline => panic!("create topic {t}: {e}"),
+                Some(Err(_)) => std::thread::sleep(Duration::from_millis(500)),
+                None => panic!("create topic {topic}: no result"),
+            }
+        }
+    }
+
+    /// Deletes a topic.
+    pub fn delete_topic(&self, topic: &str) {
         let admin: AdminClient<DefaultClientContext> = self.client().create().expect("admin client");
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
         let results = rt
-            .block_on(admin.create_topics(
-                &[NewTopic::new(topic, partitions, TopicReplication::Fixed(-1))],
+            .block_on(admin.delete_topics(
+                &[topic],
                 &AdminOptions::new().operation_timeout(Some(Duration::from_secs(30))),
             ))
-            .expect("create topics");
+            .expect("delete topics");
         for r in results {
-            r.unwrap_or_else(|(t, e)| panic!("create topic {t}: {e}"));
+            r.unwrap_or_else(|(t, e)| panic!("delete topic {t}: {e}"));
         }
     }
 
@@ -282,6 +334,11 @@ impl Kafka {
     /// Every committed record of `topic` (read_committed), partition by partition, in offset
     /// order: `(key, value, headers)`.
     pub fn read_committed(&self, topic: &str) -> Vec<ReadRecord> {
+        self.read_committed_by_partition(topic).into_iter().map(|(_, r)| r).collect()
+    }
+
+    /// [`Kafka::read_committed`] with each record's partition.
+    pub fn read_committed_by_partition(&self, topic: &str) -> Vec<(i32, ReadRecord)> {
         let consumer: BaseConsumer = self
             .client()
             .set("group.id", "stoat-test-reader")
@@ -339,8 +396,8 @@ impl Kafka {
         let mut out = Vec::new();
         let mut ps: Vec<_> = by_partition.into_iter().collect();
         ps.sort_by_key(|(p, _)| *p);
-        for (_, records) in ps {
-            out.extend(records);
+        for (p, records) in ps {
+            out.extend(records.into_iter().map(|r| (p, r)));
         }
         out
     }
@@ -374,6 +431,29 @@ pub fn check_word_counts(
         return Err(format!("{} words in the output, {} expected", last.len(), oracle.len()));
     }
     Ok(())
+}
+
+/// The partitions Kafka's Java clients pick for `keys` among `partitions`, computed by the
+/// Kafka jars themselves (`tests/kafka/Partitions.java`).
+pub fn java_partitions(keys: &[String], partitions: u32) -> Vec<i32> {
+    use std::io::Write;
+    provision();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut child = Command::new("java")
+        .arg("-cp")
+        .arg(root.join(".kafka/libs/*"))
+        .arg(root.join("tests/kafka/Partitions.java"))
+        .arg(partitions.to_string())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("java");
+    let mut input = keys.join("\n");
+    input.push('\n');
+    child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("write keys");
+    let out = child.wait_with_output().expect("java output");
+    assert!(out.status.success(), "Partitions.java failed");
+    String::from_utf8_lossy(&out.stdout).lines().map(|l| l.trim().parse().expect("a partition")).collect()
 }
 
 /// The word_count example binary that `cargo test` builds next to the test binaries.

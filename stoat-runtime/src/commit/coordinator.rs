@@ -216,7 +216,11 @@ impl Engine {
         loop {
             match self.blocking(|log| log.abort()).await {
                 Ok(()) => break,
-                Err(e) if e.is_transient() && since.elapsed() < self.config.retry_timeout => {
+                Err(e)
+                    if e.is_transient()
+                        && since.elapsed() < self.config.retry_timeout
+                        && !self.stop_overdue() =>
+                {
                     tracing::warn!(error = %e, "aborting the epoch failed; trying again");
                     tokio::time::sleep(backoff).await;
                 }
@@ -228,6 +232,14 @@ impl Engine {
         // Read the input again from the committed offsets (the log dropped its positions).
         self.assigned_at = Instant::now() - REASSIGN_EVERY;
         Ok(())
+    }
+
+    /// Whether a stop was requested longer than `Config::shutdown_timeout` ago.
+    fn stop_overdue(&mut self) -> bool {
+        if !self.shutdown.as_ref().is_some_and(Shutdown::is_triggered) {
+            return false;
+        }
+        self.stop_seen.get_or_insert_with(Instant::now).elapsed() >= self.config.shutdown_timeout
     }
 
     /// Stops for good: the lanes drop their work, the open epoch is aborted (unless the
@@ -451,14 +463,21 @@ impl Engine {
         let started = Instant::now();
         self.last_barrier = started;
         let mut deltas = Vec::new();
+        let mut lane_of_delta = Vec::new();
         for (lane, tx) in self.shared.senders.iter().enumerate() {
             let (reply, wait) = oneshot::channel();
             tx.send(LaneMsg::Seal(reply)).map_err(|_| Error::Runtime(format!("lane {lane} has stopped")))?;
             match wait.await {
-                Ok(Ok(seal)) => deltas.extend(seal.deltas),
+                Ok(Ok(seal)) => {
+                    lane_of_delta.extend(std::iter::repeat_n(lane, seal.deltas.len()));
+                    deltas.extend(seal.deltas);
+                }
                 Ok(Err(e)) => return Err(e),
                 Err(_) => return Err(Error::Runtime(format!("lane {lane} has stopped"))),
             }
+        }
+        if cfg!(debug_assertions) {
+            super::conflicts::check(&deltas, &lane_of_delta)?;
         }
         self.check()?;
         let sealed_at = started.elapsed();

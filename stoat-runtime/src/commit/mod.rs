@@ -2,6 +2,7 @@
 //! trigger (time, record count, end of input, stop), waits for the lanes to go quiet, collects
 //! their state changes, commits the log (outputs and input offsets, atomically) and then LMDB.
 
+mod conflicts;
 mod coordinator;
 mod restore;
 mod shutdown;

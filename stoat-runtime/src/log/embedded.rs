@@ -8,7 +8,6 @@
 //! old one's open epoch is discarded and everything it tries afterwards fails.
 
 use std::collections::HashMap;
-use std::hash::Hasher;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -144,11 +143,8 @@ impl EmbeddedLog {
 
     fn partition_for(&self, key: Option<&[u8]>, partitions: usize) -> usize {
         match key {
-            Some(bytes) => {
-                let mut h = rustc_hash::FxHasher::default();
-                h.write(bytes);
-                (h.finish() % partitions as u64) as usize
-            }
+            // As Kafka's Java clients (and the Kafka log) partition keyed records.
+            Some(bytes) => super::partitioner::partition_for_key(bytes, partitions as u32) as usize,
             None => (self.round_robin.fetch_add(1, Ordering::Relaxed) % partitions as u64) as usize,
         }
     }

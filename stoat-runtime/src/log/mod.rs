@@ -5,6 +5,7 @@
 
 mod embedded;
 pub mod kafka;
+pub mod partitioner;
 
 pub use embedded::{EmbeddedLog, EmbeddedSession};
 pub use kafka::{Guarantee, KafkaConfig, KafkaLog, OffsetReset};
@@ -76,6 +77,18 @@ pub type ChangelogEntries = [(Vec<u8>, Option<Vec<u8>>)];
 /// Receives replayed changelog changes: a batch and the changelog offset after it.
 pub type RestoreSink<'a> = dyn FnMut(Vec<(Vec<u8>, Option<Vec<u8>>)>, u64) -> Result<()> + 'a;
 
+/// A store's changelog as the log sees it before the app starts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChangelogInfo {
+    /// The changelog topic.
+    pub topic: String,
+    /// The offset after its last record.
+    pub end: u64,
+    /// How long it keeps tombstones (`delete.retention.ms`), when known: state last committed
+    /// longer ago than that may have missed deletes a replay of the tail cannot bring back.
+    pub delete_retention: Option<std::time::Duration>,
+}
+
 /// What a commit reports back: for every store with a changelog, the changelog offset after the
 /// epoch's last change (what the state will reflect once the epoch is in LMDB).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -108,6 +121,11 @@ pub trait Log: Send + Sync + 'static {
     /// Discards the open epoch's records and rewinds reading to the committed offsets, so the
     /// next epoch reads again what the aborted one had read.
     fn abort(&self) -> Result<()>;
+    /// What the log knows of `store`'s changelog, to check the state against before restoring
+    /// (`None` for logs without changelogs). May block.
+    fn changelog_info(&self, _store: &str) -> Result<Option<ChangelogInfo>> {
+        Ok(None)
+    }
     /// Replays a store's changelog from offset `from` to its end, calling `apply` with batches
     /// of changes and the offset after each batch. Logs without changelogs apply nothing.
     fn restore(&self, _store: &str, _from: u64, _apply: &mut RestoreSink<'_>) -> Result<()> {

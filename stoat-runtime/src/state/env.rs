@@ -1,5 +1,10 @@
 //! The LMDB environment of an application: one directory, one environment, one named database per
-//! store plus `__stoat`, the metadata database (store schemas, the last committed epoch).
+//! store plus `__stoat`, the metadata database (the owning app id, store schemas, the last
+//! committed epoch and when it committed, each store's changelog position).
+//!
+//! A directory belongs to one application: its app id is recorded at first use and checked at
+//! every start, and the directory is locked exclusively (`stoat.lock`) while an app uses it, so
+//! a second instance, or a zombie of the first, can never write to it.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -13,6 +18,9 @@ use crate::error::StoreError;
 
 const META_DB: &str = "__stoat";
 const EPOCH_KEY: &[u8] = b"epoch";
+const APP_KEY: &[u8] = b"app";
+const COMMITTED_AT_KEY: &[u8] = b"committed_at";
+const LOCK_FILE: &str = "stoat.lock";
 
 /// The opened state of an application, shared by its lanes, its writer thread and readers.
 #[derive(Clone)]
@@ -22,6 +30,8 @@ pub struct StateEnv {
 
 struct Inner {
     env: Env<WithoutTls>,
+    /// Holds the directory's exclusive lock while open.
+    _lock: std::fs::File,
     path: PathBuf,
     map_size: usize,
     meta: Database<Bytes, Bytes>,
@@ -44,17 +54,22 @@ pub(crate) fn lmdb_error(store: &str, path: &Path, map_size: usize, e: heed::Err
 }
 
 impl StateEnv {
-    /// Opens (or creates) the state in `dir` for the given stores, checking that stores already
-    /// there were written with the same key and value types.
+    /// Opens (or creates) the state in `dir` of application `app` for the given stores, checking
+    /// that the directory is not in use, that it belongs to `app` and that stores already there
+    /// were written with the same key and value types. A directory of another app is an error,
+    /// or, with `rebuild_foreign`, emptied (its stores are rebuilt from their changelogs).
     /// `max_readers` bounds the read transactions open at once (LMDB's reader table).
     pub fn open(
         dir: &Path,
+        app: &str,
         specs: &[StoreSpec],
         map_size: usize,
         max_readers: usize,
+        rebuild_foreign: bool,
     ) -> Result<StateEnv, StoreError> {
         std::fs::create_dir_all(dir)
             .map_err(|source| StoreError::Open { path: dir.display().to_string(), source })?;
+        let lock = lock(dir)?;
         let err = |e| lmdb_error("<environment>", dir, map_size, e);
         let mut options = EnvOpenOptions::new().read_txn_without_tls();
         options
@@ -66,6 +81,28 @@ impl StateEnv {
         let env = unsafe { options.open(dir) }.map_err(err)?;
         let mut wtxn = env.write_txn().map_err(err)?;
         let meta: Database<Bytes, Bytes> = env.create_database(&mut wtxn, Some(META_DB)).map_err(err)?;
+        match meta.get(&wtxn, APP_KEY).map_err(err)? {
+            Some(found) if found != app.as_bytes() => {
+                let found = String::from_utf8_lossy(found).into_owned();
+                if !rebuild_foreign {
+                    return Err(StoreError::ForeignState {
+                        path: dir.display().to_string(),
+                        found,
+                        app: app.into(),
+                    });
+                }
+                tracing::warn!(path = %dir.display(), found, app, "state directory of another app: emptied, rebuilding from the changelogs");
+                meta.clear(&mut wtxn).map_err(err)?;
+                for spec in specs {
+                    let db: Database<Bytes, Bytes> =
+                        env.create_database(&mut wtxn, Some(spec.name)).map_err(err)?;
+                    db.clear(&mut wtxn).map_err(err)?;
+                }
+                meta.put(&mut wtxn, APP_KEY, app.as_bytes()).map_err(err)?;
+            }
+            Some(_) => {}
+            None => meta.put(&mut wtxn, APP_KEY, app.as_bytes()).map_err(err)?,
+        }
         let mut stores = HashMap::new();
         for spec in specs {
             let declared = spec.schema();
@@ -86,7 +123,9 @@ impl StateEnv {
             stores.insert(spec.name, db);
         }
         wtxn.commit().map_err(err)?;
-        Ok(StateEnv { inner: Arc::new(Inner { env, path: dir.to_path_buf(), map_size, meta, stores }) })
+        Ok(StateEnv {
+            inner: Arc::new(Inner { env, _lock: lock, path: dir.to_path_buf(), map_size, meta, stores }),
+        })
     }
 
     /// The LMDB reader slots `lanes` lanes over `stores` stores need: every lane may hold a read
@@ -128,6 +167,28 @@ impl StateEnv {
         EPOCH_KEY
     }
 
+    pub(crate) fn committed_at_key() -> &'static [u8] {
+        COMMITTED_AT_KEY
+    }
+
+    /// When the last epoch was committed to this directory (ms since the Unix epoch), if ever.
+    pub fn committed_at(&self) -> Result<Option<i64>, StoreError> {
+        let txn = self.env().read_txn().map_err(|e| self.error(META_DB, e))?;
+        let raw = self.meta().get(&txn, COMMITTED_AT_KEY).map_err(|e| self.error(META_DB, e))?;
+        Ok(raw.and_then(|b| b.try_into().ok()).map(i64::from_be_bytes))
+    }
+
+    /// Empties `store` and forgets its changelog position, so it is rebuilt from the start of
+    /// its changelog. Only before the app processes anything (restore).
+    pub(crate) fn clear_store(&self, store: &str) -> Result<(), StoreError> {
+        let db = self.database(store)?;
+        let err = |e| self.error(store, e);
+        let mut txn = self.env().write_txn().map_err(err)?;
+        db.clear(&mut txn).map_err(err)?;
+        self.meta().delete(&mut txn, Self::changelog_key(store).as_bytes()).map_err(err)?;
+        txn.commit().map_err(err)
+    }
+
     pub(crate) fn changelog_key(store: &str) -> String {
         format!("changelog/{store}")
     }
@@ -138,6 +199,25 @@ impl StateEnv {
         let key = Self::changelog_key(store);
         let raw = self.meta().get(&txn, key.as_bytes()).map_err(|e| self.error(META_DB, e))?;
         Ok(raw.and_then(|b| b.try_into().ok()).map(u64::from_be_bytes).unwrap_or(0))
+    }
+}
+
+/// Takes the directory's exclusive lock (released when the file closes, also when the process
+/// dies).
+fn lock(dir: &Path) -> Result<std::fs::File, StoreError> {
+    let path = dir.join(LOCK_FILE);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|source| StoreError::Open { path: path.display().to_string(), source })?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::Locked { path: dir.display().to_string() }),
+        Err(std::fs::TryLockError::Error(source)) => {
+            Err(StoreError::Open { path: path.display().to_string(), source })
+        }
     }
 }
 
@@ -153,7 +233,8 @@ mod tests {
             .map(|name| StoreSpec { name, kind: "table", key_type: "u64", value_type: "u64", owner: "Four" })
             .collect();
         let (lanes, stores) = (1024, specs.len());
-        let state = StateEnv::open(dir.path(), &specs, 1 << 24, StateEnv::readers_for(lanes, stores))?;
+        let state =
+            StateEnv::open(dir.path(), "test", &specs, 1 << 24, StateEnv::readers_for(lanes, stores), false)?;
         // Each lane mid-batch: a read transaction per store, all open together.
         let mut readers = Vec::with_capacity(lanes * stores);
         for _ in 0..lanes * stores {

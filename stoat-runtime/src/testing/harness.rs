@@ -31,7 +31,7 @@ impl<O: Operator<K, V>, K, V> Harness<O, K, V> {
             .prefix("stoat-harness-")
             .tempdir()
             .map_err(|source| Error::Io { what: "cannot create a scratch state directory".into(), source })?;
-        let env = StateEnv::open(dir.path(), &O::State::stores(), 1 << 30, 126)?;
+        let env = StateEnv::open(dir.path(), "harness", &O::State::stores(), 1 << 30, 126, false)?;
         let state = O::State::open(&env)?;
         let writer = StateWriter::start(env.clone())?;
         Ok(Harness { op, state, writer, env, epoch: 0, offset: 0, _dir: dir })

@@ -143,6 +143,13 @@ impl Topology {
                         spec.name, other.owner, spec.owner
                     )));
                 }
+                let valid = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '.';
+                if spec.name.is_empty() || !spec.name.chars().all(valid) {
+                    return Err(fail(format!(
+                        "state store name `{}` (declared by `{}`) may hold only ASCII letters, digits, `_` and `.`: it names the changelog topic `{}-{}-changelog`, and without `-` in store names no two apps' stores share one",
+                        spec.name, spec.owner, self.app, spec.name
+                    )));
+                }
                 stores.push(spec.clone());
             }
         }

@@ -20,12 +20,14 @@ use rdkafka::{Message, Offset, TopicPartitionList};
 
 use self::producer::{transaction_error, Tracker};
 use super::{
-    BoxFuture, ChangelogEntries, CommitOffset, CommitReceipt, Log, LogRecord, OutRecord, Polled, RestoreSink,
+    BoxFuture, ChangelogEntries, ChangelogInfo, CommitOffset, CommitReceipt, Log, LogRecord, OutRecord,
+    Polled, RestoreSink,
 };
 use crate::error::{Error, Result};
 use crate::record::Headers;
 
-/// The changelog topic of `store` in application `app`.
+/// The changelog topic of `store` in application `app` (Kafka Streams' naming). Store names
+/// contain no `-` (the topology refuses them), so no two (app, store) pairs share a topic.
 pub fn changelog_topic(app: &str, store: &str) -> String {
     format!("{app}-{store}-changelog")
 }
@@ -50,6 +52,8 @@ pub struct KafkaLog {
     producer: BaseProducer<Tracker>,
     /// Changelog topic per store, and the store's index (the producer's delivery opaque).
     changelogs: Vec<(String, String)>,
+    /// What each changelog's configuration says (same order).
+    changelog_configs: Vec<admin::ChangelogConfig>,
     assignment: Mutex<Assignment>,
 }
 
@@ -124,13 +128,14 @@ impl KafkaLog {
         let changelogs: Vec<(String, String)> =
             stores.iter().map(|s| (s.to_string(), changelog_topic(app, s))).collect();
         let topics: Vec<&str> = changelogs.iter().map(|(_, t)| t.as_str()).collect();
-        admin::ensure_compacted_topics(&config, &topics).await?;
+        let changelog_configs = admin::ensure_changelogs(&config, &topics).await?;
         let log = KafkaLog {
             app: app.to_string(),
             config,
             consumer,
             producer,
             changelogs,
+            changelog_configs,
             assignment: Mutex::new(Assignment::default()),
         };
         if !exactly_once {
@@ -374,6 +379,10 @@ impl Log for KafkaLog {
     fn abort(&self) -> Result<()> {
         if self.exactly_once() {
             let timeout = self.config.timeout;
+            // librdkafka aborts only once every record sent has a delivery report served (it
+            // answers "the event queue must be polled for delivery reports" otherwise, however
+            // often it is asked): serve them first.
+            producer::drain(&self.producer, timeout);
             self.producer
                 .abort_transaction(timeout)
                 .map_err(|e| transaction_error(&self.app, "aborting the transaction", e))?;
@@ -385,6 +394,20 @@ impl Log for KafkaLog {
                 .map_err(|e| transaction_error(&self.app, "beginning a transaction", e))?;
         }
         self.rewind()
+    }
+
+    fn changelog_info(&self, store: &str) -> Result<Option<ChangelogInfo>> {
+        let Some(index) = self.store_index(store) else { return Ok(None) };
+        let topic = &self.changelogs[index].1;
+        let (_, high) = self
+            .consumer
+            .fetch_watermarks(topic, 0, self.config.timeout)
+            .map_err(|e| Error::Transient(format!("cannot read the end of changelog `{topic}`: {e}")))?;
+        Ok(Some(ChangelogInfo {
+            topic: topic.clone(),
+            end: high.max(0) as u64,
+            delete_retention: self.changelog_configs.get(index).and_then(|c| c.delete_retention),
+        }))
     }
 
     fn restore(&self, store: &str, from: u64, apply: &mut RestoreSink<'_>) -> Result<()> {
