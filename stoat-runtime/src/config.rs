@@ -37,10 +37,11 @@ pub struct Config {
     pub commit_interval: Duration,
     /// An epoch ends after this many input records (default 50 000).
     pub commit_max_records: usize,
-    /// The most records in flight between the dispatcher and the lanes (default: 16 batches per
-    /// lane); the bound on memory when lanes are slower than the source. The dispatcher stops
-    /// reading while the budget is used up; on top of it, each lane's current batch may fan out
-    /// (flat map) before the lane frees its budget.
+    /// The most records in flight, source and re-keyed alike (default: 16 batches per lane); the
+    /// bound on memory when lanes are slower than the source. The dispatcher stops reading while
+    /// half of it is used (the other half is room for fan-out); lanes pause fan-out when all of
+    /// it is used, running the deepest work first. On top of it, a batch per lane may be on its
+    /// way.
     pub max_in_flight: usize,
     /// What to do with records that fail.
     pub error_policy: ErrorPolicy,
