@@ -426,3 +426,21 @@ fn transient_errors_stop_the_app_once_the_retry_timeout_has_passed() -> stoat::R
     assert!(log.read_all("out").is_empty());
     Ok(())
 }
+
+#[test]
+fn a_second_connection_of_the_app_id_fences_a_running_app() -> stoat::Result<()> {
+    let log = Arc::new(EmbeddedLog::new(2));
+    produce_numbers(&log, "in", 0..1_000);
+    let mut first = on(&log, &echo_topology("fenced"), 2)?;
+    first.run_until_idle()?;
+    // A new instance of the same app id takes over the log ...
+    let mut second = on(&log, &echo_topology("fenced"), 2)?;
+    produce_numbers(&log, "in", 1_000..2_000);
+    // ... so the first one stops, writing nothing more.
+    let err = first.run_until_idle().expect_err("fenced");
+    assert!(matches!(err, Error::Fenced { .. }), "{err:?}");
+    let stats = second.run_until_idle()?;
+    assert_eq!(stats.records_in, 1_000, "the second instance reads on from the first one's commits");
+    assert_eq!(log.read_all("out").len(), 2_000);
+    Ok(())
+}

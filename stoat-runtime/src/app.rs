@@ -96,13 +96,14 @@ impl App {
         let log = connect(&program, &runtime)?;
         let stats = Arc::new(Stats::default());
         let writer = StateWriter::start(state.clone())?;
-        crate::commit::restore(
+        let restored = crate::commit::restore(
             log.as_ref(),
             &state,
             &writer,
             program.stores(),
             config.rebuild_foreign_state,
         )?;
+        stats.restored(restored);
         let engine = {
             let _guard = runtime.enter();
             Engine::start(

@@ -1,6 +1,6 @@
 //! Counters of what an application did: records in and out, epochs and the time their commits
-//! took, and every record skipped by the error policy, by reason. Mirrored to the `metrics`
-//! facade for exporters.
+//! took, epochs retried after transient errors, changelog records restored at start, and every
+//! record skipped by the error policy, by reason. Mirrored to the `metrics` facade for exporters.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -18,6 +18,7 @@ pub struct Stats {
     commit_micros_total: AtomicU64,
     commit_micros_max: AtomicU64,
     retries: AtomicU64,
+    restored: AtomicU64,
 }
 
 /// A snapshot of [`Stats`].
@@ -45,6 +46,8 @@ pub struct RunStats {
     pub commit_time_max: Duration,
     /// Epochs aborted by a transient error and run again.
     pub epoch_retries: u64,
+    /// Changelog records replayed into the state at start.
+    pub restored: u64,
 }
 
 impl RunStats {
@@ -86,6 +89,11 @@ impl Stats {
         metrics::histogram!("stoat_commit_seconds").record(took.as_secs_f64());
     }
 
+    pub(crate) fn restored(&self, n: u64) {
+        self.restored.fetch_add(n, Ordering::Relaxed);
+        metrics::counter!("stoat_restored_records_total").increment(n);
+    }
+
     pub(crate) fn retry(&self) {
         self.retries.fetch_add(1, Ordering::Relaxed);
     }
@@ -113,6 +121,7 @@ impl Stats {
             commit_time_total: Duration::from_micros(self.commit_micros_total.load(Ordering::Relaxed)),
             commit_time_max: Duration::from_micros(self.commit_micros_max.load(Ordering::Relaxed)),
             epoch_retries: self.retries.load(Ordering::Relaxed),
+            restored: self.restored.load(Ordering::Relaxed),
         }
     }
 }
