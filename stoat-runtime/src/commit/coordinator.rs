@@ -29,37 +29,37 @@ use crate::topology::Program;
 const FETCH: usize = 2048;
 
 /// How often the coordinator asks the log to pick up new input partitions.
-const REASSIGN_EVERY: Duration = Duration::from_secs(5);
+pub(super) const REASSIGN_EVERY: Duration = Duration::from_secs(5);
 
 /// How often the coordinator looks at its lanes and the stop request while it waits for them.
-const WATCH_EVERY: Duration = Duration::from_millis(50);
+pub(super) const WATCH_EVERY: Duration = Duration::from_millis(50);
 
 /// A running topology: lanes, the state writer, and the coordinator's position in every input.
 pub struct Engine {
-    program: Arc<Program>,
-    config: Config,
-    log: Arc<dyn Log>,
-    writer: StateWriter,
-    shared: Arc<Shared>,
-    lanes: Vec<JoinHandle<()>>,
-    topics: Vec<String>,
-    batchers: Vec<Box<dyn Batcher>>,
+    pub(super) program: Arc<Program>,
+    pub(super) config: Config,
+    pub(super) log: Arc<dyn Log>,
+    pub(super) writer: StateWriter,
+    pub(super) shared: Arc<Shared>,
+    pub(super) lanes: Vec<JoinHandle<()>>,
+    pub(super) topics: Vec<String>,
+    pub(super) batchers: Vec<Box<dyn Batcher>>,
     /// Next offset to read per (source, partition), for the epoch's commit.
-    positions: HashMap<(u32, u32), u64>,
-    assigned_at: Instant,
+    pub(super) positions: HashMap<(u32, u32), u64>,
+    pub(super) assigned_at: Instant,
     /// When the last epoch's barrier started (commit cadence).
-    last_barrier: Instant,
-    epoch: u64,
-    failed: bool,
-    polled: Vec<Polled>,
+    pub(super) last_barrier: Instant,
+    pub(super) epoch: u64,
+    pub(super) failed: bool,
+    pub(super) polled: Vec<Polled>,
     /// The stop request of the current run, and when the coordinator first saw it triggered.
-    shutdown: Option<Shutdown>,
-    stop_seen: Option<Instant>,
+    pub(super) shutdown: Option<Shutdown>,
+    pub(super) stop_seen: Option<Instant>,
     /// The input positions of the last commit: where a retried epoch starts again.
-    committed: HashMap<(u32, u32), u64>,
+    pub(super) committed: HashMap<(u32, u32), u64>,
     /// Since when, and how often, transient errors have been retried without a commit.
-    retrying_since: Option<Instant>,
-    retries: u32,
+    pub(super) retrying_since: Option<Instant>,
+    pub(super) retries: u32,
 }
 
 impl std::fmt::Debug for Engine {
@@ -148,7 +148,7 @@ impl Engine {
 
     /// Runs a call that may block (a log operation waiting for the broker) on tokio's blocking
     /// threads, so the async threads stay free whatever the runtime's flavour.
-    async fn blocking<R: Send + 'static>(
+    pub(super) async fn blocking<R: Send + 'static>(
         &self,
         f: impl FnOnce(&dyn Log) -> Result<R> + Send + 'static,
     ) -> Result<R> {
@@ -193,102 +193,6 @@ impl Engine {
                 Err(e) => self.recover_or_stop(e).await?,
             }
         }
-    }
-
-    /// After a failed epoch: a transient error is retried (the epoch aborted and its work
-    /// discarded, the inputs rewound to the last commit), until `Config::retry_timeout` has
-    /// passed without a commit or a stop is requested; anything else stops the engine, aborting
-    /// the open epoch.
-    async fn recover_or_stop(&mut self, error: Error) -> Result<()> {
-        let since = *self.retrying_since.get_or_insert_with(Instant::now);
-        let stopping = self.shutdown.as_ref().is_some_and(Shutdown::is_triggered);
-        if !error.is_transient() || self.failed || stopping || since.elapsed() >= self.config.retry_timeout {
-            return Err(self.stop(error).await);
-        }
-        self.retries += 1;
-        let backoff =
-            Duration::from_millis(100).saturating_mul(1 << self.retries.min(6)).min(Duration::from_secs(5));
-        tracing::warn!(%error, retry = self.retries, ?backoff, "transient error: aborting the epoch and running it again");
-        metrics::counter!("stoat_epoch_retries_total").increment(1);
-        self.shared.stats.retry();
-        self.discard_epoch().await?;
-        tokio::time::sleep(backoff).await;
-        loop {
-            match self.blocking(|log| log.abort()).await {
-                Ok(()) => break,
-                Err(e)
-                    if e.is_transient()
-                        && since.elapsed() < self.config.retry_timeout
-                        && !self.stop_overdue() =>
-                {
-                    tracing::warn!(error = %e, "aborting the epoch failed; trying again");
-                    tokio::time::sleep(backoff).await;
-                }
-                Err(e) => return Err(self.stop(e).await),
-            }
-        }
-        self.shared.recovered();
-        self.last_barrier = Instant::now();
-        // Read the input again from the committed offsets (the log dropped its positions).
-        self.assigned_at = Instant::now() - REASSIGN_EVERY;
-        Ok(())
-    }
-
-    /// Whether a stop was requested longer than `Config::shutdown_timeout` ago.
-    fn stop_overdue(&mut self) -> bool {
-        if !self.shutdown.as_ref().is_some_and(Shutdown::is_triggered) {
-            return false;
-        }
-        self.stop_seen.get_or_insert_with(Instant::now).elapsed() >= self.config.shutdown_timeout
-    }
-
-    /// Stops for good: the lanes drop their work, the open epoch is aborted (unless the
-    /// producer was fenced: the new instance aborts it), and `error` is what the run returns.
-    async fn stop(&mut self, error: Error) -> Error {
-        self.failed = true;
-        self.shared.halt();
-        if !matches!(error, Error::Fenced { .. }) {
-            if let Err(e) = self.blocking(|log| log.abort()).await {
-                tracing::error!(error = %e, "aborting the epoch failed");
-            }
-        }
-        error
-    }
-
-    /// Throws away the open epoch's work everywhere: the lanes drop what is queued, their
-    /// outputs and their buffered state changes; the dispatcher's batches and read positions go
-    /// back to the last commit.
-    async fn discard_epoch(&mut self) -> Result<()> {
-        self.shared.halt();
-        let deadline = Instant::now() + self.config.shutdown_timeout;
-        while self.shared.budget.in_flight() > 0 {
-            if Instant::now() >= deadline {
-                return Err(Error::Runtime(format!(
-                    "the lanes did not drop the aborted epoch's work within {:?}: a lane is still busy in operator code",
-                    self.config.shutdown_timeout
-                )));
-            }
-            let notified = self.shared.progress.notified();
-            tokio::select! {
-                _ = notified => {}
-                _ = tokio::time::sleep(WATCH_EVERY) => {}
-            }
-        }
-        for (lane, tx) in self.shared.senders.iter().enumerate() {
-            let (reply, wait) = oneshot::channel();
-            let gone = || Error::Runtime(format!("lane {lane} has stopped"));
-            tx.send(LaneMsg::Discard(reply)).map_err(|_| gone())?;
-            wait.await.map_err(|_| gone())??;
-        }
-        for batcher in &mut self.batchers {
-            for lane in 0..self.config.lanes {
-                drop(batcher.take(lane));
-            }
-        }
-        self.positions = self.committed.clone();
-        // The lanes' own error, if they had one, belongs to the discarded epoch.
-        self.shared.take_failure();
-        Ok(())
     }
 
     fn check(&mut self) -> Result<()> {

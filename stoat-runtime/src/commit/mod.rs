@@ -1,9 +1,16 @@
 //! Epochs and the commit: the coordinator dispatches input to the lanes, ends an epoch on a
 //! trigger (time, record count, end of input, stop), waits for the lanes to go quiet, collects
 //! their state changes, commits the log (outputs and input offsets, atomically) and then LMDB.
+//!
+//! - `coordinator`: the engine and its epoch loop;
+//! - `recovery`: retrying an epoch after a transient error, or stopping after any other;
+//! - `conflicts`: the debug-build check for a key two lanes wrote in one epoch;
+//! - `restore`: bringing LMDB up to date from the changelogs before the first epoch;
+//! - `shutdown`: the stop request.
 
 mod conflicts;
 mod coordinator;
+mod recovery;
 mod restore;
 mod shutdown;
 
