@@ -47,6 +47,7 @@ pub fn topology_for(app: &str, input: &str, output: &str) -> Topology {
 
 /// Runs word count on Kafka until SIGTERM/SIGINT (or, with `idle`, until nothing new has been
 /// read for that long), committing the open epoch before it returns.
+#[cfg(feature = "kafka")]
 pub fn run_on_kafka(
     topology: &Topology,
     config: Config,

@@ -21,7 +21,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use stoat::{Config, Guarantee, KafkaConfig};
+use stoat::Config;
+#[cfg(feature = "kafka")]
+use stoat::{Guarantee, KafkaConfig};
 
 const USAGE: &str = "usage: word_count [FILE] [--state-dir DIR] [--lanes N]
        word_count --bootstrap HOST:PORT --input TOPIC --output TOPIC [--app-id ID] [--state-dir DIR]
@@ -79,6 +81,7 @@ fn parse_args() -> Result<Args, String> {
     Ok(args)
 }
 
+#[cfg(feature = "kafka")]
 fn run_kafka(args: Args, bootstrap: String) -> ExitCode {
     let (input, output) = (args.input.unwrap_or_default(), args.output.unwrap_or_default());
     let app_id = args.app_id.unwrap_or_else(|| "word-count".into());
@@ -95,6 +98,12 @@ fn run_kafka(args: Args, bootstrap: String) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+#[cfg(not(feature = "kafka"))]
+fn run_kafka(_: Args, _: String) -> ExitCode {
+    eprintln!("word_count: built without the `kafka` cargo feature; rebuild with it to run on Kafka");
+    ExitCode::from(2)
 }
 
 fn main() -> ExitCode {

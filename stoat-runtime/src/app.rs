@@ -8,7 +8,9 @@ use std::time::Duration;
 use crate::commit::{Engine, Shutdown};
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::log::{EmbeddedLog, KafkaConfig, KafkaLog, Log};
+use crate::log::{EmbeddedLog, Log};
+#[cfg(feature = "kafka")]
+use crate::log::{KafkaConfig, KafkaLog};
 use crate::state::{StateEnv, StateSet, StateWriter};
 use crate::stats::{RunStats, Stats};
 use crate::topology::{Program, Topology};
@@ -52,8 +54,9 @@ impl App {
         App::build(topology, config, |_, _| Ok(log))
     }
 
-    /// Runs `topology` on Apache Kafka: one consumer assigned every input partition, one
+    /// Runs `topology` on Apache Kafka (cargo feature `kafka`, on by default): one consumer assigned every input partition, one
     /// producer, one transaction per epoch under exactly-once, a compacted changelog per store.
+    #[cfg(feature = "kafka")]
     pub fn kafka(topology: &Topology, config: Config, kafka: KafkaConfig) -> Result<App> {
         App::build(topology, config, |program, runtime| {
             let stores: Vec<&str> = program.stores().iter().map(|s| s.name).collect();

@@ -46,6 +46,7 @@ pub use stoat_runtime::error::{
     BoxError, DecodeError, EncodeError, Error, RecordLocation, Result, StoreError,
 };
 pub use stoat_runtime::log;
+#[cfg(feature = "kafka")]
 pub use stoat_runtime::log::{Guarantee, KafkaConfig, OffsetReset};
 pub use stoat_runtime::record::{Headers, KeyValue, Record};
 pub use stoat_runtime::state::{KeyPrefix, KeyRef, StoreKey, StoreValue, Table};
@@ -58,9 +59,10 @@ pub mod prelude {
     pub use crate::codec::{Json, RawBytes, Text, Unit, Utf8};
     pub use crate::testing::{Harness, TestDriver};
     pub use crate::{
-        App, Config, Context, ErrorPolicy, Guarantee, KafkaConfig, KeyValue, Record, Shutdown, StoreError,
-        Stream, Table, Topology,
+        App, Config, Context, ErrorPolicy, KeyValue, Record, Shutdown, StoreError, Stream, Table, Topology,
     };
+    #[cfg(feature = "kafka")]
+    pub use crate::{Guarantee, KafkaConfig};
 }
 
 /// Paths the macros' generated code uses. Not a public API.
@@ -86,6 +88,7 @@ mod book {
     struct State;
     #[doc = include_str!("../../book/src/testing.md")]
     struct Testing;
+    #[cfg(feature = "kafka")]
     #[doc = include_str!("../../book/src/kafka.md")]
     struct Kafka;
     #[doc = include_str!("../../README.md")]

@@ -109,5 +109,4 @@ impl Engine {
         self.shared.take_failure();
         Ok(())
     }
-
 }

@@ -4,10 +4,12 @@
 //! behind the same interface.
 
 mod embedded;
+#[cfg(feature = "kafka")]
 pub mod kafka;
 pub mod partitioner;
 
 pub use embedded::{EmbeddedLog, EmbeddedSession};
+#[cfg(feature = "kafka")]
 pub use kafka::{Guarantee, KafkaConfig, KafkaLog, OffsetReset};
 
 use std::sync::Arc;
