@@ -188,6 +188,7 @@ fn an_unreachable_broker_is_a_clear_error() {
     let err =
         App::kafka(&topology, Config::default(), kafka).err().map(|e| e.to_string()).unwrap_or_default();
     assert!(err.contains("initialising transactions failed"), "{err}");
+    assert!(err.contains("bootstrap servers `127.0.0.1:1`"), "the error names the address: {err}");
 }
 
 #[test]

@@ -108,3 +108,15 @@ fn a_topology_of_every_shape() -> stoat::Result<()> {
     assert!(records.is_empty()?);
     Ok(())
 }
+
+#[test]
+fn the_test_driver_refuses_to_read_a_topic_the_topology_does_not_write() -> stoat::Result<()> {
+    let topology = Topology::new("typo");
+    topology.stream::<(), u64>("in").map_values(|n| n + 1).to("out");
+    let driver = TestDriver::new(&topology)?;
+    driver.input::<(), u64>("in").pipe_value(1)?;
+    let err = driver.output::<(), u64>("uot").read_values().expect_err("a misspelled topic");
+    assert!(err.to_string().contains("`uot` is not written") && err.to_string().contains("out"), "{err}");
+    assert_eq!(driver.output::<(), u64>("out").read_values()?, vec![2]);
+    Ok(())
+}

@@ -90,6 +90,14 @@ pub enum Error {
         /// The application id.
         app: String,
     },
+    /// A test read a topic the topology does not write.
+    #[error("topic `{topic}` is not written by this topology (it writes: {known}); a misspelled topic would read as empty")]
+    UnknownTopic {
+        /// The topic asked for.
+        topic: String,
+        /// The topics the topology writes.
+        known: String,
+    },
     /// A runtime task stopped unexpectedly.
     #[error("the runtime failed: {0}")]
     Runtime(String),

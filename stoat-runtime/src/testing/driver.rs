@@ -24,6 +24,8 @@ pub struct TestDriver {
     /// Per output topic, the next offset to read in each partition: shared by every handle on the
     /// topic, so a read consumes records for all of them (as in Kafka Streams' driver).
     cursors: RefCell<HashMap<String, Vec<u64>>>,
+    /// The topics the topology writes (its sinks and the dead-letter topic).
+    outputs: Vec<String>,
 }
 
 impl TestDriver {
@@ -35,6 +37,10 @@ impl TestDriver {
     /// A driver with the given configuration.
     pub fn with_config(topology: &Topology, config: Config) -> Result<TestDriver> {
         let config = Config { worker_threads: config.worker_threads.min(2), ..config };
+        let mut outputs = topology.build()?.sink_topics().to_vec();
+        if let crate::config::ErrorPolicy::DeadLetter(topic) = &config.error_policy {
+            outputs.push(topic.clone());
+        }
         let app = App::embedded(topology, config)?;
         let log = match app.embedded_log() {
             Some(log) => Arc::clone(log),
@@ -42,7 +48,7 @@ impl TestDriver {
                 return Err(crate::error::Error::Runtime("the test driver needs the embedded log".into()))
             }
         };
-        Ok(TestDriver { app: RefCell::new(app), log, cursors: RefCell::default() })
+        Ok(TestDriver { app: RefCell::new(app), log, cursors: RefCell::default(), outputs })
     }
 
     /// Creates a topic with `partitions` partitions (topics used before get one).
@@ -53,6 +59,15 @@ impl TestDriver {
     /// The embedded log underneath.
     pub fn log(&self) -> &Arc<EmbeddedLog> {
         &self.log
+    }
+
+    /// Refuses to read a topic the topology does not write (a misspelled name would read as
+    /// empty, and a test expecting no output would pass), unless the test made the topic.
+    pub(crate) fn check_output(&self, topic: &str) -> Result<()> {
+        if self.outputs.iter().any(|t| t == topic) || self.log.partition_count(topic).is_some() {
+            return Ok(());
+        }
+        Err(crate::error::Error::UnknownTopic { topic: topic.to_string(), known: self.outputs.join(", ") })
     }
 
     pub(crate) fn cursor(&self, topic: &str) -> RefMut<'_, Vec<u64>> {

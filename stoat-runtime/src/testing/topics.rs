@@ -157,6 +157,7 @@ impl<'d, K: 'static, V: 'static> TestOutput<'d, K, V> {
 
     /// Every record not read yet, decoded.
     pub fn read_records(&self) -> Result<Vec<Record<K, V>>> {
+        self.driver.check_output(&self.topic)?;
         let log = self.driver.log();
         let mut cursor = self.driver.cursor(&self.topic);
         let mut out = Vec::new();
@@ -199,6 +200,7 @@ impl<'d, K: 'static, V: 'static> TestOutput<'d, K, V> {
 
     /// Whether every record has been read.
     pub fn is_empty(&self) -> Result<bool> {
+        self.driver.check_output(&self.topic)?;
         let cursor = self.driver.cursor(&self.topic).clone();
         let log = self.driver.log();
         let unread = log

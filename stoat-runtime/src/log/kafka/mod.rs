@@ -71,7 +71,20 @@ impl KafkaLog {
     /// Connects for application `app` with stores `stores`: checks the configuration, creates
     /// missing changelog topics, and under exactly-once initialises the transactional producer
     /// (fencing any older instance of the app and aborting its open transaction).
+    ///
+    /// Errors talking to the cluster name the bootstrap servers, so an unreachable or wrong
+    /// address is plain from the message.
     pub async fn connect(app: &str, stores: &[&str], config: KafkaConfig) -> Result<KafkaLog> {
+        let servers = config.bootstrap_servers.clone();
+        let at = |m: String| format!("{m} (bootstrap servers `{servers}`)");
+        KafkaLog::open(app, stores, config).await.map_err(|e| match e {
+            Error::Log(m) => Error::Log(at(m)),
+            Error::Transient(m) => Error::Transient(at(m)),
+            other => other,
+        })
+    }
+
+    async fn open(app: &str, stores: &[&str], config: KafkaConfig) -> Result<KafkaLog> {
         let exactly_once = config.guarantee == Guarantee::ExactlyOnce;
         let mut consumer_cfg = config.client("consumer")?;
         consumer_cfg
