@@ -127,8 +127,7 @@ fn a_stop_request_is_honoured_while_a_lane_is_stuck() {
     let (run, took) = bounded(Duration::from_secs(60), || {
         let topology = Topology::new("stuck");
         topology.stream::<(), u64>("in").process(stuck).to("out");
-        let mut config = Config::default().lanes(2);
-        config.shutdown_timeout = Duration::from_secs(2);
+        let config = Config::default().lanes(2).shutdown_timeout(Duration::from_secs(2));
         let mut app = App::embedded(&topology, config)?;
         let log = app.embedded_log().cloned().ok_or(Error::Runtime("no log".into()))?;
         produce_numbers(&log, "in", 0..100);
@@ -202,8 +201,7 @@ fn a_thousand_lanes_over_four_stores_have_enough_lmdb_readers() -> stoat::Result
     let topology = Topology::new("many-lanes");
     topology.stream::<u64, u64>("in").process(touch_four).to("out");
     // Many worker threads, so that many lanes hold read transactions at the same time.
-    let mut config = Config::default().lanes(1024).error_policy(ErrorPolicy::Skip);
-    config.worker_threads = 64;
+    let config = Config::default().lanes(1024).error_policy(ErrorPolicy::Skip).worker_threads(64);
     let mut app = App::embedded(&topology, config)?;
     let log = app.embedded_log().cloned().ok_or(Error::Runtime("no log".into()))?;
     log.create_topic("in", 8);
@@ -237,8 +235,7 @@ fn fan_out(n: u64) -> Vec<KeyValue<u64, u64>> {
 fn re_keyed_fan_out_stays_within_the_in_flight_budget() -> stoat::Result<()> {
     let topology = Topology::new("fan-out");
     topology.stream::<(), u64>("in").process(fan_out).process(fan_out).process(fan_out).to("out");
-    let mut config = Config::default().lanes(2);
-    config.max_in_flight = 512;
+    let config = Config::default().lanes(2).max_in_flight(512);
     let driver = TestDriver::with_config(&topology, config)?;
     driver.input::<(), u64>("in").pipe_values(0..2_000)?;
     let stats = driver.stats();
@@ -416,8 +413,7 @@ fn transient_log_errors_abort_and_retry_the_epoch_and_the_output_stays_exact() -
 
 #[test]
 fn transient_errors_stop_the_app_once_the_retry_timeout_has_passed() -> stoat::Result<()> {
-    let mut config = Config::default().lanes(2);
-    config.retry_timeout = Duration::from_millis(500);
+    let config = Config::default().lanes(2).retry_timeout(Duration::from_millis(500));
     let (mut app, log) = flaky_run((1..10_000).collect(), Vec::new(), config)?;
     let started = Instant::now();
     let err = app.run_until_idle().expect_err("every commit fails");

@@ -383,9 +383,7 @@ fn state_ahead_of_a_recreated_changelog_is_refused_or_rebuilt_on_request() -> st
     let err = App::kafka(&topology, config(), KafkaConfig::new(&k.bootstrap)).expect_err("stale state");
     assert!(matches!(err, stoat::Error::Store(StoreError::Stale { .. })), "{err:?}");
     assert!(err.to_string().contains("created again"), "{err}");
-    let mut rebuild = config();
-    rebuild.rebuild_foreign_state = true;
-    let app = App::kafka(&topology, rebuild, KafkaConfig::new(&k.bootstrap))?;
+    let app = App::kafka(&topology, config().rebuild_foreign_state(true), KafkaConfig::new(&k.bootstrap))?;
     // Rebuilt from the (empty) changelog: the old counts are gone rather than silently kept.
     assert_eq!(app.read_state(|c: &app::Counts| c.per_word.get("alpha"))??, None);
     Ok(())

@@ -16,8 +16,7 @@ fn slow(n: u64) -> Vec<u64> {
 fn slow_lanes_bound_the_records_in_flight() -> stoat::Result<()> {
     let topology = Topology::new("slow");
     topology.stream::<(), u64>("in").process(slow).key_by(|_, n| *n).to("out");
-    let mut config = Config::default().lanes(2);
-    config.max_in_flight = 512;
+    let config = Config::default().lanes(2).max_in_flight(512);
     let driver = TestDriver::with_config(&topology, config)?;
     driver.input::<(), u64>("in").pipe_values(0..20_000)?;
     let stats = driver.stats();

@@ -169,9 +169,7 @@ fn a_state_directory_of_another_app_is_refused_or_rebuilt_on_request() -> stoat:
         "{text}"
     );
     // On request, the directory is emptied: app-b does not start from app-a's counts.
-    let mut config = Config::default().lanes(2).state_dir(dir.path());
-    config.rebuild_foreign_state = true;
-    let b = run_tally("app-b", config)?;
+    let b = run_tally("app-b", Config::default().lanes(2).state_dir(dir.path()).rebuild_foreign_state(true))?;
     let a_count = b.read_state(|t: &Tally| t.seen.get("a"))??;
     assert_eq!(a_count, Some(2), "app-b counted its own two `a`s, not app-a's on top");
     Ok(())

@@ -23,8 +23,10 @@ pub enum ErrorPolicy {
     DeadLetter(String),
 }
 
-/// Configuration of a stoat application.
+/// Configuration of a stoat application: `Config::default()` and the builder methods, one per
+/// setting (new settings may come; the struct cannot be built field by field).
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct Config {
     /// Number of lanes (default: the number of CPUs).
     pub lanes: usize,
@@ -37,12 +39,12 @@ pub struct Config {
     pub commit_interval: Duration,
     /// An epoch ends after this many input records (default 50 000).
     pub commit_max_records: usize,
-    /// The most records in flight, source and re-keyed alike (default: 16 batches per lane); the
+    /// The most records in flight, source and re-keyed alike (`None`: 16 batches per lane); the
     /// bound on memory when lanes are slower than the source. The dispatcher stops reading while
     /// half of it is used (the other half is room for fan-out); lanes pause fan-out when all of
     /// it is used, running the deepest work first. On top of it, a batch per lane may be on its
     /// way.
-    pub max_in_flight: usize,
+    pub max_in_flight: Option<usize>,
     /// What to do with records that fail.
     pub error_policy: ErrorPolicy,
     /// Tokio worker threads (default: the number of CPUs).
@@ -74,7 +76,7 @@ impl Default for Config {
             state_map_size: 16 << 30,
             commit_interval: Duration::from_millis(100),
             commit_max_records: 50_000,
-            max_in_flight: 0,
+            max_in_flight: None,
             error_policy: ErrorPolicy::Fail,
             worker_threads: cpus(),
             shutdown_timeout: Duration::from_secs(30),
@@ -111,13 +113,40 @@ impl Config {
         self
     }
 
+    /// Sets the most records in flight (at least 256).
+    pub fn max_in_flight(mut self, records: usize) -> Self {
+        self.max_in_flight = Some(records);
+        self
+    }
+    /// Sets the size of the LMDB map (at least 1 MiB).
+    pub fn state_map_size(mut self, bytes: usize) -> Self {
+        self.state_map_size = bytes;
+        self
+    }
+    /// Sets the number of tokio worker threads.
+    pub fn worker_threads(mut self, threads: usize) -> Self {
+        self.worker_threads = threads;
+        self
+    }
+    /// Sets how long a stop request waits for the open epoch.
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.shutdown_timeout = timeout;
+        self
+    }
+    /// Sets how long transient log errors are retried.
+    pub fn retry_timeout(mut self, timeout: Duration) -> Self {
+        self.retry_timeout = timeout;
+        self
+    }
+    /// Rebuilds foreign or stale state from the changelogs instead of refusing it.
+    pub fn rebuild_foreign_state(mut self, rebuild: bool) -> Self {
+        self.rebuild_foreign_state = rebuild;
+        self
+    }
+
     /// The in-flight bound in effect.
     pub fn effective_max_in_flight(&self) -> usize {
-        if self.max_in_flight == 0 {
-            self.lanes * 16 * crate::lane::BATCH
-        } else {
-            self.max_in_flight
-        }
+        self.max_in_flight.unwrap_or(self.lanes * 16 * crate::lane::BATCH)
     }
 
     /// Checks every setting, naming the first one that is wrong.
@@ -143,8 +172,8 @@ impl Config {
                 return bad("the dead-letter topic name is empty");
             }
         }
-        if self.max_in_flight != 0 && self.max_in_flight < crate::lane::BATCH {
-            return bad("`max_in_flight` must be 0 (automatic) or at least 256");
+        if self.max_in_flight.is_some_and(|n| n < crate::lane::BATCH) {
+            return bad("`max_in_flight` must be at least 256");
         }
         Ok(())
     }

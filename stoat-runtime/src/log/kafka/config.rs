@@ -29,8 +29,9 @@ pub enum OffsetReset {
     Latest,
 }
 
-/// How to reach and use Kafka.
+/// How to reach and use Kafka: `KafkaConfig::new` and the builder methods.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct KafkaConfig {
     /// `host:port[,host:port...]`.
     pub bootstrap_servers: String,
@@ -77,6 +78,12 @@ impl KafkaConfig {
     /// Sets the delivery guarantee.
     pub fn guarantee(mut self, guarantee: Guarantee) -> Self {
         self.guarantee = guarantee;
+        self
+    }
+
+    /// Sets how long a transactional operation, or a wait for a full producer queue, may take.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
         self
     }
 
