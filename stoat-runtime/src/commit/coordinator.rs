@@ -141,11 +141,6 @@ impl Engine {
         })
     }
 
-    /// The last committed epoch.
-    pub fn epoch(&self) -> u64 {
-        self.epoch
-    }
-
     /// Runs a call that may block (a log operation waiting for the broker) on tokio's blocking
     /// threads, so the async threads stay free whatever the runtime's flavour.
     pub(super) async fn blocking<R: Send + 'static>(

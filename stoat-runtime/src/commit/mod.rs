@@ -14,6 +14,6 @@ mod recovery;
 mod restore;
 mod shutdown;
 
-pub use coordinator::Engine;
+pub(crate) use coordinator::Engine;
 pub(crate) use restore::restore;
 pub use shutdown::Shutdown;

@@ -12,4 +12,5 @@ pub use env::StateEnv;
 pub use key::{KeyPrefix, KeyRef, StoreKey};
 pub use set::{StateSet, Store, StoreSpec};
 pub use table::{StoreValue, Table};
-pub use writer::{StateWriter, StoreDelta};
+pub(crate) use writer::StateWriter;
+pub use writer::StoreDelta;
