@@ -1,4 +1,5 @@
-//! `STOAT_MACROS_DEBUG=<name>|*`: prints a macro's expansion, formatted, to stderr.
+//! `STOAT_MACROS_DEBUG=<name>|*`: prints a macro's expansion to stderr, formatted when the
+//! `pretty-debug` feature is on (it adds prettyplease to every build, so it is off by default).
 
 use proc_macro2::TokenStream;
 
@@ -7,11 +8,20 @@ pub(crate) fn dump(macro_name: &str, item_name: &str, tokens: &TokenStream) {
     if wanted != "*" && wanted != item_name {
         return;
     }
-    let text = match syn::parse2::<syn::File>(tokens.clone()) {
+    eprintln!("// #[stoat::{macro_name}] {item_name}\n{}", render(tokens));
+}
+
+#[cfg(feature = "pretty-debug")]
+fn render(tokens: &TokenStream) -> String {
+    match syn::parse2::<syn::File>(tokens.clone()) {
         Ok(file) => prettyplease::unparse(&file),
         Err(_) => tokens.to_string(),
-    };
-    eprintln!("// #[stoat::{macro_name}] {item_name}\n{text}");
+    }
+}
+
+#[cfg(not(feature = "pretty-debug"))]
+fn render(tokens: &TokenStream) -> String {
+    tokens.to_string()
 }
 
 /// Turns a result into tokens: on error, the error next to the original item, so the item still
