@@ -439,3 +439,27 @@ fn state_older_than_the_changelog_keeps_deletes_is_rebuilt_from_the_start() -> s
     assert_eq!(app.read_state(|c: &app::Counts| c.per_word.get("w7"))??, Some(1));
     Ok(())
 }
+
+#[test]
+fn an_app_on_kafka_starts_runs_and_drops_inside_async_code() -> stoat::Result<()> {
+    let k = kafka();
+    k.create_topic("async-lines", 2);
+    let corpus = support::zipf_corpus(41, 2_000, 300);
+    let oracle = support::oracle(&corpus);
+    k.produce_lines("async-lines", &corpus);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|source| stoat::Error::Io { what: "runtime".into(), source })?;
+    runtime.block_on(async {
+        let topology = app::topology_for("async-kafka", "async-lines", "async-counts");
+        let mut app = App::kafka(&topology, Config::default().lanes(2), KafkaConfig::new(&k.bootstrap))?;
+        let stop = app.handle().shutdown().clone();
+        app.stop_when_idle(&stop, Duration::from_secs(2));
+        app.run().await?;
+        drop(app);
+        Ok::<_, stoat::Error>(())
+    })?;
+    check_word_counts(&k.read_committed("async-counts"), &oracle).map_err(stoat::Error::Runtime)?;
+    Ok(())
+}

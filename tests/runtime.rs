@@ -101,3 +101,51 @@ fn topology_mistakes_are_refused() {
     let err = cycle.build().err().map(|e| e.to_string()).unwrap_or_default();
     assert!(err.contains("both read and written"), "{err}");
 }
+
+#[stoat::state]
+struct Seen {
+    per_key: Table<u64, u64>,
+}
+
+#[stoat::operator]
+fn remember(key: &u64, n: u64, seen: &mut Seen) -> Result<u64, StoreError> {
+    seen.per_key.put(*key, n)?;
+    Ok(n)
+}
+
+/// Runs an app from async code on the test's runtime: a handle watches its committed state and
+/// stops it once every record is in.
+async fn run_inside_a_runtime() -> stoat::Result<()> {
+    let topology = Topology::new("async-run");
+    topology.stream::<u64, u64>("in").process(remember).to("out");
+    let mut app = App::embedded(&topology, Config::default().lanes(2))?;
+    let log = app.embedded_log().cloned().ok_or(stoat::Error::Runtime("no log".into()))?;
+    for n in 0..500u64 {
+        log.produce("in", Some(n.to_string().into_bytes()), Some(n.to_string().into_bytes()), 0, Vec::new());
+    }
+    let handle = app.handle();
+    let watcher = tokio::spawn(async move {
+        // Committed state is readable while the app runs.
+        while handle.read_state(|s: &Seen| s.per_key.get(&499))?.map_err(stoat::Error::from)? != Some(499) {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        handle.stop();
+        Ok::<_, stoat::Error>(handle.stats())
+    });
+    let stats = app.run().await?;
+    let seen = watcher.await.map_err(|e| stoat::Error::Runtime(e.to_string()))??;
+    assert_eq!(stats.records_in, 500);
+    assert!(seen.records_out >= 500, "{seen:?}");
+    drop(app); // inside the runtime: must not panic
+    Ok(())
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn an_app_runs_inside_a_current_thread_runtime() -> stoat::Result<()> {
+    run_inside_a_runtime().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_app_runs_inside_a_multi_thread_runtime() -> stoat::Result<()> {
+    run_inside_a_runtime().await
+}

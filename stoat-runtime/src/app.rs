@@ -1,5 +1,8 @@
-//! [`App`]: a topology running on a log with its LMDB state, driven from synchronous code (it owns
-//! its tokio runtime). The embedded default needs no broker.
+//! [`App`]: a topology running on a log with its LMDB state. It owns the tokio runtime its lanes
+//! run on, and is driven either from synchronous code (`run_until_idle`, `run_until_stopped`) or
+//! from async code on any tokio runtime (`run`, `run_until_idle_async`). An [`AppHandle`] reads
+//! committed state and statistics and stops the app while it runs. The embedded default needs no
+//! broker.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -25,7 +28,41 @@ pub struct App {
     stats: Arc<Stats>,
     log: Arc<dyn Log>,
     embedded: Option<Arc<EmbeddedLog>>,
+    /// The app's own stop request, shared with its handles and signal listeners.
+    shutdown: Shutdown,
     _temp: Option<tempfile::TempDir>,
+}
+
+/// A cloneable handle on an [`App`]: reads committed state and statistics, and stops the app,
+/// from any thread or task while the app runs.
+#[derive(Clone, Debug)]
+pub struct AppHandle {
+    state: StateEnv,
+    stats: Arc<Stats>,
+    shutdown: Shutdown,
+}
+
+impl AppHandle {
+    /// What the app has done so far.
+    pub fn stats(&self) -> RunStats {
+        self.stats.snapshot()
+    }
+
+    /// Reads committed state: `f` gets a fresh instance of the state struct `S`.
+    pub fn read_state<S: StateSet, R>(&self, f: impl FnOnce(&S) -> R) -> Result<R> {
+        read_state(&self.state, f)
+    }
+
+    /// Asks the app to stop: `App::run` and `App::run_until_stopped` with this app's stop
+    /// request commit the open epoch and return.
+    pub fn stop(&self) {
+        self.shutdown.trigger();
+    }
+
+    /// The app's stop request.
+    pub fn shutdown(&self) -> &Shutdown {
+        &self.shutdown
+    }
 }
 
 impl std::fmt::Debug for App {
@@ -60,8 +97,15 @@ impl App {
     pub fn kafka(topology: &Topology, config: Config, kafka: KafkaConfig) -> Result<App> {
         App::build(topology, config, |program, runtime| {
             let stores: Vec<&str> = program.stores().iter().map(|s| s.name).collect();
-            let log = runtime.block_on(KafkaLog::connect(program.app(), &stores, kafka))?;
-            Ok(Arc::new(log) as Arc<dyn Log>)
+            // On a thread of its own, so that `App::kafka` works in async code too (blocking
+            // on a runtime from inside another one panics).
+            std::thread::scope(|scope| {
+                scope
+                    .spawn(|| runtime.block_on(KafkaLog::connect(program.app(), &stores, kafka)))
+                    .join()
+                    .unwrap_or_else(|_| Err(Error::Runtime("connecting to Kafka panicked".into())))
+            })
+            .map(|log| Arc::new(log) as Arc<dyn Log>)
         })
     }
 
@@ -126,14 +170,24 @@ impl App {
             stats,
             log,
             embedded: None,
+            shutdown: Shutdown::new(),
             _temp: temp,
         })
     }
 
-    /// A stop request triggered by SIGTERM or SIGINT (Ctrl-C).
+    /// A handle that reads state and statistics and stops the app while it runs.
+    pub fn handle(&self) -> AppHandle {
+        AppHandle {
+            state: self.state.clone(),
+            stats: Arc::clone(&self.stats),
+            shutdown: self.shutdown.clone(),
+        }
+    }
+
+    /// Makes SIGTERM and SIGINT (Ctrl-C) trigger the app's stop request, which it returns.
     pub fn shutdown_on_signals(&self) -> Result<Shutdown> {
         use tokio::signal::unix::{signal, SignalKind};
-        let shutdown = Shutdown::new();
+        let shutdown = self.shutdown.clone();
         let _guard = self.runtime.enter();
         let io = |source| Error::Io { what: "cannot listen for signals".into(), source };
         let mut term = signal(SignalKind::terminate()).map_err(io)?;
@@ -209,6 +263,22 @@ impl App {
         Ok(self.stats())
     }
 
+    /// Processes until the app's stop request is triggered ([`AppHandle::stop`], or a signal
+    /// after [`App::shutdown_on_signals`]); then commits the open epoch and returns. Async: runs
+    /// on the caller's tokio runtime, whatever its flavour (with its time driver enabled), while
+    /// the lanes run on the app's own.
+    pub async fn run(&mut self) -> Result<RunStats> {
+        let shutdown = self.shutdown.clone();
+        self.engine.run_until(&shutdown).await?;
+        Ok(self.stats())
+    }
+
+    /// [`App::run_until_idle`] for async code.
+    pub async fn run_until_idle_async(&mut self) -> Result<RunStats> {
+        self.engine.run_until_idle().await?;
+        Ok(self.stats())
+    }
+
     /// What the app has done so far.
     pub fn stats(&self) -> RunStats {
         self.stats.snapshot()
@@ -236,7 +306,12 @@ impl Drop for OwnedRuntime {
     fn drop(&mut self) {
         // SAFETY: the runtime is taken once, here, and the field is never used again.
         let runtime = unsafe { std::mem::ManuallyDrop::take(&mut self.0) };
-        runtime.shutdown_timeout(Duration::from_secs(1));
+        if tokio::runtime::Handle::try_current().is_ok() {
+            // Dropped in async code, where waiting is not allowed: let the tasks end by themselves.
+            runtime.shutdown_background();
+        } else {
+            runtime.shutdown_timeout(Duration::from_secs(1));
+        }
     }
 }
 

@@ -38,7 +38,7 @@
 
 pub use stoat_macros::{operator, state};
 
-pub use stoat_runtime::app::App;
+pub use stoat_runtime::app::{App, AppHandle};
 pub use stoat_runtime::codec;
 pub use stoat_runtime::commit::Shutdown;
 pub use stoat_runtime::config::{Config, ErrorPolicy};
