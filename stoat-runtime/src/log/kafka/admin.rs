@@ -36,9 +36,13 @@ pub(crate) async fn ensure_changelogs(config: &KafkaConfig, topics: &[&str]) -> 
         .create_topics(&new, &options)
         .await
         .map_err(|e| Error::Log(format!("cannot create changelog topics: {e}")))?;
+    // Topics stoat just created are as it made them; only existing ones are checked (right
+    // after a creation, the broker may not report the new topic's settings yet).
+    let mut existing = Vec::new();
     for result in results {
         match result {
-            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Ok(_) => {}
+            Err((topic, RDKafkaErrorCode::TopicAlreadyExists)) => existing.push(topic),
             Err((topic, code)) => {
                 return Err(Error::Log(format!("cannot create changelog topic `{topic}`: {code}")))
             }
@@ -51,12 +55,23 @@ pub(crate) async fn ensure_changelogs(config: &KafkaConfig, topics: &[&str]) -> 
         .map_err(|e| Error::Log(format!("cannot read the configuration of the changelog topics: {e}")))?;
     let mut configs = Vec::with_capacity(topics.len());
     for (topic, result) in topics.iter().zip(described) {
-        let resource = result.map_err(|code| {
-            Error::Log(format!("cannot read the configuration of changelog `{topic}`: {code}"))
-        })?;
+        let checked = existing.iter().any(|t| t == topic);
+        let resource = match result {
+            Ok(resource) => resource,
+            // A topic created a moment ago: its defaults apply (no retention-based rebuild).
+            Err(_) if !checked => {
+                configs.push(ChangelogConfig::default());
+                continue;
+            }
+            Err(code) => {
+                return Err(Error::Log(format!(
+                    "cannot read the configuration of changelog `{topic}`: {code}"
+                )))
+            }
+        };
         let value = |name: &str| resource.get(name).and_then(|e| e.value.clone());
         let policy = value("cleanup.policy").unwrap_or_default();
-        if !policy.split(',').any(|p| p.trim() == "compact") {
+        if checked && !policy.split(',').any(|p| p.trim() == "compact") {
             return Err(Error::Config(format!(
                 "changelog topic `{topic}` has cleanup.policy={policy}: a changelog must be compacted (`compact`), or old state would be deleted; fix the topic or delete it to let stoat create it"
             )));
@@ -66,7 +81,7 @@ pub(crate) async fn ensure_changelogs(config: &KafkaConfig, topics: &[&str]) -> 
         configs.push(ChangelogConfig { delete_retention });
     }
     // Partition counts come from metadata, a blocking call: off the async threads.
-    let topics: Vec<String> = topics.iter().map(|t| t.to_string()).collect();
+    let topics = existing;
     let timeout = config.timeout;
     tokio::task::spawn_blocking(move || -> Result<()> {
         for topic in &topics {
