@@ -120,3 +120,23 @@ fn the_test_driver_refuses_to_read_a_topic_the_topology_does_not_write() -> stoa
     assert_eq!(driver.output::<(), u64>("out").read_values()?, vec![2]);
     Ok(())
 }
+
+const NUMBERS: Topic<String, u64> = Topic::new("numbers");
+const DOUBLED: Topic<String, u64> = Topic::new("doubled");
+
+#[test]
+fn a_topic_declared_once_serves_the_topology_the_driver_and_the_log() -> stoat::Result<()> {
+    let topology = Topology::new("topics");
+    topology.source(&NUMBERS).map_values(|n| n * 2).sink(&DOUBLED);
+    let driver = TestDriver::new(&topology)?;
+    driver.input_topic(&NUMBERS).pipe("a".into(), 21)?;
+    // An external producer's record, typed the same way.
+    driver.log().send(&NUMBERS, &"b".to_string(), &50)?;
+    driver.run()?;
+    let mut out = driver.output_topic(&DOUBLED).read_key_values()?;
+    out.sort();
+    assert_eq!(out, vec![("a".to_string(), 42), ("b".to_string(), 100)]);
+    // The same types under a name known at run time.
+    assert_eq!(NUMBERS.renamed("numbers-eu").name(), "numbers-eu");
+    Ok(())
+}

@@ -52,14 +52,15 @@ pub use stoat_runtime::record::{Headers, KeyValue, Record};
 pub use stoat_runtime::state::{KeyPrefix, KeyRef, StoreKey, StoreValue, Table};
 pub use stoat_runtime::stats::RunStats;
 pub use stoat_runtime::testing;
-pub use stoat_runtime::topology::{Context, Data, Emitter, Key, Operator, Program, Stream, Topology};
+pub use stoat_runtime::topology::{Context, Data, Emitter, Key, Operator, Program, Stream, Topic, Topology};
 
 /// What most stoat programs need.
 pub mod prelude {
     pub use crate::codec::{Json, RawBytes, Text, Unit, Utf8};
     pub use crate::testing::{Harness, TestDriver};
     pub use crate::{
-        App, Config, Context, ErrorPolicy, KeyValue, Record, Shutdown, StoreError, Stream, Table, Topology,
+        App, Config, Context, ErrorPolicy, KeyValue, Record, Shutdown, StoreError, Stream, Table, Topic,
+        Topology,
     };
     #[cfg(feature = "kafka")]
     pub use crate::{Guarantee, KafkaConfig};

@@ -21,6 +21,18 @@ pub trait Codec<T>: Send + Sync + 'static {
     fn decode(&self, bytes: Option<&[u8]>) -> Result<T, DecodeError>;
 }
 
+impl<T: 'static> Codec<T> for Box<dyn Codec<T>> {
+    fn name(&self) -> &'static str {
+        (**self).name()
+    }
+    fn encode(&self, value: &T) -> Result<Option<Vec<u8>>, EncodeError> {
+        (**self).encode(value)
+    }
+    fn decode(&self, bytes: Option<&[u8]>) -> Result<T, DecodeError> {
+        (**self).decode(bytes)
+    }
+}
+
 /// The codec a type gets when none is named: `String` is UTF-8, `Vec<u8>` raw bytes, `()` a null,
 /// numbers and `bool` as text. Other types name one, e.g. [`Json`].
 #[diagnostic::on_unimplemented(

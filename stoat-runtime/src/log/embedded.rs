@@ -103,6 +103,27 @@ impl EmbeddedLog {
         (partition as u32, at)
     }
 
+    /// Writes a record to `topic` outside any epoch, as an external producer would, encoded with
+    /// the topic's codecs and timestamped now; the partition comes from the key, as Kafka's Java
+    /// clients pick it. Returns (partition, offset).
+    pub fn send<K: 'static, V: 'static>(
+        &self,
+        topic: &crate::topology::Topic<K, V>,
+        key: &K,
+        value: &V,
+    ) -> Result<(u32, u64)> {
+        let encode_error = |part: &str, e: crate::error::EncodeError| {
+            Error::Log(format!("cannot encode the {part} of a record for topic `{}`: {e}", topic.name()))
+        };
+        let key = topic.key_codec().encode(key).map_err(|e| encode_error("key", e))?;
+        let value = topic.value_codec().encode(value).map_err(|e| encode_error("value", e))?;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0);
+        Ok(self.produce(topic.name(), key, value, now, Headers::new()))
+    }
+
     /// Writes a record to a given partition of `topic` outside any epoch. Returns its offset.
     pub fn produce_to(
         &self,

@@ -13,7 +13,7 @@ use crate::error::Result;
 use crate::log::EmbeddedLog;
 use crate::state::StateSet;
 use crate::stats::RunStats;
-use crate::topology::Topology;
+use crate::topology::{Topic, Topology};
 
 /// Runs a topology in-process for tests: pipe records into input topics, read output topics.
 /// Each pipe processes everything piped so far and commits an epoch before returning.
@@ -80,6 +80,16 @@ impl TestDriver {
         topic: &str,
     ) -> TestInput<'_, K, V> {
         self.input_with(topic, K::Codec::default(), V::Codec::default())
+    }
+
+    /// The input topic `topic`, with its types and codecs.
+    pub fn input_topic<K: 'static, V: 'static>(&self, topic: &Topic<K, V>) -> TestInput<'_, K, V> {
+        TestInput::new(self, topic.name(), topic.key_codec(), topic.value_codec())
+    }
+
+    /// The output topic `topic`, with its types and codecs.
+    pub fn output_topic<K: 'static, V: 'static>(&self, topic: &Topic<K, V>) -> TestOutput<'_, K, V> {
+        TestOutput::new(self, topic.name(), topic.key_codec(), topic.value_codec())
     }
 
     /// A typed input topic with the given codecs.

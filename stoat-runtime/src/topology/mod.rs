@@ -6,11 +6,13 @@ mod nodes;
 pub(crate) mod operator;
 mod program;
 mod source;
+mod topic;
 
 pub use operator::{Context, Data, Emitter, Key, Operator};
 pub use program::Program;
 pub(crate) use program::{ErasedState, StateSlot};
 pub(crate) use source::{Batcher, SourceDecoder};
+pub use topic::Topic;
 
 use std::marker::PhantomData;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -96,6 +98,11 @@ impl Topology {
         V: Data + DefaultCodec,
     {
         self.stream_with(topic, K::Codec::default(), V::Codec::default())
+    }
+
+    /// A stream of the records of `topic`, decoded with its codecs.
+    pub fn source<K: Key, V: Data>(&self, topic: &Topic<K, V>) -> Stream<K, V> {
+        self.stream_with(topic.name(), topic.key_codec(), topic.value_codec())
     }
 
     /// A stream of the records of `topic`, decoded with the given codecs.
@@ -275,6 +282,11 @@ impl<K: Key, V: Data> Stream<K, V> {
         V: DefaultCodec,
     {
         self.to_with(topic, K::Codec::default(), V::Codec::default())
+    }
+
+    /// Writes the records to `topic` with its codecs.
+    pub fn sink(&self, topic: &Topic<K, V>) {
+        self.to_with(topic.name(), topic.key_codec(), topic.value_codec())
     }
 
     /// Writes the records to `topic` with the given codecs.
