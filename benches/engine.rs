@@ -40,7 +40,7 @@ fn stoat_run(lines: &[String], lanes: usize) -> stoat::Result<(Duration, usize)>
     let mut app = App::embedded(&app::topology(), Config::default().lanes(lanes))?;
     let log = app.embedded_log().cloned().ok_or(stoat::Error::Runtime("no embedded log".into()))?;
     for line in lines {
-        log.produce(app::LINES, None, Some(line.as_bytes().to_vec()), 0, Vec::new());
+        log.produce(app::LINES.name(), None, Some(line.as_bytes().to_vec()), 0, Vec::new());
     }
     let start = Instant::now();
     app.run_until_idle()?;

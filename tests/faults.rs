@@ -25,10 +25,20 @@ fn bounded<T: Send + 'static>(within: Duration, f: impl FnOnce() -> T + Send + '
     }
 }
 
+/// The input of most topologies here: numbers without keys.
+const IN: Topic<(), u64> = Topic::new("in");
+
 fn produce_numbers(log: &EmbeddedLog, topic: &str, range: std::ops::Range<u64>) {
+    let topic = IN.renamed(topic);
     for n in range {
-        log.produce(topic, None, Some(n.to_string().into_bytes()), 0, Vec::new());
+        log.send(&topic, &(), &n).expect("encodes");
     }
+}
+
+/// The committed values of `topic`, decoded as `u64`s (their default codec).
+fn u64_values(log: &EmbeddedLog, topic: &str) -> Vec<u64> {
+    let codec = IN.value_codec();
+    log.read_all(topic).iter().map(|(_, r)| codec.decode(r.value.as_deref()).unwrap_or(u64::MAX)).collect()
 }
 
 #[stoat::operator]
@@ -198,8 +208,9 @@ fn touch_four(n: u64, four: &mut Four) -> Result<u64, StoreError> {
 
 #[test]
 fn a_thousand_lanes_over_four_stores_have_enough_lmdb_readers() -> stoat::Result<()> {
+    const KEYED: Topic<u64, u64> = Topic::new("in");
     let topology = Topology::new("many-lanes");
-    topology.stream::<u64, u64>("in").process(touch_four).to("out");
+    topology.source(&KEYED).process(touch_four).to("out");
     // Many worker threads, so that many lanes hold read transactions at the same time.
     let config = Config::default().lanes(1024).error_policy(ErrorPolicy::Skip).worker_threads(64);
     let mut app = App::embedded(&topology, config)?;
@@ -208,17 +219,12 @@ fn a_thousand_lanes_over_four_stores_have_enough_lmdb_readers() -> stoat::Result
     for round in 0..2 {
         for n in 0..20_000u64 {
             // Keyed by the state key, so each key's updates stay on its lane.
-            let key = (n % 5_000).to_string().into_bytes();
-            log.produce("in", Some(key.clone()), Some(key), 0, Vec::new());
+            log.send(&KEYED, &(n % 5_000), &(n % 5_000)).expect("encodes");
         }
         let stats = app.run_until_idle()?;
         assert_eq!(stats.skipped(), 0, "round {round}: no record may be skipped: {stats:?}");
     }
-    let mut sums: Vec<u64> = log
-        .read_all("out")
-        .iter()
-        .map(|(_, r)| String::from_utf8_lossy(r.value.as_deref().unwrap_or_default()).parse().unwrap_or(0))
-        .collect();
+    let mut sums = u64_values(&log, "out");
     sums.sort_unstable();
     // Every key is touched 8 times across the two rounds: sums 4, 8, ..., 32, each 5 000 times.
     let expected: Vec<u64> = (1..=8u64).flat_map(|i| std::iter::repeat_n(4 * i, 5_000)).collect();
@@ -288,13 +294,7 @@ fn a_failed_app_leaks_nothing_into_the_next_app_on_the_same_log() -> stoat::Resu
     let mut second = on(&log, &echo_topology("leak"), 4)?;
     second.run_until_idle()?;
     drop(first);
-    let mut outputs: Vec<u64> = log
-        .read_all("out")
-        .iter()
-        .map(|(_, r)| {
-            String::from_utf8_lossy(r.value.as_deref().unwrap_or_default()).parse().unwrap_or(u64::MAX)
-        })
-        .collect();
+    let mut outputs = u64_values(&log, "out");
     outputs.sort_unstable();
     assert_eq!(outputs.len(), 400_000, "one output per input, none from the failed app");
     assert_eq!(outputs, (0..400_000).collect::<Vec<u64>>());
@@ -369,6 +369,9 @@ fn running_total(key: &u64, n: u64, totals: &mut Totals) -> Result<u64, StoreErr
     Ok(total)
 }
 
+const TOTALS_IN: Topic<u64, u64> = Topic::new("in");
+const TOTALS_OUT: Topic<u64, u64> = Topic::new("out");
+
 fn flaky_run(
     failing_commits: Vec<usize>,
     failing_appends: Vec<usize>,
@@ -376,10 +379,10 @@ fn flaky_run(
 ) -> stoat::Result<(App, Arc<EmbeddedLog>)> {
     let log = Arc::new(EmbeddedLog::new(3));
     for n in 0..30_000u64 {
-        log.produce("in", Some((n % 97).to_string().into_bytes()), Some(b"1".to_vec()), 0, Vec::new());
+        log.send(&TOTALS_IN, &(n % 97), &1).expect("encodes");
     }
     let topology = Topology::new("flaky");
-    topology.stream::<u64, u64>("in").process(running_total).to("out");
+    topology.source(&TOTALS_IN).process(running_total).sink(&TOTALS_OUT);
     let flaky = Flaky {
         inner: log.connect("flaky"),
         commits: Default::default(),
@@ -399,11 +402,11 @@ fn transient_log_errors_abort_and_retry_the_epoch_and_the_output_stays_exact() -
     assert!(stats.epoch_retries >= 4, "{stats:?}");
     // Every key's running totals are exactly 1, 2, ..., n: nothing lost, nothing repeated.
     let mut last = std::collections::HashMap::new();
+    let (keys, values) = (TOTALS_OUT.key_codec(), TOTALS_OUT.value_codec());
     for (_, record) in log.read_all("out") {
-        let key = String::from_utf8_lossy(record.key.as_deref().unwrap_or_default()).into_owned();
-        let total: u64 =
-            String::from_utf8_lossy(record.value.as_deref().unwrap_or_default()).parse().unwrap_or(0);
-        let prev = last.insert(key.clone(), total).unwrap_or(0);
+        let key = keys.decode(record.key.as_deref()).map_err(|e| Error::Runtime(e.to_string()))?;
+        let total = values.decode(record.value.as_deref()).map_err(|e| Error::Runtime(e.to_string()))?;
+        let prev = last.insert(key, total).unwrap_or(0);
         assert_eq!(total, prev + 1, "key {key}");
     }
     assert_eq!(last.len(), 97);

@@ -463,3 +463,45 @@ fn an_app_on_kafka_starts_runs_and_drops_inside_async_code() -> stoat::Result<()
     check_word_counts(&k.read_committed("async-counts"), &oracle).map_err(stoat::Error::Runtime)?;
     Ok(())
 }
+
+/// `TYPE VALUE HEX` for `JavaSerdes.java`: a value as stoat's default codec writes it.
+fn serde_line<T: stoat::codec::DefaultCodec + std::fmt::Display>(java_type: &str, value: T) -> String
+where
+    T::Codec: stoat::codec::Codec<T>,
+{
+    use stoat::codec::Codec;
+    let bytes = T::Codec::default().encode(&value).ok().flatten().unwrap_or_default();
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!("{java_type} {value} {hex}")
+}
+
+#[test]
+fn default_codecs_write_what_kafkas_java_serdes_read_and_write() {
+    let lines = [
+        serde_line("long", 42i64),
+        serde_line("long", -1i64),
+        serde_line("long", i64::MIN),
+        serde_line("long", 7u64),
+        serde_line("int", 123_456i32),
+        serde_line("int", -2i32),
+        serde_line("short", -300i16),
+        serde_line("double", 1.5f64),
+        serde_line("double", -0.25f64),
+        serde_line("float", 2.5f32),
+        serde_line("boolean", true),
+        serde_line("boolean", false),
+        serde_line("string", "grüß".to_string()),
+    ];
+    let out = support::kafka::run_java("JavaSerdes.java", &[], &(lines.join("\n") + "\n"));
+    let answers: Vec<&str> = out.lines().collect();
+    assert_eq!(answers.len(), lines.len(), "{out}");
+    for (line, answer) in lines.iter().zip(answers) {
+        let mut ours = line.split(' ');
+        let (_, value, hex) = (ours.next(), ours.next().unwrap_or(""), ours.next().unwrap_or(""));
+        let mut theirs = answer.split(' ');
+        let (decoded, java_hex) = (theirs.next().unwrap_or(""), theirs.next().unwrap_or(""));
+        // Java reads stoat's bytes as the value, and writes the same bytes itself.
+        assert_eq!(decoded, value, "{line} -> {answer}");
+        assert_eq!(java_hex, hex, "{line} -> {answer}");
+    }
+}

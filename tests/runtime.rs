@@ -68,8 +68,9 @@ fn a_stop_request_commits_the_open_epoch() -> stoat::Result<()> {
     let mut app =
         App::embedded(&topology, Config::default().lanes(2).commit_interval(Duration::from_secs(3600)))?;
     let log = app.embedded_log().cloned().ok_or(stoat::Error::Runtime("no log".into()))?;
+    let input: Topic<(), u64> = Topic::new("in");
     for i in 0..500u64 {
-        log.produce("in", None, Some(i.to_string().into_bytes()), 0, Vec::new());
+        log.send(&input, &(), &i)?;
     }
     let shutdown = Shutdown::new();
     let trigger = shutdown.clone();
@@ -120,8 +121,9 @@ async fn run_inside_a_runtime() -> stoat::Result<()> {
     topology.stream::<u64, u64>("in").process(remember).to("out");
     let mut app = App::embedded(&topology, Config::default().lanes(2))?;
     let log = app.embedded_log().cloned().ok_or(stoat::Error::Runtime("no log".into()))?;
+    let input: Topic<u64, u64> = Topic::new("in");
     for n in 0..500u64 {
-        log.produce("in", Some(n.to_string().into_bytes()), Some(n.to_string().into_bytes()), 0, Vec::new());
+        log.send(&input, &n, &n)?;
     }
     let handle = app.handle();
     let watcher = tokio::spawn(async move {

@@ -79,8 +79,9 @@ fn state_survives_an_app_restart() -> stoat::Result<()> {
     for round in 1..=3i64 {
         let mut app = App::embedded(&totals_topology(), Config::default().lanes(3).state_dir(dir.path()))?;
         let log = app.embedded_log().cloned().ok_or(stoat::Error::Runtime("no log".into()))?;
+        let input: Topic<String, i64> = Topic::new("in");
         for k in 0..50 {
-            log.produce("in", Some(format!("k{k}").into_bytes()), Some(b"2".to_vec()), 0, Vec::new());
+            log.send(&input, &format!("k{k}"), &2)?;
         }
         app.run_until_idle()?;
         let t = app.read_state(|s: &Totals| s.per_key.get("k7"))??;
@@ -149,8 +150,9 @@ fn tally_app(app: &str) -> Topology {
 fn run_tally(app: &str, config: Config) -> stoat::Result<App> {
     let mut running = App::embedded(&tally_app(app), config)?;
     let log = running.embedded_log().cloned().ok_or(stoat::Error::Runtime("no log".into()))?;
+    let words: Topic<String, u64> = Topic::new("words");
     for w in ["a", "b", "a"] {
-        log.produce("words", Some(w.as_bytes().to_vec()), Some(b"1".to_vec()), 0, Vec::new());
+        log.send(&words, &w.to_string(), &1)?;
     }
     running.run_until_idle()?;
     Ok(running)

@@ -33,8 +33,8 @@ fn output_topic_carries_the_latest_count_per_word() -> stoat::Result<()> {
     let corpus = support::zipf_corpus(11, 20_000, 800);
     let expected = support::oracle(&corpus);
     let driver = TestDriver::with_config(&app::topology(), Config::default().lanes(5))?;
-    let lines = driver.input::<(), String>(app::LINES);
-    let counts = driver.output::<String, u64>(app::COUNTS);
+    let lines = driver.input_topic(&app::LINES);
+    let counts = driver.output_topic(&app::COUNTS);
     for chunk in corpus.chunks(7_000) {
         lines.pipe_values(chunk.iter().cloned())?;
     }

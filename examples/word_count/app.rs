@@ -5,9 +5,11 @@ use std::io::BufRead;
 use stoat::prelude::*;
 
 /// The input topic: one line of text per record.
-pub const LINES: &str = "lines";
-/// The output topic: the running count of each word.
-pub const COUNTS: &str = "word-counts";
+pub const LINES: Topic<(), String> = Topic::new("lines");
+/// The output topic: the running count of each word, as decimal text (the `Text` codec; a `u64`'s
+/// default is Kafka's 8-byte `Serdes.Long()`), so a console consumer shows it.
+pub const COUNTS: Topic<String, u64> =
+    Topic::with_codecs("word-counts", || Box::new(Utf8), || Box::new(Text::<u64>::new()));
 
 /// Splits a line into lowercase words, each re-keyed by the word itself, so that every
 /// occurrence of a word lands on the lane that owns it.
@@ -35,13 +37,19 @@ pub fn count(word: &str, n: u64, counts: &mut Counts) -> Result<u64, StoreError>
 
 /// lines -> split (re-key by word) -> count -> word-counts
 pub fn topology() -> Topology {
-    topology_for("word-count", LINES, COUNTS)
+    topology_for("word-count", LINES.name(), COUNTS.name())
 }
 
-/// The same topology for application `app`, from `input` to `output`.
+/// The same topology for application `app`, from `input` to `output`. Counts are written as
+/// decimal text (the `Text` codec; a `u64`'s default is Kafka's 8-byte `Serdes.Long()`), so a
+/// console consumer shows them.
 pub fn topology_for(app: &str, input: &str, output: &str) -> Topology {
     let topology = Topology::new(app);
-    topology.stream::<(), String>(input).process(split).process(count).to(output);
+    topology.stream::<(), String>(input).process(split).process(count).to_with(
+        output,
+        Utf8,
+        Text::<u64>::new(),
+    );
     topology
 }
 
@@ -80,7 +88,7 @@ pub fn run(input: impl BufRead, config: Config) -> stoat::Result<Vec<(String, u6
         if line.last() == Some(&b'\r') {
             line.pop();
         }
-        log.produce(LINES, None, Some(line), now_millis(), Vec::new());
+        log.produce(LINES.name(), None, Some(line), now_millis(), Vec::new());
         pending += 1;
         if pending == CHUNK {
             app.run_until_idle()?;

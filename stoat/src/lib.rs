@@ -56,7 +56,7 @@ pub use stoat_runtime::topology::{Context, Data, Emitter, Key, Operator, Program
 
 /// What most stoat programs need.
 pub mod prelude {
-    pub use crate::codec::{Json, RawBytes, Text, Unit, Utf8};
+    pub use crate::codec::{Binary, Json, RawBytes, Text, Unit, Utf8};
     pub use crate::testing::{Harness, TestDriver};
     pub use crate::{
         App, Config, Context, ErrorPolicy, KeyValue, Record, Shutdown, StoreError, Stream, Table, Topic,

@@ -433,27 +433,36 @@ pub fn check_word_counts(
     Ok(())
 }
 
-/// The partitions Kafka's Java clients pick for `keys` among `partitions`, computed by the
-/// Kafka jars themselves (`tests/kafka/Partitions.java`).
-pub fn java_partitions(keys: &[String], partitions: u32) -> Vec<i32> {
+/// Runs one of the Java programs in `tests/kafka/` against the provisioned Kafka jars, with
+/// `input` on its stdin; returns its stdout.
+pub fn run_java(program: &str, args: &[&str], input: &str) -> String {
     use std::io::Write;
     provision();
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut child = Command::new("java")
         .arg("-cp")
         .arg(root.join(".kafka/libs/*"))
-        .arg(root.join("tests/kafka/Partitions.java"))
-        .arg(partitions.to_string())
+        .arg(root.join("tests/kafka").join(program))
+        .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
         .expect("java");
+    child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("write the input");
+    let out = child.wait_with_output().expect("java output");
+    assert!(out.status.success(), "{program} failed");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The partitions Kafka's Java clients pick for `keys` among `partitions`, computed by the
+/// Kafka jars themselves (`tests/kafka/Partitions.java`).
+pub fn java_partitions(keys: &[String], partitions: u32) -> Vec<i32> {
     let mut input = keys.join("\n");
     input.push('\n');
-    child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("write keys");
-    let out = child.wait_with_output().expect("java output");
-    assert!(out.status.success(), "Partitions.java failed");
-    String::from_utf8_lossy(&out.stdout).lines().map(|l| l.trim().parse().expect("a partition")).collect()
+    run_java("Partitions.java", &[&partitions.to_string()], &input)
+        .lines()
+        .map(|l| l.trim().parse().expect("a partition"))
+        .collect()
 }
 
 /// The word_count example binary that `cargo test` builds next to the test binaries.

@@ -2,9 +2,11 @@
 //! Every type a topology reads or writes has a codec: chosen by type through [`DefaultCodec`], or
 //! given explicitly (`Topology::stream_with`, `Stream::to_with`).
 
+mod binary;
 mod json;
 mod text;
 
+pub use binary::{Binary, FixedWidth};
 pub use json::Json;
 pub use text::{RawBytes, Text, Unit, Utf8};
 
@@ -33,8 +35,9 @@ impl<T: 'static> Codec<T> for Box<dyn Codec<T>> {
     }
 }
 
-/// The codec a type gets when none is named: `String` is UTF-8, `Vec<u8>` raw bytes, `()` a null,
-/// numbers and `bool` as text. Other types name one, e.g. [`Json`].
+/// The codec a type gets when none is named, the encoding of Kafka's Java serdes: `String` is
+/// UTF-8, `Vec<u8>` raw bytes, `()` a null, numbers and `bool` fixed-width big-endian
+/// ([`Binary`]), `char` UTF-8. Other types name one, e.g. [`Json`]; decimal text is [`Text`].
 #[diagnostic::on_unimplemented(
     message = "`{Self}` has no default codec",
     label = "no default codec for `{Self}`",

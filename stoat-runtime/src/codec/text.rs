@@ -118,7 +118,7 @@ macro_rules! text_default {
         }
     )*};
 }
-text_default!(u8 u16 u32 u64 u128 usize i8 i16 i32 i64 i128 isize f32 f64 bool char);
+text_default!(char);
 
 #[cfg(test)]
 mod tests {
