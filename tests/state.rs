@@ -192,28 +192,6 @@ fn a_state_directory_in_use_is_refused() -> stoat::Result<()> {
 }
 
 #[stoat::state]
-struct Dashed {
-    #[store(name = "b-c")]
-    entries: Table<String, u64>,
-}
-
-#[stoat::operator]
-fn dashed(word: &str, n: u64, d: &mut Dashed) -> Result<u64, StoreError> {
-    d.entries.put(word.to_owned(), n)?;
-    Ok(n)
-}
-
-#[test]
-fn store_names_with_a_dash_are_refused_so_changelog_names_cannot_collide() {
-    // App `a` + store `b-c` and app `a-b` + store `c` would share `a-b-c-changelog`.
-    let topology = Topology::new("a");
-    topology.stream::<String, u64>("in").process(dashed).to("out");
-    let err = topology.build().expect_err("a dash in a store name");
-    let text = err.to_string();
-    assert!(text.contains("`b-c`") && text.contains("a-b-c-changelog"), "{text}");
-}
-
-#[stoat::state]
 struct Grand {
     total: Table<String, u64>,
 }

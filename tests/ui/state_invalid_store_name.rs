@@ -6,4 +6,10 @@ struct Counts {
     per_word: Table<String, u64>,
 }
 
+#[stoat::state]
+struct Dashed {
+    #[store(name = "b-c")]
+    entries: Table<String, u64>,
+}
+
 fn main() {}

@@ -106,12 +106,12 @@ fn validate(st: &mut ItemStruct) -> syn::Result<Vec<StoreField>> {
         let value = name.value();
         let valid = !value.is_empty()
             && value.len() <= 200
-            && value.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+            && value.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_'))
             && !value.starts_with("__");
         let err = if !valid {
             Some(syn::Error::new(
                 name.span(),
-                format!("invalid store name `{value}`: use ASCII letters, digits, `.`, `_` and `-` (at most 200, not starting with `__`)"),
+                format!("invalid store name `{value}`: use ASCII letters, digits, `.` and `_` (at most 200, not starting with `__`; no `-`, so that `<app>-<store>-changelog` names one store of one app)"),
             ))
         } else {
             out.iter().find(|f| f.name.value() == value).map(|first| {

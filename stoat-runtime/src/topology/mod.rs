@@ -315,3 +315,42 @@ fn state_slot<S: StateSet>(graph: &Mutex<Graph>) -> usize {
     graph.states.push(StateSlot::of::<S>());
     graph.states.len() - 1
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::StoreError;
+    use crate::state::{StateEnv, StoreDelta, StoreSpec};
+
+    /// A hand-written state set (the macro refuses such a name at compile time already).
+    struct Dashed;
+
+    impl StateSet for Dashed {
+        fn stores() -> Vec<StoreSpec> {
+            vec![StoreSpec {
+                name: "b-c",
+                kind: "table",
+                key_type: "u64",
+                value_type: "u64",
+                owner: "Dashed",
+            }]
+        }
+        fn open(_: &StateEnv) -> Result<Self, StoreError> {
+            Ok(Dashed)
+        }
+        fn end_batch(&mut self) {}
+        fn seal(&mut self, _: &mut Vec<StoreDelta>) -> Result<(), StoreError> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn store_names_with_a_dash_are_refused_so_changelog_names_cannot_collide() {
+        // App `a` + store `b-c` and app `a-b` + store `c` would share `a-b-c-changelog`.
+        let topology = Topology::new("a");
+        let stream = topology.stream::<(), u64>("in");
+        state_slot::<Dashed>(&stream.graph);
+        let err = topology.build().err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains("`b-c`") && err.contains("a-b-c-changelog"), "{err}");
+    }
+}
