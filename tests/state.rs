@@ -113,9 +113,38 @@ fn a_state_dir_refuses_stores_of_other_types() -> stoat::Result<()> {
     let err = App::embedded(&topology, Config::default().state_dir(dir.path())).err().map(|e| e.to_string());
     let err = err.unwrap_or_default();
     assert!(
-        err.contains("`per_key`") && err.contains("i64") && err.contains("alloc::string::String>"),
+        err.contains("`per_key`")
+            && err.contains("Table<String,i64> v1")
+            && err.contains("Table<String,String> v1"),
         "{err}"
     );
+    Ok(())
+}
+
+#[stoat::state]
+struct TotalsV2 {
+    /// Same types as `Totals::per_key`, but its values now mean something else: version 2.
+    #[store(name = "per_key", version = 2)]
+    per_key: Table<String, i64>,
+}
+
+#[stoat::operator]
+fn total_v2(key: &str, n: i64, t: &mut TotalsV2) -> Result<i64, StoreError> {
+    t.per_key.put(key.to_owned(), n)?;
+    Ok(n)
+}
+
+#[test]
+fn a_new_store_version_refuses_state_written_by_the_old_one() -> stoat::Result<()> {
+    let dir = tempfile::tempdir().map_err(|source| stoat::Error::Io { what: "tempdir".into(), source })?;
+    drop(App::embedded(&totals_topology(), Config::default().state_dir(dir.path()))?);
+    let topology = Topology::new("totals");
+    topology.stream::<String, i64>("in").process(total_v2).to("out");
+    let err = App::embedded(&topology, Config::default().state_dir(dir.path())).err().map(|e| e.to_string());
+    let err = err.unwrap_or_default();
+    assert!(err.contains("Table<String,i64> v1") && err.contains("Table<String,i64> v2"), "{err}");
+    // Reopening with the version it was written with still works.
+    drop(App::embedded(&totals_topology(), Config::default().state_dir(dir.path()))?);
     Ok(())
 }
 

@@ -33,7 +33,8 @@ pub fn operator(args: TokenStream, item: TokenStream) -> TokenStream {
 }
 
 /// Turns a struct whose fields are stores (such as `Table<K, V>`) into state that operators take
-/// as `&mut Self`. Store names default to the field names; `#[store(name = "...")]` renames one.
+/// as `&mut Self`. Store names default to the field names; `#[store(name = "...")]` renames one;
+/// `#[store(version = N)]` (default 1) versions its schema: bump it when a value type changes.
 ///
 /// ```ignore
 /// #[stoat::state]

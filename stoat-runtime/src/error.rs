@@ -157,7 +157,7 @@ pub enum StoreError {
         reason: String,
     },
     /// The state directory holds a store of the same name with other types.
-    #[error("state store `{store}` in {path} holds `{stored}`, but the topology declares `{declared}`; use a new state directory or rename the store")]
+    #[error("state store `{store}` in {path} holds `{stored}`, but the topology declares `{declared}` (its field type as written and its `#[store(version = N)]`); use a new state directory, or rename the store")]
     SchemaMismatch {
         /// The store.
         store: String,

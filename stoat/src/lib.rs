@@ -71,7 +71,7 @@ pub mod prelude {
 pub mod __private {
     pub use stoat_runtime::error::{BoxError, Result, StoreError};
     pub use stoat_runtime::record::Record;
-    pub use stoat_runtime::state::{StateEnv, StateSet, Store, StoreDelta, StoreSpec};
+    pub use stoat_runtime::state::{StateEnv, StateSet, Store, StoreDecl, StoreDelta, StoreSpec};
     pub use stoat_runtime::testing::Harness;
     pub use stoat_runtime::topology::{Context, Data, Emitter, Key, Operator};
 }

@@ -10,6 +10,14 @@ struct StoreField {
     ident: syn::Ident,
     ty: syn::Type,
     name: LitStr,
+    version: u32,
+}
+
+/// What `#[store(...)]` says of a field.
+#[derive(Default)]
+struct StoreOptions {
+    name: Option<LitStr>,
+    version: Option<u32>,
 }
 
 pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
@@ -48,22 +56,33 @@ fn without_store_attributes(item: TokenStream) -> TokenStream {
     }
 }
 
-fn store_name(field: &syn::Field) -> syn::Result<Option<LitStr>> {
-    let mut name = None;
+fn store_options(field: &syn::Field) -> syn::Result<StoreOptions> {
+    let mut options = StoreOptions::default();
     for attr in field.attrs.iter().filter(|a| a.path().is_ident("store")) {
         attr.parse_nested_meta(|meta| {
             if meta.path.is_ident("name") {
-                if name.is_some() {
+                if options.name.is_some() {
                     return Err(meta.error("`name` is specified more than once"));
                 }
-                name = Some(meta.value()?.parse::<LitStr>()?);
+                options.name = Some(meta.value()?.parse::<LitStr>()?);
+                Ok(())
+            } else if meta.path.is_ident("version") {
+                if options.version.is_some() {
+                    return Err(meta.error("`version` is specified more than once"));
+                }
+                let lit: syn::LitInt = meta.value()?.parse()?;
+                let version = lit.base10_parse::<u32>()?;
+                if version == 0 {
+                    return Err(syn::Error::new(lit.span(), "store versions start at 1"));
+                }
+                options.version = Some(version);
                 Ok(())
             } else {
-                Err(meta.error("unknown store option; expected `name = \"...\"`"))
+                Err(meta.error("unknown store option; expected `name = \"...\"` or `version = N`"))
             }
         })?;
     }
-    Ok(name)
+    Ok(options)
 }
 
 fn validate(st: &mut ItemStruct) -> syn::Result<Vec<StoreField>> {
@@ -92,8 +111,11 @@ fn validate(st: &mut ItemStruct) -> syn::Result<Vec<StoreField>> {
     let mut errors: Option<syn::Error> = None;
     for field in named.named.iter_mut() {
         let Some(ident) = field.ident.clone() else { continue };
-        let name = match store_name(field) {
-            Ok(n) => n.unwrap_or_else(|| LitStr::new(&ident.to_string(), ident.span())),
+        let (name, version) = match store_options(field) {
+            Ok(o) => (
+                o.name.unwrap_or_else(|| LitStr::new(&ident.to_string(), ident.span())),
+                o.version.unwrap_or(1),
+            ),
             Err(e) => {
                 match &mut errors {
                     Some(all) => all.combine(e),
@@ -128,7 +150,7 @@ fn validate(st: &mut ItemStruct) -> syn::Result<Vec<StoreField>> {
             }
             continue;
         }
-        out.push(StoreField { ident, ty: field.ty.clone(), name });
+        out.push(StoreField { ident, ty: field.ty.clone(), name, version });
     }
     match errors {
         Some(e) => Err(e),
@@ -141,8 +163,14 @@ fn expand_struct(st: &ItemStruct, fields: &[StoreField]) -> TokenStream {
     let ident = &st.ident;
     let owner = ident.to_string();
     let specs = fields.iter().map(|f| {
-        let (ty, name) = (&f.ty, &f.name);
-        quote_spanned!(ty.span()=> <#ty as #p::Store>::spec(#name, #owner))
+        let (ty, name, version) = (&f.ty, &f.name, f.version);
+        let declared = quote!(#ty).to_string();
+        quote_spanned!(ty.span()=> <#ty as #p::Store>::spec(#p::StoreDecl {
+            name: #name,
+            owner: #owner,
+            declared: #declared,
+            version: #version,
+        }))
     });
     let opens = fields.iter().map(|f| {
         let (id, ty, name) = (&f.ident, &f.ty, &f.name);
@@ -201,8 +229,9 @@ mod tests {
         let file: syn::File = syn::parse2(tokens).expect("the expansion parses as Rust");
         let text: String = prettyplease::unparse(&file).split_whitespace().collect();
         assert!(text.contains("impl::stoat::__private::StateSetforCounts"), "{text}");
-        assert!(text.contains("::spec(\"per_word\",\"Counts\")"), "{text}");
-        assert!(text.contains("::spec(\"lines.seen\",\"Counts\")"), "{text}");
+        assert!(text.contains("name:\"per_word\",owner:\"Counts\""), "{text}");
+        assert!(text.contains("name:\"lines.seen\",owner:\"Counts\""), "{text}");
+        assert!(text.contains("declared:\"Table<u64,()>\",version:1u32"), "{text}");
         assert!(!text.contains("#[store"), "the helper attribute is consumed: {text}");
     }
 }

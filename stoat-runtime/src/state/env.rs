@@ -108,6 +108,10 @@ impl StateEnv {
             let declared = spec.schema();
             let schema_key = format!("schema/{}", spec.name);
             match meta.get(&wtxn, schema_key.as_bytes()).map_err(err)? {
+                // Written before schemas had versions: the same types, recorded the old way.
+                Some(stored) if stored == spec.legacy_schema().as_bytes() => {
+                    meta.put(&mut wtxn, schema_key.as_bytes(), declared.as_bytes()).map_err(err)?;
+                }
                 Some(stored) if stored != declared.as_bytes() => {
                     return Err(StoreError::SchemaMismatch {
                         store: spec.name.to_string(),
@@ -230,7 +234,15 @@ mod tests {
         let dir = tempfile::tempdir().map_err(|source| StoreError::Open { path: "tmp".into(), source })?;
         let specs: Vec<StoreSpec> = ["a", "b", "c", "d"]
             .into_iter()
-            .map(|name| StoreSpec { name, kind: "table", key_type: "u64", value_type: "u64", owner: "Four" })
+            .map(|name| StoreSpec {
+                name,
+                kind: "table",
+                key_type: "u64",
+                value_type: "u64",
+                owner: "Four",
+                declared: "Table<u64, u64>",
+                version: 1,
+            })
             .collect();
         let (lanes, stores) = (1024, specs.len());
         let state =
@@ -241,6 +253,36 @@ mod tests {
             readers.push(state.env().clone().static_read_txn().map_err(|e| state.error("<test>", e))?);
         }
         assert_eq!(readers.len(), 4096);
+        Ok(())
+    }
+
+    #[test]
+    fn a_schema_recorded_before_versions_is_accepted_and_upgraded() -> Result<(), StoreError> {
+        let dir = tempfile::tempdir().map_err(|source| StoreError::Open { path: "tmp".into(), source })?;
+        let spec = StoreSpec {
+            name: "counts",
+            kind: "table",
+            key_type: "alloc::string::String",
+            value_type: "u64",
+            owner: "Counts",
+            declared: "Table<String, u64>",
+            version: 1,
+        };
+        {
+            let state = StateEnv::open(dir.path(), "app", std::slice::from_ref(&spec), 1 << 24, 126, false)?;
+            // What an older stoat recorded for the same store.
+            let mut txn = state.env().write_txn().map_err(|e| state.error("meta", e))?;
+            state
+                .meta()
+                .put(&mut txn, b"schema/counts", spec.legacy_schema().as_bytes())
+                .map_err(|e| state.error("meta", e))?;
+            txn.commit().map_err(|e| state.error("meta", e))?;
+        }
+        let state = StateEnv::open(dir.path(), "app", std::slice::from_ref(&spec), 1 << 24, 126, false)?;
+        let txn = state.env().read_txn().map_err(|e| state.error("meta", e))?;
+        let stored = state.meta().get(&txn, b"schema/counts").map_err(|e| state.error("meta", e))?;
+        assert_eq!(stored, Some(spec.schema().as_bytes()), "rewritten in the new form");
+        assert_eq!(spec.schema(), "table Table<String,u64> v1");
         Ok(())
     }
 }

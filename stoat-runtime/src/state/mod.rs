@@ -10,7 +10,7 @@ mod writer;
 
 pub use env::StateEnv;
 pub use key::{KeyPrefix, KeyRef, StoreKey};
-pub use set::{StateSet, Store, StoreSpec};
+pub use set::{StateSet, Store, StoreDecl, StoreSpec};
 pub use table::{StoreValue, Table};
 pub(crate) use writer::StateWriter;
 pub use writer::StoreDelta;

@@ -6,6 +6,19 @@ use super::env::StateEnv;
 use super::writer::StoreDelta;
 use crate::error::StoreError;
 
+/// How a state struct declares one store (what `#[stoat::state]` passes to [`Store::spec`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StoreDecl {
+    /// The store's name.
+    pub name: &'static str,
+    /// The state struct that declares it.
+    pub owner: &'static str,
+    /// The field's type as written in the source (e.g. `Table<String, u64>`).
+    pub declared: &'static str,
+    /// The store's schema version (`#[store(version = N)]`, default 1).
+    pub version: u32,
+}
+
 /// The declaration of one store: its name and the types it holds.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StoreSpec {
@@ -13,17 +26,31 @@ pub struct StoreSpec {
     pub name: &'static str,
     /// The kind of store (`"table"`).
     pub kind: &'static str,
-    /// The key type.
+    /// The key type (`std::any::type_name`, for messages).
     pub key_type: &'static str,
-    /// The value type.
+    /// The value type (`std::any::type_name`, for messages).
     pub value_type: &'static str,
     /// The state struct that declares it.
     pub owner: &'static str,
+    /// The field's type as written in the source.
+    pub declared: &'static str,
+    /// The schema version the user declared.
+    pub version: u32,
 }
 
 impl StoreSpec {
-    /// The store's kind and types as one string, recorded in the state directory.
+    /// The schema recorded in the state directory: the store's kind, its field type as written
+    /// (without whitespace) and its version. Unlike `std::any::type_name`, whose output may
+    /// change from one compiler to the next, it changes only when the source does: edit the type,
+    /// or bump `#[store(version = N)]` when a value type's fields change.
     pub fn schema(&self) -> String {
+        let declared: String = self.declared.chars().filter(|c| !c.is_whitespace()).collect();
+        format!("{} {declared} v{}", self.kind, self.version)
+    }
+
+    /// The schema as stoat recorded it before versions (from `type_name`): a directory holding
+    /// it is taken as matching and upgraded.
+    pub(crate) fn legacy_schema(&self) -> String {
         format!("{}<{}, {}>", self.kind, self.key_type, self.value_type)
     }
 }
@@ -65,8 +92,8 @@ impl StateSet for () {
     note = "fields of a `#[stoat::state]` struct must be stores, such as `Table<K, V>`"
 )]
 pub trait Store: Send + Sized + 'static {
-    /// The store's declaration under `name`, declared by `owner`.
-    fn spec(name: &'static str, owner: &'static str) -> StoreSpec;
+    /// The store's declaration.
+    fn spec(decl: StoreDecl) -> StoreSpec;
     /// Opens the store `name`.
     fn open(state: &StateEnv, name: &'static str) -> Result<Self, StoreError>;
     /// Ends a batch.

@@ -17,7 +17,7 @@ use serde::Serialize;
 
 use super::env::StateEnv;
 use super::key::{KeyPrefix, KeyRef, StoreKey};
-use super::set::{Store, StoreSpec};
+use super::set::{Store, StoreDecl, StoreSpec};
 use super::writer::StoreDelta;
 use crate::error::StoreError;
 
@@ -179,13 +179,15 @@ fn encoded<K: StoreKey>(k: &K) -> Vec<u8> {
 }
 
 impl<K: StoreKey, V: StoreValue> Store for Table<K, V> {
-    fn spec(name: &'static str, owner: &'static str) -> StoreSpec {
+    fn spec(decl: StoreDecl) -> StoreSpec {
         StoreSpec {
-            name,
+            name: decl.name,
             kind: "table",
             key_type: std::any::type_name::<K>(),
             value_type: std::any::type_name::<V>(),
-            owner,
+            owner: decl.owner,
+            declared: decl.declared,
+            version: decl.version,
         }
     }
 

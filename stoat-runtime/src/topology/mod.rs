@@ -333,6 +333,8 @@ mod tests {
                 key_type: "u64",
                 value_type: "u64",
                 owner: "Dashed",
+                declared: "Table<u64, u64>",
+                version: 1,
             }]
         }
         fn open(_: &StateEnv) -> Result<Self, StoreError> {
