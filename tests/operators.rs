@@ -140,3 +140,24 @@ fn a_topic_declared_once_serves_the_topology_the_driver_and_the_log() -> stoat::
     assert_eq!(NUMBERS.renamed("numbers-eu").name(), "numbers-eu");
     Ok(())
 }
+
+mod aliased {
+    /// A result alias with the error fixed, as `anyhow::Result<T>` or `io::Result<T>` are.
+    pub type Result<T> = std::result::Result<T, String>;
+}
+
+#[stoat::operator]
+fn parse_number(text: String) -> aliased::Result<u64> {
+    text.trim().parse().map_err(|_| format!("`{text}` is not a number"))
+}
+
+#[test]
+fn a_result_alias_with_a_fixed_error_type_is_an_operator_return_type() -> stoat::Result<()> {
+    let topology = Topology::new("aliased");
+    topology.stream::<(), String>("in").process(parse_number).to("out");
+    let driver = TestDriver::with_config(&topology, Config::default().error_policy(ErrorPolicy::Skip))?;
+    driver.input::<(), String>("in").pipe_values(["7".to_string(), "x".to_string(), " 35 ".to_string()])?;
+    assert_eq!(driver.output::<(), u64>("out").read_values()?, vec![7, 35]);
+    assert_eq!(driver.stats().skipped_operator, 1);
+    Ok(())
+}

@@ -14,7 +14,8 @@ mod state;
 /// The function's parameters say what it takes: one record parameter (the value), or two (key,
 /// then value), or a `Record<K, V>`; optionally one `&mut S` where `S` is a `#[stoat::state]`
 /// struct, and a `&Context`. Its return type says what it emits: `T`, `Option<T>`, `Vec<T>` or
-/// `impl Iterator<Item = T>`, optionally wrapped in `Result<_, E>` (an `Err` goes to the error
+/// `impl Iterator<Item = T>`, optionally wrapped in `Result<_, E>` or an alias such as
+/// `anyhow::Result<_>` (any `E: Into<BoxError>`; an `Err` goes to the error
 /// policy). When `T` is `KeyValue<K, V>` the operator re-keys: each output moves to the lane that
 /// owns its new key.
 ///

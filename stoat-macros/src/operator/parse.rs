@@ -293,12 +293,14 @@ fn parse_output(ret: &ReturnType, after_params: proc_macro2::Span) -> syn::Resul
     let mut ty = ty;
     if let Some(seg) = last_segment(ty) {
         if seg.ident == "Result" {
+            // `Result<T, E>`, or an alias with the error fixed (`anyhow::Result<T>`,
+            // `io::Result<T>`): the generated code needs only `E: Into<BoxError>`.
             let args = generic_types(seg);
-            if args.len() != 2 {
-                return Err(syn::Error::new(ty.span(), "name the error type: `Result<T, E>`"));
-            }
+            let Some(&first) = args.first() else {
+                return Err(syn::Error::new(ty.span(), "name the value type: `Result<T, E>` or `Result<T>`"));
+            };
             fallible = true;
-            ty = args[0];
+            ty = first;
         }
     }
     let (many, item_ty) = match ty {
