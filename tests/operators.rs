@@ -161,3 +161,17 @@ fn a_result_alias_with_a_fixed_error_type_is_an_operator_return_type() -> stoat:
     assert_eq!(driver.stats().skipped_operator, 1);
     Ok(())
 }
+
+#[test]
+fn a_stream_that_goes_nowhere_is_reported() -> stoat::Result<()> {
+    let topology = Topology::new("dangling");
+    let numbers = topology.stream::<(), u64>("in");
+    numbers.map_values(|n| n + 1).to("out");
+    numbers.filter(|_, n| *n > 3);
+    let program = topology.build()?;
+    assert_eq!(program.unconsumed_streams(), ["the output of `filter`".to_string()]);
+    let complete = Topology::new("complete");
+    complete.stream::<(), u64>("in").map_values(|n| n + 1).to("out");
+    assert!(complete.build()?.unconsumed_streams().is_empty());
+    Ok(())
+}

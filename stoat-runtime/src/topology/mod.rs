@@ -42,7 +42,20 @@ impl<K: Data + Key, V: Data> Outlet<K, V> {
     fn add(&self, f: Factory<K, V>) {
         self.consumers.lock().unwrap_or_else(|p| p.into_inner()).push(f);
     }
+}
 
+/// What the topology checks of every stream when it is built: whether anything consumes it.
+trait Consumed: Send + Sync {
+    fn consumers(&self) -> usize;
+}
+
+impl<K: Send + 'static, V: Send + 'static> Consumed for Outlet<K, V> {
+    fn consumers(&self) -> usize {
+        self.consumers.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+}
+
+impl<K: Data + Key, V: Data> Outlet<K, V> {
     fn instantiate(&self, lanes: usize) -> Box<dyn Push<K, V>> {
         let consumers = self.consumers.lock().unwrap_or_else(|p| p.into_inner());
         match consumers.len() {
@@ -60,6 +73,8 @@ struct Graph {
     states: Vec<StateSlot>,
     sinks: Vec<String>,
     errors: Vec<String>,
+    /// Every stream, described, to find those that go nowhere.
+    streams: Vec<(String, Arc<dyn Consumed>)>,
 }
 
 /// A topology under construction. Start streams with [`Topology::stream`], then build it into a
@@ -114,6 +129,9 @@ impl Topology {
     ) -> Stream<K, V> {
         let outlet = Outlet::<K, V>::new();
         let mut graph = lock(&self.graph);
+        graph
+            .streams
+            .push((format!("the stream of topic `{topic}`"), Arc::clone(&outlet) as Arc<dyn Consumed>));
         if graph.sources.iter().any(|(s, _)| s.topic() == topic) {
             graph
                 .errors
@@ -168,8 +186,14 @@ impl Topology {
                 )));
             }
         }
+        let unconsumed: Vec<String> =
+            graph.streams.iter().filter(|(_, s)| s.consumers() == 0).map(|(what, _)| what.clone()).collect();
+        for what in &unconsumed {
+            tracing::warn!(app = %self.app, "{what} goes nowhere: its records are dropped; write them with `.to(topic)`");
+        }
         Ok(Program {
             app: self.app.clone(),
+            unconsumed,
             sources: graph.sources.iter().map(|(s, _)| Arc::clone(s)).collect(),
             source_roots: graph.sources.iter().map(|(_, r)| Arc::clone(r)).collect(),
             point_roots: graph.points.clone(),
@@ -198,8 +222,10 @@ impl<K, V> std::fmt::Debug for Stream<K, V> {
 }
 
 impl<K: Key, V: Data> Stream<K, V> {
-    fn derive<K2: Key, V2: Data>(&self) -> Stream<K2, V2> {
-        Stream { graph: Arc::clone(&self.graph), outlet: Outlet::new(), _types: PhantomData }
+    fn derive<K2: Key, V2: Data>(&self, what: String) -> Stream<K2, V2> {
+        let outlet = Outlet::new();
+        lock(&self.graph).streams.push((what, Arc::clone(&outlet) as Arc<dyn Consumed>));
+        Stream { graph: Arc::clone(&self.graph), outlet, _types: PhantomData }
     }
 
     /// Registers a re-key point whose records continue into `next`; returns its index.
@@ -214,7 +240,7 @@ impl<K: Key, V: Data> Stream<K, V> {
     /// Runs each record through an operator made with `#[stoat::operator]`. If the operator
     /// re-keys (returns `KeyValue`s), its outputs move to the lanes owning their new keys.
     pub fn process<O: Operator<K, V>>(&self, op: O) -> Stream<O::OutKey, O::OutValue> {
-        let next = self.derive::<O::OutKey, O::OutValue>();
+        let next = self.derive::<O::OutKey, O::OutValue>(format!("the output of operator `{}`", O::NAME));
         let slot = state_slot::<O::State>(&self.graph);
         let op = Arc::new(op);
         let point = O::REKEYS.then(|| self.rekey_point(&next));
@@ -249,14 +275,14 @@ impl<K: Key, V: Data> Stream<K, V> {
 
     /// Keeps the records for which `keep` is true.
     pub fn filter(&self, keep: impl Fn(&K, &V) -> bool + Send + Sync + 'static) -> Stream<K, V> {
-        let next = self.derive();
+        let next = self.derive("the output of `filter`".into());
         self.add_fn("filter", &next, None, move |r: Record<K, V>| keep(&r.key, &r.value).then_some(r));
         next
     }
 
     /// Replaces each value by `f(value)`; the key stays.
     pub fn map_values<V2: Data>(&self, f: impl Fn(V) -> V2 + Send + Sync + 'static) -> Stream<K, V2> {
-        let next = self.derive();
+        let next = self.derive("the output of `map_values`".into());
         self.add_fn("map_values", &next, None, move |r: Record<K, V>| {
             Some(Record { key: r.key, value: f(r.value), timestamp: r.timestamp, headers: r.headers })
         });
@@ -266,7 +292,7 @@ impl<K: Key, V: Data> Stream<K, V> {
     /// Gives each record the key `f(key, value)` and moves it to the lane that owns that key
     /// (in memory: no repartition topic).
     pub fn key_by<K2: Key>(&self, f: impl Fn(&K, &V) -> K2 + Send + Sync + 'static) -> Stream<K2, V> {
-        let next = self.derive();
+        let next = self.derive("the output of `key_by`".into());
         let point = self.rekey_point(&next);
         self.add_fn("key_by", &next, Some(point), move |r: Record<K, V>| {
             let key = f(&r.key, &r.value);

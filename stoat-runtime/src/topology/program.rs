@@ -57,6 +57,8 @@ pub struct Program {
     pub(crate) states: Vec<StateSlot>,
     pub(crate) stores: Vec<StoreSpec>,
     pub(crate) sinks: Vec<String>,
+    /// Streams nothing consumes (their records are dropped), described.
+    pub(crate) unconsumed: Vec<String>,
 }
 
 impl std::fmt::Debug for Program {
@@ -84,6 +86,12 @@ impl Program {
     pub fn sink_topics(&self) -> &[String] {
         &self.sinks
     }
+    /// The streams nothing consumes, described (e.g. "the output of operator `count`"): their
+    /// records are dropped. Building the topology logs a warning for each.
+    pub fn unconsumed_streams(&self) -> &[String] {
+        &self.unconsumed
+    }
+
     /// The state stores it declares.
     pub fn stores(&self) -> &[StoreSpec] {
         &self.stores
