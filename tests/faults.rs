@@ -443,3 +443,48 @@ fn a_second_connection_of_the_app_id_fences_a_running_app() -> stoat::Result<()>
     assert_eq!(log.read_all("out").len(), 2_000);
     Ok(())
 }
+
+/// A log whose appends panic: the lane task that calls it dies (outside any operator).
+struct PanickyAppends(stoat::log::EmbeddedSession);
+
+impl stoat::log::Log for PanickyAppends {
+    fn assign(&self, group: &str, topics: &[String]) -> stoat::Result<()> {
+        self.0.assign(group, topics)
+    }
+    fn poll(&self, max: usize, out: &mut Vec<stoat::log::Polled>) -> stoat::Result<()> {
+        self.0.poll(max, out)
+    }
+    fn append(&self, _: Vec<stoat::log::OutRecord>) -> stoat::log::BoxFuture<'_, stoat::Result<()>> {
+        Box::pin(async { panic!("the log broke") })
+    }
+    fn commit(
+        &self,
+        group: &str,
+        offsets: &[stoat::log::CommitOffset],
+    ) -> stoat::Result<stoat::log::CommitReceipt> {
+        self.0.commit(group, offsets)
+    }
+    fn abort(&self) -> stoat::Result<()> {
+        self.0.abort()
+    }
+    fn wait_for_data(&self) -> stoat::log::BoxFuture<'_, ()> {
+        self.0.wait_for_data()
+    }
+}
+
+#[test]
+fn a_dead_lane_stops_the_app() {
+    let result = bounded(Duration::from_secs(60), || {
+        let log = Arc::new(EmbeddedLog::new(1));
+        produce_numbers(&log, "in", 0..100);
+        let topology = echo_topology("dead-lane");
+        let mut app = App::with_log(
+            &topology,
+            Config::default().lanes(2),
+            Arc::new(PanickyAppends(log.connect("dead-lane"))),
+        )?;
+        app.run_until_idle().map(|_| ())
+    });
+    let err = result.expect_err("a lane that died stops the app");
+    assert!(err.to_string().contains("stopped unexpectedly"), "{err}");
+}
