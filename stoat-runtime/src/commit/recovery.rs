@@ -30,7 +30,9 @@ impl Engine {
         tracing::warn!(%error, retry = self.retries, ?backoff, "transient error: aborting the epoch and running it again");
         metrics::counter!("stoat_epoch_retries_total").increment(1);
         self.shared.stats.retry();
-        self.discard_epoch().await?;
+        if let Err(e) = self.discard_epoch().await {
+            return Err(self.stop(e).await);
+        }
         tokio::time::sleep(backoff).await;
         loop {
             match self.blocking(|log| log.abort()).await {
