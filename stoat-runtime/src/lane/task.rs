@@ -129,12 +129,21 @@ pub(crate) fn spawn_lane(
             if let Some(msg) = msg {
                 match msg {
                     LaneMsg::Batch { entry, records, count } => {
-                        // After a failure the epoch is lost: drop (but count) what arrives.
-                        let queued = match pipeline.root(entry) {
-                            Some(root) if !shared.has_failed() => root.enqueue(records),
-                            _ => Err(Error::Runtime(String::new())),
+                        let queued = if shared.has_failed() {
+                            // After a failure the epoch is lost: drop (but count) what arrives.
+                            Err(None)
+                        } else {
+                            match pipeline.root(entry) {
+                                Some(root) => root.enqueue(records).map_err(Some),
+                                None => {
+                                    Err(Some(Error::Runtime(format!("lane {lane} has no entry {entry:?}"))))
+                                }
+                            }
                         };
-                        if queued.is_err() {
+                        if let Err(error) = queued {
+                            if let Some(e) = error {
+                                shared.fail(e);
+                            }
                             shared.done(entry, count);
                         }
                     }
