@@ -41,7 +41,7 @@ impl<T: 'static> Codec<T> for Box<dyn Codec<T>> {
 #[diagnostic::on_unimplemented(
     message = "`{Self}` has no default codec",
     label = "no default codec for `{Self}`",
-    note = "name a codec explicitly, e.g. `.stream_with(topic, Utf8, Json::<{Self}>::new())` or `.to_with(topic, Utf8, Json::<{Self}>::new())`"
+    note = "declare the topic with codecs, e.g. `Topic::json(name)` for JSON values (keys keep their default codec) or `Topic::with_codecs`, and use it with `source` / `sink`; or name both codecs with `stream_with` / `to_with`"
 )]
 pub trait DefaultCodec: Sized {
     /// The codec.
