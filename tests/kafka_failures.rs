@@ -141,13 +141,18 @@ fn losing_one_broker_of_three_keeps_processing_exactly_once() {
     let corpus = support::zipf_corpus(29, 40_000, 1_500);
     let oracle = support::oracle(&corpus);
     k.produce_lines("three-lines", &corpus);
-    let app = spawn(&k, "three", Some("5"));
+    let mut app = spawn(&k, "three", Some("5"));
     std::thread::sleep(Duration::from_secs(3));
     k.nodes[1].kill();
+    // Bounded: an app that stops making progress fails the test instead of hanging it.
+    let finished = wait_for(&mut app, Duration::from_secs(240)).is_some();
+    if !finished {
+        let _ = app.kill();
+    }
     let out = app.wait_with_output().expect("app");
     assert!(
-        out.status.success(),
-        "processing continues with two brokers: {}",
+        finished && out.status.success(),
+        "processing continues with two brokers and ends when idle (finished: {finished}): {}",
         String::from_utf8_lossy(&out.stderr)
     );
     let outputs = k.read_committed("three-counts");

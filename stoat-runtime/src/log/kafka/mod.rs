@@ -42,6 +42,9 @@ pub fn transactional_id(app: &str) -> String {
 struct Assignment {
     index: HashMap<String, u32>,
     partitions: HashSet<(String, i32)>,
+    /// Per topic and partition, the offset of the first record read since the last commit:
+    /// where an aborted epoch rewinds to (partitions it did not read from stay where they are).
+    rewind: HashMap<String, HashMap<i32, i64>>,
 }
 
 /// A [`Log`] on Apache Kafka.
@@ -186,20 +189,29 @@ impl KafkaLog {
         }
     }
 
-    /// Moves every input partition back to its committed offset (an aborted epoch's records
-    /// are read again).
+    /// Moves every input partition the aborted epoch read from back to the first record it read
+    /// there (the committed offset), so those records are read again. Seeking needs no round
+    /// trip to the group coordinator, which may be the broker that just failed.
     fn rewind(&self) -> Result<()> {
-        let assignment = self.assignment.lock().unwrap_or_else(|p| p.into_inner());
-        let mut tpl = TopicPartitionList::new();
-        for (topic, p) in &assignment.partitions {
-            tpl.add_partition_offset(topic, *p, Offset::Stored).map_err(|e| Error::Log(e.to_string()))?;
+        let mut assignment = self.assignment.lock().unwrap_or_else(|p| p.into_inner());
+        for (topic, partitions) in &assignment.rewind {
+            for (&partition, &offset) in partitions {
+                self.consumer.seek(topic, partition, Offset::Offset(offset), self.config.timeout).map_err(
+                    |e| {
+                        Error::Transient(format!(
+                            "cannot rewind `{topic}` partition {partition} to offset {offset}: {e}"
+                        ))
+                    },
+                )?;
+            }
         }
-        if tpl.count() == 0 {
-            return Ok(());
-        }
-        let failed = |e| Error::Transient(format!("cannot rewind the input partitions: {e}"));
-        self.consumer.incremental_unassign(&tpl).map_err(failed)?;
-        self.consumer.incremental_assign(&tpl).map_err(failed)
+        assignment.rewind.clear();
+        Ok(())
+    }
+
+    /// The epoch committed: nothing to rewind any more.
+    fn committed(&self) {
+        self.assignment.lock().unwrap_or_else(|p| p.into_inner()).rewind.clear();
     }
 }
 
@@ -260,12 +272,22 @@ impl Log for KafkaLog {
     }
 
     fn poll(&self, max: usize, out: &mut Vec<Polled>) -> Result<()> {
-        let assignment = self.assignment.lock().unwrap_or_else(|p| p.into_inner());
+        let mut guard = self.assignment.lock().unwrap_or_else(|p| p.into_inner());
+        let assignment = &mut *guard;
         for _ in 0..max {
             match self.consumer.poll(Duration::ZERO) {
                 None => break,
                 Some(Ok(msg)) => {
                     let Some(&source) = assignment.index.get(msg.topic()) else { continue };
+                    match assignment.rewind.get_mut(msg.topic()) {
+                        Some(partitions) => {
+                            partitions.entry(msg.partition()).or_insert(msg.offset());
+                        }
+                        None => {
+                            let first = HashMap::from([(msg.partition(), msg.offset())]);
+                            assignment.rewind.insert(msg.topic().to_string(), first);
+                        }
+                    }
                     out.push(Polled {
                         source,
                         partition: msg.partition().max(0) as u32,
@@ -344,9 +366,16 @@ impl Log for KafkaLog {
                         .consumer
                         .group_metadata()
                         .ok_or_else(|| Error::Log("the consumer has no group metadata".into()))?;
-                    self.producer
-                        .send_offsets_to_transaction(&tpl, &meta, timeout)
-                        .map_err(|e| transaction_error(app, "adding input offsets to the transaction", e))?;
+                    producer::resume(|| self.producer.send_offsets_to_transaction(&tpl, &meta, timeout)).map_err(
+                        |e| match producer::unfinished(&e) {
+                            // Still in flight after every attempt: nothing else may be called.
+                            true => Error::Log(format!(
+                                "adding input offsets to the transaction did not finish within {} attempts of {timeout:?}: {e}",
+                                producer::RESUME_ATTEMPTS
+                            )),
+                            false => transaction_error(app, "adding input offsets to the transaction", e),
+                        },
+                    )?;
                 }
                 let offsets_at = started.elapsed();
                 // Wait for the acknowledgements here (see `producer::drain`), and look at them
@@ -359,9 +388,17 @@ impl Log for KafkaLog {
                     )));
                 }
                 let drained_at = started.elapsed();
-                self.producer
-                    .commit_transaction(timeout)
-                    .map_err(|e| transaction_error(app, "committing the transaction", e))?;
+                // A commit that timed out may still complete: it is resumed, never abandoned for
+                // an abort (which would conflict, and could make a committed epoch run twice).
+                producer::resume(|| self.producer.commit_transaction(timeout)).map_err(|e| {
+                    match producer::unfinished(&e) {
+                        true => Error::Log(format!(
+                            "committing the transaction did not finish within {} attempts of {timeout:?}, so its outcome is unknown: stopping (a restart resolves it exactly-once): {e}",
+                            producer::RESUME_ATTEMPTS
+                        )),
+                        false => transaction_error(app, "committing the transaction", e),
+                    }
+                })?;
                 let committed_at = started.elapsed();
                 self.producer
                     .begin_transaction()
@@ -379,6 +416,7 @@ impl Log for KafkaLog {
             }
             Ok(())
         })()?;
+        self.committed();
         let changelogs = self
             .producer
             .context()
@@ -396,8 +434,7 @@ impl Log for KafkaLog {
             // answers "the event queue must be polled for delivery reports" otherwise, however
             // often it is asked): serve them first.
             producer::drain(&self.producer, timeout);
-            self.producer
-                .abort_transaction(timeout)
+            producer::resume(|| self.producer.abort_transaction(timeout))
                 .map_err(|e| transaction_error(&self.app, "aborting the transaction", e))?;
             // Reports of the aborted records are of no interest now.
             self.check_deliveries().ok();

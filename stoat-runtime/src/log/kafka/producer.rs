@@ -165,6 +165,37 @@ fn delivery_error(topic: &str, e: &KafkaError) -> Error {
     }
 }
 
+/// How many times a timed-out transactional call is resumed before giving up.
+pub(crate) const RESUME_ATTEMPTS: u32 = 5;
+
+/// Runs a transactional call, resuming it while librdkafka says it timed out or may be retried:
+/// such a call must be called again, not abandoned (any other transactional call then fails with
+/// "conflicting ... API call is already in progress", and a commit left in flight may still
+/// complete). Returns the last error when the attempts run out.
+pub(crate) fn resume<T>(mut call: impl FnMut() -> Result<T, KafkaError>) -> Result<T, KafkaError> {
+    let mut attempt = 1;
+    loop {
+        match call() {
+            Err(KafkaError::Transaction(e))
+                if e.is_retriable()
+                    && !e.txn_requires_abort()
+                    && !e.is_fatal()
+                    && attempt < RESUME_ATTEMPTS =>
+            {
+                tracing::warn!(error = %e, attempt, "a transactional call timed out; resuming it");
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Whether `e` is a transactional error that left the call resumable (it timed out): the
+/// transaction's outcome is not known yet.
+pub(crate) fn unfinished(e: &KafkaError) -> bool {
+    matches!(e, KafkaError::Transaction(t) if t.is_retriable() && !t.txn_requires_abort() && !t.is_fatal())
+}
+
 /// A transactional error, classified: fenced, fatal (the producer is unusable) or transient.
 pub(crate) fn transaction_error(app: &str, what: &str, e: KafkaError) -> Error {
     const FENCED: [RDKafkaErrorCode; 3] =
