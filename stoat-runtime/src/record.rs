@@ -68,3 +68,11 @@ pub(crate) struct Envelope<K, V> {
     pub record: Record<K, V>,
     pub origin: Origin,
 }
+
+/// Wall-clock time in milliseconds since the Unix epoch (0 if the clock is before it).
+pub(crate) fn now_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}

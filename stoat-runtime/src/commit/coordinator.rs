@@ -165,25 +165,22 @@ impl Engine {
 
     /// Processes everything available, commits, and returns (one or more epochs).
     pub async fn run_until_idle(&mut self) -> Result<()> {
-        self.assigned_at = Instant::now() - REASSIGN_EVERY;
-        self.shutdown = None;
-        loop {
-            match self.run_epoch().await {
-                Ok(Trigger::Idle) => return Ok(()),
-                Ok(_) => {}
-                Err(e) => self.recover_or_stop(e).await?,
-            }
-        }
+        self.run(None, Trigger::Idle).await
     }
 
     /// Processes until `shutdown` is triggered, then commits the open epoch and returns.
     pub async fn run_until(&mut self, shutdown: &Shutdown) -> Result<()> {
+        self.run(Some(shutdown.clone()), Trigger::Stop).await
+    }
+
+    /// Runs epochs until one ends on `last`, retrying transient failures in place.
+    async fn run(&mut self, shutdown: Option<Shutdown>, last: Trigger) -> Result<()> {
         self.assigned_at = Instant::now() - REASSIGN_EVERY;
-        self.shutdown = Some(shutdown.clone());
+        self.shutdown = shutdown;
         self.stop_seen = None;
         loop {
             match self.run_epoch().await {
-                Ok(Trigger::Stop) => return Ok(()),
+                Ok(trigger) if trigger == last => return Ok(()),
                 Ok(_) => {}
                 Err(e) => self.recover_or_stop(e).await?,
             }

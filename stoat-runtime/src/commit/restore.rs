@@ -21,10 +21,7 @@ pub(crate) fn restore(
     rebuild: bool,
 ) -> Result<u64> {
     let epoch = state.committed_epoch()?;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0);
+    let now = crate::record::now_millis();
     let age = state
         .committed_at()?
         .map(|at| std::time::Duration::from_millis(now.saturating_sub(at).max(0) as u64));

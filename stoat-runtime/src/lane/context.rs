@@ -195,9 +195,6 @@ pub(crate) fn dead_letter(
         ("stoat.partition".into(), location.partition.to_string().into_bytes()),
         ("stoat.offset".into(), location.offset.to_string().into_bytes()),
     ];
-    let timestamp = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0);
+    let timestamp = crate::record::now_millis();
     OutRecord { topic: std::sync::Arc::from(topic), key, value, timestamp, headers }
 }

@@ -117,10 +117,7 @@ impl EmbeddedLog {
         };
         let key = topic.key_codec().encode(key).map_err(|e| encode_error("key", e))?;
         let value = topic.value_codec().encode(value).map_err(|e| encode_error("value", e))?;
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as i64)
-            .unwrap_or(0);
+        let now = crate::record::now_millis();
         Ok(self.produce(topic.name(), key, value, now, Headers::new()))
     }
 

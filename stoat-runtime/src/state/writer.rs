@@ -112,10 +112,7 @@ fn apply(
     }
     let meta = state.meta();
     meta.put(&mut txn, StateEnv::epoch_key(), &epoch.to_be_bytes()).map_err(|e| state.error("__stoat", e))?;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0);
+    let now = crate::record::now_millis();
     meta.put(&mut txn, StateEnv::committed_at_key(), &now.to_be_bytes())
         .map_err(|e| state.error("__stoat", e))?;
     for (store, next) in changelogs {

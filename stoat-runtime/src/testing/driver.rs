@@ -37,11 +37,13 @@ impl TestDriver {
     /// A driver with the given configuration.
     pub fn with_config(topology: &Topology, config: Config) -> Result<TestDriver> {
         let config = Config { worker_threads: config.worker_threads.min(2), ..config };
-        let mut outputs = topology.build()?.sink_topics().to_vec();
-        if let crate::config::ErrorPolicy::DeadLetter(topic) = &config.error_policy {
-            outputs.push(topic.clone());
-        }
+        let dead_letters = match &config.error_policy {
+            crate::config::ErrorPolicy::DeadLetter(topic) => Some(topic.clone()),
+            _ => None,
+        };
         let app = App::embedded(topology, config)?;
+        let mut outputs = app.program().sink_topics().to_vec();
+        outputs.extend(dead_letters);
         let log = match app.embedded_log() {
             Some(log) => Arc::clone(log),
             None => {
