@@ -10,7 +10,7 @@ use support::orders::{amount, order_json, Order};
 
 fn orders() -> Topology {
     let topology = Topology::new("orders");
-    topology.stream_with("orders", Utf8, Json::<Order>::new()).process(amount).to("amounts");
+    topology.stream_with("orders", Utf8, Json::<Order>::new()).process(amount {}).to("amounts");
     topology
 }
 
@@ -78,7 +78,7 @@ fn accept(order: Order) -> Result<Order, Refused> {
 
 fn accepting() -> Topology {
     let topology = Topology::new("accept");
-    topology.stream_with("orders", Utf8, Json::<Order>::new()).process(accept).to_with(
+    topology.stream_with("orders", Utf8, Json::<Order>::new()).process(accept {}).to_with(
         "accepted",
         Utf8,
         Json::<Order>::new(),

@@ -51,7 +51,7 @@ fn fragile(n: u64) -> u64 {
 
 fn fragile_topology(app: &str) -> Topology {
     let topology = Topology::new(app);
-    topology.stream::<(), u64>("in").process(fragile).to("out");
+    topology.stream::<(), u64>("in").process(fragile {}).to("out");
     topology
 }
 
@@ -136,7 +136,7 @@ fn stuck(n: u64) -> u64 {
 fn a_stop_request_is_honoured_while_a_lane_is_stuck() {
     let (run, took) = bounded(Duration::from_secs(60), || {
         let topology = Topology::new("stuck");
-        topology.stream::<(), u64>("in").process(stuck).to("out");
+        topology.stream::<(), u64>("in").process(stuck {}).to("out");
         let config = Config::default().lanes(2).shutdown_timeout(Duration::from_secs(2));
         let mut app = App::embedded(&topology, config)?;
         let log = app.embedded_log().cloned().ok_or(Error::Runtime("no log".into()))?;
@@ -177,7 +177,7 @@ fn broken_store(n: u64, _ledger: &mut Ledger) -> Result<u64, StoreError> {
 #[test]
 fn a_store_error_stops_the_app_even_under_skip() {
     let topology = Topology::new("store-error");
-    topology.stream::<(), u64>("in").process(broken_store).to("out");
+    topology.stream::<(), u64>("in").process(broken_store {}).to("out");
     let driver =
         TestDriver::with_config(&topology, Config::default().lanes(2).error_policy(ErrorPolicy::Skip))
             .expect("driver");
@@ -210,7 +210,7 @@ fn touch_four(n: u64, four: &mut Four) -> Result<u64, StoreError> {
 fn a_thousand_lanes_over_four_stores_have_enough_lmdb_readers() -> stoat::Result<()> {
     const KEYED: Topic<u64, u64> = Topic::new("in");
     let topology = Topology::new("many-lanes");
-    topology.source(&KEYED).process(touch_four).to("out");
+    topology.source(&KEYED).process(touch_four {}).to("out");
     // Many worker threads, so that many lanes hold read transactions at the same time.
     let config = Config::default().lanes(1024).error_policy(ErrorPolicy::Skip).worker_threads(64);
     let mut app = App::embedded(&topology, config)?;
@@ -240,7 +240,7 @@ fn fan_out(n: u64) -> Vec<KeyValue<u64, u64>> {
 #[test]
 fn re_keyed_fan_out_stays_within_the_in_flight_budget() -> stoat::Result<()> {
     let topology = Topology::new("fan-out");
-    topology.stream::<(), u64>("in").process(fan_out).process(fan_out).process(fan_out).to("out");
+    topology.stream::<(), u64>("in").process(fan_out {}).process(fan_out {}).process(fan_out {}).to("out");
     let config = Config::default().lanes(2).max_in_flight(512);
     let driver = TestDriver::with_config(&topology, config)?;
     driver.input::<(), u64>("in").pipe_values(0..2_000)?;
@@ -273,7 +273,7 @@ fn echo(n: u64) -> u64 {
 
 fn echo_topology(app: &str) -> Topology {
     let topology = Topology::new(app);
-    topology.stream::<(), u64>("in").process(echo).to("out");
+    topology.stream::<(), u64>("in").process(echo {}).to("out");
     topology
 }
 
@@ -286,7 +286,7 @@ fn a_failed_app_leaks_nothing_into_the_next_app_on_the_same_log() -> stoat::Resu
     let log = Arc::new(EmbeddedLog::new(4));
     produce_numbers(&log, "in", 0..400_000);
     let failing = Topology::new("leak");
-    failing.stream::<(), u64>("in").key_by(|_, n| *n).process(stall_then_fail).to("out");
+    failing.stream::<(), u64>("in").key_by(|_, n| *n).process(stall_then_fail {}).to("out");
     let mut first = on(&log, &failing, 4)?;
     assert!(first.run_until_idle().is_err());
     // The failed app stays alive while its stalled lane wakes up with work queued.
@@ -363,7 +363,7 @@ struct Totals {
 }
 
 #[stoat::operator]
-fn running_total(key: &u64, n: u64, totals: &mut Totals) -> Result<u64, StoreError> {
+fn running_total(#[key] key: &u64, n: u64, totals: &mut Totals) -> Result<u64, StoreError> {
     let total = totals.per_key.get(key)?.unwrap_or(0) + n;
     totals.per_key.put(*key, total)?;
     Ok(total)
@@ -382,7 +382,7 @@ fn flaky_run(
         log.send(&TOTALS_IN, &(n % 97), &1).expect("encodes");
     }
     let topology = Topology::new("flaky");
-    topology.source(&TOTALS_IN).process(running_total).sink(&TOTALS_OUT);
+    topology.source(&TOTALS_IN).process(running_total {}).sink(&TOTALS_OUT);
     let flaky = Flaky {
         inner: log.connect("flaky"),
         commits: Default::default(),

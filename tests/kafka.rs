@@ -107,7 +107,10 @@ fn a_second_instance_fences_the_first() {
 
 fn orders(app: &str, input: &str) -> Topology {
     let topology = Topology::new(app);
-    topology.stream_with(input, Utf8, Json::<Order>::new()).process(amount).to(&format!("{input}-amounts"));
+    topology
+        .stream_with(input, Utf8, Json::<Order>::new())
+        .process(amount {})
+        .to(&format!("{input}-amounts"));
     topology
 }
 

@@ -126,7 +126,12 @@ fn a_frozen_broker_is_recovered_from_without_a_restart_and_stays_exactly_once() 
     shutdown.trigger();
     let (result, stats) = app_thread.join().expect("the app thread");
     result.expect("the app recovers by itself and stops cleanly");
-    assert!(stats.epoch_retries >= 1, "the freeze cost at least one retried epoch: {stats:?}");
+    // The freeze lands either while records are sent (the epoch fails and is retried) or in a
+    // transactional call (which is resumed, and the commit rides the freeze out).
+    assert!(
+        stats.epoch_retries >= 1 || stats.commit_time_max >= Duration::from_secs(4),
+        "the freeze cost a retried epoch or a resumed commit: {stats:?}"
+    );
     let outputs = k.read_committed("frozen-counts");
     if let Err(e) = check_word_counts(&outputs, &oracle) {
         panic!("{e}");

@@ -35,35 +35,36 @@ fn describe(record: &Record<String, i64>, ctx: &Context) -> String {
 }
 
 #[stoat::operator]
-fn keyed(key: String, value: i64) -> Vec<KeyValue<String, i64>> {
+fn keyed(#[key] key: String, value: i64) -> Vec<KeyValue<String, i64>> {
     vec![KeyValue::new(format!("{key}-a"), value), KeyValue::new(format!("{key}-b"), -value)]
 }
 
 #[test]
 fn harnesses_run_each_shape() -> Result<(), Box<dyn std::error::Error>> {
-    assert_eq!(double::harness()?.process((), 21)?, vec![((), 42)]);
-    assert_eq!(positive::harness()?.process((), -3)?, vec![]);
-    assert_eq!(digits::harness()?.process((), 907)?, vec![((), 9), ((), 0), ((), 7)]);
-    assert_eq!(parse::harness()?.process((), " 12 ".into())?, vec![((), 12)]);
-    let err = parse::harness()?.process((), "x".into()).err().map(|e| e.to_string()).unwrap_or_default();
+    assert_eq!(Harness::new(double {})?.process((), 21)?, vec![((), 42)]);
+    assert_eq!(Harness::new(positive {})?.process((), -3)?, vec![]);
+    assert_eq!(Harness::new(digits {})?.process((), 907)?, vec![((), 9), ((), 0), ((), 7)]);
+    assert_eq!(Harness::new(parse {})?.process((), " 12 ".into())?, vec![((), 12)]);
+    let err =
+        Harness::new(parse {})?.process((), "x".into()).err().map(|e| e.to_string()).unwrap_or_default();
     assert!(err.contains("operator `parse`") && err.ends_with("invalid digit found in string"), "{err}");
-    assert_eq!(by_parity::harness()?.process((), 7)?, vec![(false, 7)]);
-    assert_eq!(keyed::harness()?.process("k".into(), 3)?, vec![("k-a".into(), 3), ("k-b".into(), -3)]);
-    let mut h = describe::harness()?;
+    assert_eq!(Harness::new(by_parity {})?.process((), 7)?, vec![(false, 7)]);
+    assert_eq!(Harness::new(keyed {})?.process("k".into(), 3)?, vec![("k-a".into(), 3), ("k-b".into(), -3)]);
+    let mut h = Harness::new(describe {})?;
     let out = h.process_record(Record::new("x".to_string(), 5).with_timestamp(77))?;
     assert_eq!(out[0].value, "x=5@77#0");
     assert_eq!(out[0].timestamp, 77, "outputs carry the input's timestamp");
     // The function itself stays callable.
-    assert_eq!(double::call(4), 8);
+    assert_eq!(double(4), 8);
     Ok(())
 }
 
 #[test]
 fn operator_metadata_comes_from_the_signature() {
     use stoat::Operator;
-    assert_eq!(<by_parity as Operator<(), i64>>::NAME, "by-parity");
+    assert_eq!(<by_parity as Operator<(), i64, _>>::NAME, "by-parity");
     assert_eq!(
-        [<by_parity as Operator<(), i64>>::REKEYS, <double as Operator<String, i64>>::REKEYS],
+        [<by_parity as Operator<(), i64, _>>::REKEYS, <double as Operator<String, i64, _>>::REKEYS],
         [true, false]
     );
 }
@@ -71,12 +72,12 @@ fn operator_metadata_comes_from_the_signature() {
 #[test]
 fn a_topology_of_every_shape() -> stoat::Result<()> {
     let topology = Topology::new("shapes");
-    let numbers = topology.stream::<String, String>("text").process(parse);
-    numbers.process(double).filter(|_, n| *n != 0).to("doubled");
-    numbers.process(positive).process(digits).map_values(|d| d as i64).to("digits");
-    numbers.process(by_parity).process(double).to("parity");
-    numbers.process(describe).to("described");
-    numbers.key_by(|k, _| k.to_uppercase()).process(keyed).to("keyed");
+    let numbers = topology.stream::<String, String>("text").process(parse {});
+    numbers.process(double {}).filter(|_, n| *n != 0).to("doubled");
+    numbers.process(positive {}).process(digits {}).map_values(|d| d as i64).to("digits");
+    numbers.process(by_parity {}).process(double {}).to("parity");
+    numbers.process(describe {}).to("described");
+    numbers.key_by(|k, _| k.to_uppercase()).process(keyed {}).to("keyed");
 
     let driver = TestDriver::new(&topology)?;
     let text = driver.input::<String, String>("text");
@@ -154,7 +155,7 @@ fn parse_number(text: String) -> aliased::Result<u64> {
 #[test]
 fn a_result_alias_with_a_fixed_error_type_is_an_operator_return_type() -> stoat::Result<()> {
     let topology = Topology::new("aliased");
-    topology.stream::<(), String>("in").process(parse_number).to("out");
+    topology.stream::<(), String>("in").process(parse_number {}).to("out");
     let driver = TestDriver::with_config(&topology, Config::default().error_policy(ErrorPolicy::Skip))?;
     driver.input::<(), String>("in").pipe_values(["7".to_string(), "x".to_string(), " 35 ".to_string()])?;
     assert_eq!(driver.output::<(), u64>("out").read_values()?, vec![7, 35]);

@@ -24,7 +24,7 @@ impl std::error::Error for OutOfOrder {}
 /// Fails unless `seq` follows the last sequence number seen for `key`; re-keys to a string key.
 #[stoat::operator]
 fn check_first(
-    key: &u32,
+    #[key] key: &u32,
     seq: u64,
     seen: &mut LastSeen,
     ctx: &Context,
@@ -40,7 +40,7 @@ fn check_first(
 /// The same check after the re-key; emits (seq, lane of stage one, lane of stage two).
 #[stoat::operator]
 fn check_second(
-    key: &str,
+    #[key] key: &str,
     v: (u64, usize),
     seen: &mut LastSeen,
     ctx: &Context,
@@ -55,7 +55,7 @@ fn check_second(
 
 fn run(partitions: u32, lanes: usize) -> stoat::Result<()> {
     let topology = Topology::new("ordering");
-    topology.stream::<u32, u64>("in").process(check_first).process(check_second).to("out");
+    topology.stream::<u32, u64>("in").process(check_first {}).process(check_second {}).to("out");
     let driver =
         TestDriver::with_config(&topology, Config::default().lanes(lanes).commit_max_records(3_000))?;
     driver.create_topic("in", partitions);
@@ -107,7 +107,7 @@ fn keyless_records_spread_over_lanes() -> stoat::Result<()> {
         ctx.lane() as u64
     }
     let topology = Topology::new("spread");
-    topology.stream::<(), String>("in").process(which_lane).to("out");
+    topology.stream::<(), String>("in").process(which_lane {}).to("out");
     let driver = TestDriver::with_config(&topology, Config::default().lanes(4))?;
     driver.input::<(), String>("in").pipe_values((0..2_000).map(|i| i.to_string()))?;
     let lanes: std::collections::HashSet<u64> =

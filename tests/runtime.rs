@@ -15,7 +15,7 @@ fn slow(n: u64) -> Vec<u64> {
 #[test]
 fn slow_lanes_bound_the_records_in_flight() -> stoat::Result<()> {
     let topology = Topology::new("slow");
-    topology.stream::<(), u64>("in").process(slow).key_by(|_, n| *n).to("out");
+    topology.stream::<(), u64>("in").process(slow {}).key_by(|_, n| *n).to("out");
     let config = Config::default().lanes(2).max_in_flight(512);
     let driver = TestDriver::with_config(&topology, config)?;
     driver.input::<(), u64>("in").pipe_values(0..20_000)?;
@@ -36,7 +36,7 @@ fn echo(n: u64) -> u64 {
 #[test]
 fn epochs_end_on_the_record_count() -> stoat::Result<()> {
     let topology = Topology::new("epochs");
-    topology.stream::<(), u64>("in").process(echo).to("out");
+    topology.stream::<(), u64>("in").process(echo {}).to("out");
     let driver = TestDriver::with_config(&topology, Config::default().commit_max_records(1_000))?;
     driver.input::<(), u64>("in").pipe_values(0..10_000)?;
     let stats = driver.stats();
@@ -48,7 +48,7 @@ fn epochs_end_on_the_record_count() -> stoat::Result<()> {
 #[test]
 fn commit_times_are_reported_per_epoch() -> stoat::Result<()> {
     let topology = Topology::new("commit-times");
-    topology.stream::<(), u64>("in").process(echo).to("out");
+    topology.stream::<(), u64>("in").process(echo {}).to("out");
     let driver = TestDriver::with_config(&topology, Config::default().commit_max_records(1_000))?;
     assert_eq!(driver.stats().commit_time_mean(), Duration::ZERO, "no epoch yet");
     driver.input::<(), u64>("in").pipe_values(0..5_000)?;
@@ -64,7 +64,7 @@ fn commit_times_are_reported_per_epoch() -> stoat::Result<()> {
 #[test]
 fn a_stop_request_commits_the_open_epoch() -> stoat::Result<()> {
     let topology = Topology::new("stop");
-    topology.stream::<(), u64>("in").process(echo).to("out");
+    topology.stream::<(), u64>("in").process(echo {}).to("out");
     let mut app =
         App::embedded(&topology, Config::default().lanes(2).commit_interval(Duration::from_secs(3600)))?;
     let log = app.embedded_log().cloned().ok_or(stoat::Error::Runtime("no log".into()))?;
@@ -98,7 +98,7 @@ fn topology_mistakes_are_refused() {
     assert!(err.contains("read by two sources"), "{err}");
 
     let cycle = Topology::new("cycle");
-    cycle.stream::<(), u64>("in").process(echo).to("in");
+    cycle.stream::<(), u64>("in").process(echo {}).to("in");
     let err = cycle.build().err().map(|e| e.to_string()).unwrap_or_default();
     assert!(err.contains("both read and written"), "{err}");
 }
@@ -109,7 +109,7 @@ struct Seen {
 }
 
 #[stoat::operator]
-fn remember(key: &u64, n: u64, seen: &mut Seen) -> Result<u64, StoreError> {
+fn remember(#[key] key: &u64, n: u64, seen: &mut Seen) -> Result<u64, StoreError> {
     seen.per_key.put(*key, n)?;
     Ok(n)
 }
@@ -118,7 +118,7 @@ fn remember(key: &u64, n: u64, seen: &mut Seen) -> Result<u64, StoreError> {
 /// stops it once every record is in.
 async fn run_inside_a_runtime() -> stoat::Result<()> {
     let topology = Topology::new("async-run");
-    topology.stream::<u64, u64>("in").process(remember).to("out");
+    topology.stream::<u64, u64>("in").process(remember {}).to("out");
     let mut app = App::embedded(&topology, Config::default().lanes(2))?;
     let log = app.embedded_log().cloned().ok_or(stoat::Error::Runtime("no log".into()))?;
     let input: Topic<u64, u64> = Topic::new("in");

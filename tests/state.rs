@@ -12,7 +12,7 @@ struct Inventory {
 
 /// Applies `+n`/`-n` deltas to a (warehouse, item) stock level and emits the warehouse's total.
 #[stoat::operator]
-fn restock(key: &(String, u32), delta: i64, inv: &mut Inventory) -> Result<i64, StoreError> {
+fn restock(#[key] key: &(String, u32), delta: i64, inv: &mut Inventory) -> Result<i64, StoreError> {
     let level = inv.stock.get(key)?.unwrap_or(0) + delta;
     if level == 0 {
         inv.stock.delete(key)?;
@@ -25,7 +25,7 @@ fn restock(key: &(String, u32), delta: i64, inv: &mut Inventory) -> Result<i64, 
 
 #[test]
 fn tables_read_their_own_writes_and_scan_in_key_order() -> stoat::Result<()> {
-    let mut h = restock::harness()?;
+    let mut h = Harness::new(restock {})?;
     let w = |s: &str, i: u32| (s.to_string(), i);
     assert_eq!(h.process(w("east", 2), 5)?, vec![(w("east", 2), 5)]);
     assert_eq!(h.process(w("east", 1), 3)?, vec![(w("east", 1), 8)]);
@@ -34,7 +34,7 @@ fn tables_read_their_own_writes_and_scan_in_key_order() -> stoat::Result<()> {
     // After the commit the values come from LMDB; new writes overlay them.
     assert_eq!(h.process(w("east", 2), -5)?, vec![(w("east", 2), 3)], "deleted within the epoch");
     assert_eq!(h.process(w("east", 3), 1)?, vec![(w("east", 3), 4)]);
-    let state = h.state();
+    let state = h.state::<Inventory>()?;
     assert_eq!(state.stock.get(&w("east", 2))?, None);
     let all = state.stock.iter()?;
     assert_eq!(all, vec![(w("east", 1), 3), (w("east", 3), 1), (w("west", 1), 4)]);
@@ -61,7 +61,7 @@ struct Totals {
 }
 
 #[stoat::operator]
-fn total(key: &str, n: i64, totals: &mut Totals) -> Result<i64, StoreError> {
+fn total(#[key] key: &str, n: i64, totals: &mut Totals) -> Result<i64, StoreError> {
     let t = totals.per_key.get(key)?.unwrap_or(0) + n;
     totals.per_key.put(key.to_owned(), t)?;
     Ok(t)
@@ -69,7 +69,7 @@ fn total(key: &str, n: i64, totals: &mut Totals) -> Result<i64, StoreError> {
 
 fn totals_topology() -> Topology {
     let topology = Topology::new("totals");
-    topology.stream::<String, i64>("in").process(total).to("out");
+    topology.stream::<String, i64>("in").process(total {}).to("out");
     topology
 }
 
@@ -98,7 +98,7 @@ struct OtherTotals {
 }
 
 #[stoat::operator]
-fn other(key: &str, n: i64, t: &mut OtherTotals) -> Result<i64, StoreError> {
+fn other(#[key] key: &str, n: i64, t: &mut OtherTotals) -> Result<i64, StoreError> {
     t.totals.put(key.to_owned(), n.to_string())?;
     Ok(n)
 }
@@ -109,7 +109,7 @@ fn a_state_dir_refuses_stores_of_other_types() -> stoat::Result<()> {
     drop(App::embedded(&totals_topology(), Config::default().state_dir(dir.path()))?);
     // The same app id, changed code: its store now holds other types.
     let topology = Topology::new("totals");
-    topology.stream::<String, i64>("in").process(other).to("out");
+    topology.stream::<String, i64>("in").process(other {}).to("out");
     let err = App::embedded(&topology, Config::default().state_dir(dir.path())).err().map(|e| e.to_string());
     let err = err.unwrap_or_default();
     assert!(
@@ -129,7 +129,7 @@ struct TotalsV2 {
 }
 
 #[stoat::operator]
-fn total_v2(key: &str, n: i64, t: &mut TotalsV2) -> Result<i64, StoreError> {
+fn total_v2(#[key] key: &str, n: i64, t: &mut TotalsV2) -> Result<i64, StoreError> {
     t.per_key.put(key.to_owned(), n)?;
     Ok(n)
 }
@@ -139,7 +139,7 @@ fn a_new_store_version_refuses_state_written_by_the_old_one() -> stoat::Result<(
     let dir = tempfile::tempdir().map_err(|source| stoat::Error::Io { what: "tempdir".into(), source })?;
     drop(App::embedded(&totals_topology(), Config::default().state_dir(dir.path()))?);
     let topology = Topology::new("totals");
-    topology.stream::<String, i64>("in").process(total_v2).to("out");
+    topology.stream::<String, i64>("in").process(total_v2 {}).to("out");
     let err = App::embedded(&topology, Config::default().state_dir(dir.path())).err().map(|e| e.to_string());
     let err = err.unwrap_or_default();
     assert!(err.contains("Table<String,i64> v1") && err.contains("Table<String,i64> v2"), "{err}");
@@ -152,8 +152,8 @@ fn a_new_store_version_refuses_state_written_by_the_old_one() -> stoat::Result<(
 fn two_state_structs_may_not_declare_the_same_store() {
     let topology = Topology::new("clash");
     let s = topology.stream::<String, i64>("in");
-    s.process(total).to("a");
-    s.process(other).to("b");
+    s.process(total {}).to("a");
+    s.process(other {}).to("b");
     let err = topology.build().err().map(|e| e.to_string()).unwrap_or_default();
     assert!(err.contains("`per_key` is declared by both `Totals` and `OtherTotals`"), "{err}");
 }
@@ -164,7 +164,7 @@ struct Tally {
 }
 
 #[stoat::operator]
-fn tally(word: &str, _n: u64, t: &mut Tally) -> Result<u64, StoreError> {
+fn tally(#[key] word: &str, _n: u64, t: &mut Tally) -> Result<u64, StoreError> {
     let n = t.seen.get(word)?.unwrap_or(0) + 1;
     t.seen.put(word.to_owned(), n)?;
     Ok(n)
@@ -172,7 +172,7 @@ fn tally(word: &str, _n: u64, t: &mut Tally) -> Result<u64, StoreError> {
 
 fn tally_app(app: &str) -> Topology {
     let topology = Topology::new(app);
-    topology.stream::<String, u64>("words").process(tally).to("tallies");
+    topology.stream::<String, u64>("words").process(tally {}).to("tallies");
     topology
 }
 
@@ -227,7 +227,7 @@ struct Grand {
 
 /// Writes one shared key from every lane: a race the debug build reports.
 #[stoat::operator]
-fn grand_total(_key: &u64, n: u64, g: &mut Grand) -> Result<u64, StoreError> {
+fn grand_total(#[key] _key: &u64, n: u64, g: &mut Grand) -> Result<u64, StoreError> {
     let sum = g.total.get("all")?.unwrap_or(0) + n;
     g.total.put("all".to_owned(), sum)?;
     Ok(sum)
@@ -236,7 +236,7 @@ fn grand_total(_key: &u64, n: u64, g: &mut Grand) -> Result<u64, StoreError> {
 #[test]
 fn two_lanes_writing_one_key_in_an_epoch_is_reported_in_debug_builds() {
     let topology = Topology::new("grand");
-    topology.stream::<u64, u64>("in").process(grand_total).to("out");
+    topology.stream::<u64, u64>("in").process(grand_total {}).to("out");
     let driver = TestDriver::with_config(&topology, Config::default().lanes(4)).expect("driver");
     let result = driver.input::<u64, u64>("in").pipe_all((0..64u64).map(|k| (k, 1)));
     if cfg!(debug_assertions) {

@@ -24,6 +24,6 @@ fn transform(value: &[u8]) -> Option<Vec<u8>> {
 
 pub fn topology(app: &str, input: &str, output: &str) -> Topology {
     let topology = Topology::new(app);
-    topology.stream_with(input, Utf8, RawBytes).process(transform).to_with(output, Utf8, RawBytes);
+    topology.stream_with(input, Utf8, RawBytes).process(transform {}).to_with(output, Utf8, RawBytes);
     topology
 }

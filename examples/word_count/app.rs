@@ -29,7 +29,7 @@ pub struct Counts {
 
 /// Adds `n` to the word's count and emits the new total.
 #[stoat::operator]
-pub fn count(word: &str, n: u64, counts: &mut Counts) -> Result<u64, StoreError> {
+pub fn count(#[key] word: &str, n: u64, counts: &mut Counts) -> Result<u64, StoreError> {
     let total = counts.per_word.get(word)?.unwrap_or(0) + n;
     counts.per_word.put(word.to_owned(), total)?;
     Ok(total)
@@ -45,7 +45,7 @@ pub fn topology() -> Topology {
 /// console consumer shows them.
 pub fn topology_for(app: &str, input: &str, output: &str) -> Topology {
     let topology = Topology::new(app);
-    topology.stream::<(), String>(input).process(split).process(count).to_with(
+    topology.stream::<(), String>(input).process(split {}).process(count {}).to_with(
         output,
         Utf8,
         Text::<u64>::new(),

@@ -168,6 +168,9 @@ pub enum StoreError {
         /// Types the topology declares.
         declared: String,
     },
+    /// A key-scoped store was used outside the call that borrowed it.
+    #[error("key-scoped state store `{0}` was used outside an operator call")]
+    NoKey(String),
     /// The store is not part of the running topology.
     #[error("state store `{0}` is not declared by any operator of this topology")]
     Unknown(String),

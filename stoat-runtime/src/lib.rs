@@ -1,7 +1,9 @@
 //! The stoat runtime. Users depend on the `stoat` facade, which re-exports what is public here.
 //!
 //! Where things live:
-//! - `topology/`: the typed builder (`Topology`, `Stream`), the `Operator` trait, per-lane nodes;
+//! - `operator/`: the operator model the macros generate code against: record inputs,
+//!   parameters (state, context, key-scoped state), outputs, the sealed `Operator` trait;
+//! - `topology/`: the typed builder (`Topology`, `Stream`), per-lane nodes;
 //! - `lane/`: lane tasks, key-to-lane routing, the context nodes share;
 //! - `commit/`: the engine and its epoch loop (dispatch, quiesce, seal, commit);
 //! - `state/`: LMDB environment, typed stores, the writer thread;
@@ -17,6 +19,7 @@ pub mod config;
 pub mod error;
 mod lane;
 pub mod log;
+pub mod operator;
 pub mod record;
 pub mod state;
 pub mod stats;

@@ -5,7 +5,11 @@
 pub type Headers = Vec<(String, Vec<u8>)>;
 
 /// A record with its key, value, timestamp (milliseconds since the Unix epoch) and headers.
-#[derive(Clone, Debug, PartialEq, Eq, Default)]
+///
+/// An operator can take the whole record (`Record<K, V>` or `&Record<K, V>`) instead of its
+/// value. It is not `Clone` on purpose: that keeps it apart from record values, so the compiler
+/// can tell which an operator's parameter is (copy one with [`Record::duplicate`]).
+#[derive(Debug, PartialEq, Eq, Default)]
 pub struct Record<K, V> {
     /// The key.
     pub key: K,
@@ -23,6 +27,20 @@ impl<K, V> Record<K, V> {
         Record { key, value, timestamp: 0, headers: Headers::new() }
     }
 
+    /// A copy of the record.
+    pub fn duplicate(&self) -> Self
+    where
+        K: Clone,
+        V: Clone,
+    {
+        Record {
+            key: self.key.clone(),
+            value: self.value.clone(),
+            timestamp: self.timestamp,
+            headers: self.headers.clone(),
+        }
+    }
+
     /// The same record with another timestamp.
     pub fn with_timestamp(mut self, timestamp: i64) -> Self {
         self.timestamp = timestamp;
@@ -30,9 +48,11 @@ impl<K, V> Record<K, V> {
     }
 }
 
-/// A key and a value. An operator that returns `KeyValue` (or a `Vec`/`Option` of it) re-keys
-/// its output: each record is routed to the lane that owns its new key.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+/// A key and a value. An operator that returns `KeyValue` (or a `Vec`/`Option`/iterator of it)
+/// re-keys its output: each record is routed to the lane that owns its new key. It is not
+/// `Clone` on purpose: that keeps it apart from record values, so the compiler reads
+/// `Vec<KeyValue<K, V>>` (or an alias of it) as re-keying outputs, never as one value.
+#[derive(Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 pub struct KeyValue<K, V> {
     /// The new key.
     pub key: K,

@@ -18,7 +18,7 @@
 //! }
 //!
 //! #[stoat::operator]
-//! fn count(word: &str, n: u64, counts: &mut Counts) -> Result<u64, StoreError> {
+//! fn count(#[key] word: &str, n: u64, counts: &mut Counts) -> Result<u64, StoreError> {
 //!     let total = counts.per_word.get(word)?.unwrap_or(0) + n;
 //!     counts.per_word.put(word.to_owned(), total)?;
 //!     Ok(total)
@@ -26,7 +26,7 @@
 //!
 //! # fn main() -> stoat::Result<()> {
 //! let topology = Topology::new("word-count");
-//! topology.stream::<(), String>("lines").process(split).process(count).to("counts");
+//! topology.stream::<(), String>("lines").process(split {}).process(count {}).to("counts");
 //!
 //! let driver = TestDriver::new(&topology)?;
 //! driver.input::<(), String>("lines").pipe_value("to be or not to be".into())?;
@@ -48,19 +48,21 @@ pub use stoat_runtime::error::{
 pub use stoat_runtime::log;
 #[cfg(feature = "kafka")]
 pub use stoat_runtime::log::{Guarantee, KafkaConfig, OffsetReset};
+pub use stoat_runtime::operator;
+pub use stoat_runtime::operator::{Context, Data, Emit, Key, Keyed, Operator};
 pub use stoat_runtime::record::{Headers, KeyValue, Record};
-pub use stoat_runtime::state::{KeyPrefix, KeyRef, StoreKey, StoreValue, Table};
+pub use stoat_runtime::state::{KeyPrefix, KeyRef, StateSet, Store, StoreKey, StoreValue, Table};
 pub use stoat_runtime::stats::RunStats;
 pub use stoat_runtime::testing;
-pub use stoat_runtime::topology::{Context, Data, Emitter, Key, Operator, Program, Stream, Topic, Topology};
+pub use stoat_runtime::topology::{Program, Stream, Topic, Topology};
 
 /// What most stoat programs need.
 pub mod prelude {
     pub use crate::codec::{Binary, Json, RawBytes, Text, Unit, Utf8};
     pub use crate::testing::{Harness, TestDriver};
     pub use crate::{
-        App, Config, Context, ErrorPolicy, KeyValue, Record, Shutdown, StoreError, Stream, Table, Topic,
-        Topology,
+        App, Config, Context, Emit, ErrorPolicy, KeyValue, Keyed, Record, Shutdown, StoreError, Stream,
+        Table, Topic, Topology,
     };
     #[cfg(feature = "kafka")]
     pub use crate::{Guarantee, KafkaConfig};
@@ -70,10 +72,13 @@ pub mod prelude {
 #[doc(hidden)]
 pub mod __private {
     pub use stoat_runtime::error::{BoxError, Result, StoreError};
+    pub use stoat_runtime::operator::sealed::Sealed;
+    pub use stoat_runtime::operator::{
+        check, Call, Each, Emitter, Fallible, Input, InputRef, Key, Many, Maybe, Operator, Output, ParamMut,
+        ParamRef, Registry, Single,
+    };
     pub use stoat_runtime::record::Record;
     pub use stoat_runtime::state::{StateEnv, StateSet, Store, StoreDecl, StoreDelta, StoreSpec};
-    pub use stoat_runtime::testing::Harness;
-    pub use stoat_runtime::topology::{Context, Data, Emitter, Key, Operator};
 }
 
 /// The book's chapters, compiled and run as doc tests so its code stays true.

@@ -7,5 +7,5 @@ fn double(value: u64) -> u64 {
 
 fn main() {
     let topology = Topology::new("app");
-    topology.stream::<(), String>("lines").process(double).to("out");
+    topology.stream::<(), String>("lines").process(double {}).to("out");
 }

@@ -12,5 +12,5 @@ fn to_order(id: u64) -> Order {
 
 fn main() {
     let topology = Topology::new("app");
-    topology.stream::<(), u64>("ids").process(to_order).to("orders");
+    topology.stream::<(), u64>("ids").process(to_order {}).to("orders");
 }

@@ -1,17 +1,22 @@
-//! Reading an operator's signature: which parameters are the record (key, value, or a whole
-//! `Record`), the state and the context; what shape its return type has.
+//! Reading an operator: its arguments, where its function is (a free function, or the one
+//! method of an `impl` block for operators built from a value), which parameter is the record,
+//! which the key, and which are operator parameters. Roles are positional and syntactic only
+//! where Rust's types cannot decide them (`#[key]`, `&` vs `&mut`); what each type *is* (a value
+//! or a whole record, a state struct or a context, a value or a re-keying output) is left to the
+//! traits the expansion names.
 
 use syn::spanned::Spanned;
-use syn::{FnArg, GenericArgument, ItemFn, LitStr, PathArguments, ReturnType, Type, TypeParamBound};
+use syn::{FnArg, ItemFn, LitStr, ReturnType, Signature, Type};
 
-/// `#[stoat::operator(name = "...")]`.
+/// `#[stoat::operator(name = "...", crate = "...")]`.
 pub(crate) struct Args {
     pub name: Option<LitStr>,
+    pub krate: Option<syn::Path>,
 }
 
 impl Args {
     pub fn parse(tokens: proc_macro2::TokenStream) -> syn::Result<Args> {
-        let mut args = Args { name: None };
+        let mut args = Args { name: None, krate: None };
         let parser = syn::meta::parser(|meta| {
             if meta.path.is_ident("name") {
                 if args.name.is_some() {
@@ -23,8 +28,17 @@ impl Args {
                 }
                 args.name = Some(lit);
                 Ok(())
+            } else if meta.path.is_ident("crate") {
+                if args.krate.is_some() {
+                    return Err(meta.error("`crate` is specified more than once"));
+                }
+                let lit: LitStr = meta.value()?.parse()?;
+                args.krate = Some(lit.parse()?);
+                Ok(())
             } else {
-                Err(meta.error("unknown argument; `#[stoat::operator]` takes only `name = \"...\"`"))
+                Err(meta.error(
+                    "unknown argument; `#[stoat::operator]` takes `name = \"...\"` and `crate = \"...\"`",
+                ))
             }
         });
         syn::parse::Parser::parse2(parser, tokens)?;
@@ -32,75 +46,114 @@ impl Args {
     }
 }
 
-/// How the function takes an input: by value or by reference.
+/// How a parameter is passed.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Pass {
     Value,
     Ref,
+    Mut,
 }
 
-/// One parameter's role.
-#[allow(clippy::large_enum_variant)] // a handful per operator, at compile time
-pub(crate) enum Param {
-    Key { ty: Type, pass: Pass },
-    Value { ty: Type, pass: Pass },
-    Record { key: Type, value: Type, pass: Pass },
-    State { ty: Type },
-    Context { pass: Pass },
+/// A parameter's type without its reference, and how it is passed.
+pub(crate) struct Arg {
+    pub ty: Type,
+    pub pass: Pass,
 }
 
-/// How many outputs one input gives.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Many {
-    One,
-    Option,
-    Iter,
+impl Arg {
+    fn of(ty: &Type) -> Arg {
+        match ty {
+            Type::Reference(r) => Arg {
+                ty: (*r.elem).clone(),
+                pass: if r.mutability.is_some() { Pass::Mut } else { Pass::Ref },
+            },
+            other => Arg { ty: other.clone(), pass: Pass::Value },
+        }
+    }
 }
 
-/// What each output is: a value (the key stays) or a `KeyValue` (a new key).
-#[allow(clippy::large_enum_variant)]
-pub(crate) enum Item {
-    Value(Type),
-    Rekey { key: Type, value: Type },
+/// What the function returns, and the marker that pins the outer shape where the type is
+/// written as one (an `Option<u64>` is a record value too; written out, it means "zero or one").
+pub(crate) enum Ret {
+    /// A nameable type, read through `Output`.
+    Named { ty: Type, pin: Option<Pin> },
+    /// `impl Iterator<Item = T>`: not nameable; its item type is read through `Single`.
+    Iter { item: Type },
 }
 
-pub(crate) struct Output {
-    pub fallible: bool,
-    pub many: Many,
-    pub item: Item,
+/// A pinned outer shape: `Option`, `Vec`, or `Result` of another.
+pub(crate) enum Pin {
+    Maybe,
+    Many,
+    Fallible(Option<Box<Pin>>),
+}
+
+/// Where the function lives.
+pub(crate) enum Host {
+    /// A free function: the marker struct is named after it, with its visibility.
+    Free { vis: syn::Visibility },
+    /// The one method of `impl Self { fn m(&self, ...) }`: `Self` is the operator.
+    Method { self_ty: Type },
 }
 
 pub(crate) struct Operator {
-    pub func: ItemFn,
+    pub sig: Signature,
+    pub host: Host,
     pub name: String,
-    pub params: Vec<Param>,
-    pub output: Output,
+    pub krate: syn::Path,
+    pub key: Option<Arg>,
+    pub input: Arg,
+    pub params: Vec<Arg>,
+    pub ret: Ret,
 }
 
-impl Operator {
-    pub fn key_type(&self) -> Option<&Type> {
-        self.params.iter().find_map(|p| match p {
-            Param::Key { ty, .. } => Some(ty),
-            Param::Record { key, .. } => Some(key),
-            _ => None,
-        })
+/// Removes `#[key]` from the function's parameters; returns the position of the one that had it.
+pub(crate) fn take_key_attribute(sig: &mut Signature) -> syn::Result<Option<usize>> {
+    let mut found = None;
+    let mut errors: Option<syn::Error> = None;
+    for (i, arg) in sig.inputs.iter_mut().enumerate() {
+        let FnArg::Typed(pat) = arg else { continue };
+        let before = pat.attrs.len();
+        let mut bad = None;
+        pat.attrs.retain(|a| {
+            if a.path().is_ident("key") {
+                if !matches!(a.meta, syn::Meta::Path(_)) {
+                    bad = Some(syn::Error::new(a.span(), "`#[key]` takes no arguments"));
+                }
+                false
+            } else {
+                true
+            }
+        });
+        if let Some(e) = bad {
+            combine(&mut errors, e);
+        }
+        if pat.attrs.len() < before {
+            if found.is_some() {
+                combine(&mut errors, syn::Error::new(pat.span(), "only one parameter can be the `#[key]`"));
+            }
+            found = Some(i);
+        }
     }
-    pub fn value_type(&self) -> Option<&Type> {
-        self.params.iter().find_map(|p| match p {
-            Param::Value { ty, .. } => Some(ty),
-            Param::Record { value, .. } => Some(value),
-            _ => None,
-        })
+    match errors {
+        Some(e) => Err(e),
+        None => Ok(found),
     }
-    pub fn state_type(&self) -> Option<&Type> {
-        self.params.iter().find_map(|p| match p {
-            Param::State { ty } => Some(ty),
-            _ => None,
-        })
-    }
+}
 
-    pub fn analyze(args: Args, func: ItemFn) -> syn::Result<Operator> {
-        let sig = &func.sig;
+fn combine(errors: &mut Option<syn::Error>, e: syn::Error) {
+    match errors {
+        Some(all) => all.combine(e),
+        None => *errors = Some(e),
+    }
+}
+
+const INPUT_HELP: &str = "an operator takes the record it processes first: its value (`value: V` or `&V`), the whole record (`Record<K, V>` or `&Record<K, V>`), or `#[key] key: K` then the value";
+
+impl Operator {
+    /// Reads the signature of a free function (`host = Free`) or of an operator's method.
+    pub fn analyze(args: Args, mut sig: Signature, host: Host) -> syn::Result<Operator> {
+        let key_at = take_key_attribute(&mut sig)?;
         if let Some(a) = &sig.asyncness {
             return Err(syn::Error::new(
                 a.span(),
@@ -119,167 +172,118 @@ impl Operator {
         if let Some(v) = &sig.variadic {
             return Err(syn::Error::new(v.span(), "operators cannot be variadic"));
         }
-        let mut params = Vec::new();
-        let mut record_params = Vec::new();
         let mut errors: Option<syn::Error> = None;
-        let mut push_err = |e: syn::Error| match &mut errors {
-            Some(all) => all.combine(e),
-            None => errors = Some(e),
-        };
-        for arg in &sig.inputs {
-            let pat = match arg {
-                FnArg::Receiver(r) => {
-                    push_err(syn::Error::new(r.span(), "operators are free functions: remove `self`"));
-                    continue;
-                }
-                FnArg::Typed(pat) => pat,
-            };
-            match classify(&pat.ty) {
-                Ok(Some(param)) => {
-                    let kind = |p: &Param| match p {
-                        Param::State { .. } => Some("state"),
-                        Param::Context { .. } => Some("context"),
-                        _ => None,
-                    };
-                    if let Some(what) = kind(&param) {
-                        if params.iter().any(|p| kind(p) == Some(what)) {
-                            push_err(syn::Error::new(
-                                pat.ty.span(),
-                                format!("an operator takes at most one {what} parameter"),
-                            ));
-                        }
+        let mut typed = Vec::new();
+        for (i, arg) in sig.inputs.iter().enumerate() {
+            match (arg, &host) {
+                (FnArg::Receiver(r), Host::Free { .. }) => combine(
+                    &mut errors,
+                    syn::Error::new(
+                        r.span(),
+                        "a free operator function has no `self`; for an operator with settings, put the method in `#[stoat::operator] impl YourType { ... }`",
+                    ),
+                ),
+                (FnArg::Receiver(r), Host::Method { .. }) => {
+                    if i != 0 || r.reference.is_none() || r.mutability.is_some() {
+                        combine(&mut errors, syn::Error::new(r.span(), "an operator method takes `&self`"));
                     }
-                    params.push(param);
                 }
-                Ok(None) => {
-                    record_params.push(params.len());
-                    params.push(Param::Value { ty: (*pat.ty).clone(), pass: Pass::Value });
-                }
-                Err(e) => push_err(e),
+                (FnArg::Typed(pat), _) => typed.push((i, pat)),
             }
         }
-        let has_record = params.iter().any(|p| matches!(p, Param::Record { .. }));
-        match (record_params.len(), has_record) {
-            (0, false) => push_err(syn::Error::new(
-                sig.paren_token.span.join(),
-                "an operator takes the record it processes: add a value parameter (`value: V`), key and value parameters, or a `Record<K, V>`",
-            )),
-            (0, true) => {}
-            (1, false) => {}
-            (2, false) => {
-                if let Param::Value { ty, .. } = &params[record_params[0]] {
-                    let (ty, pass) = strip_ref(ty);
-                    params[record_params[0]] = Param::Key { ty, pass };
+        if let Host::Method { .. } = host {
+            if !matches!(sig.inputs.first(), Some(FnArg::Receiver(_))) {
+                combine(
+                    &mut errors,
+                    syn::Error::new(sig.ident.span(), "an operator method takes `&self` first"),
+                );
+            }
+        }
+        let mut key = None;
+        let mut input = None;
+        let mut params = Vec::new();
+        for (i, pat) in typed {
+            let arg = Arg::of(&pat.ty);
+            if let Type::ImplTrait(_) = &arg.ty {
+                combine(
+                    &mut errors,
+                    syn::Error::new(
+                        pat.ty.span(),
+                        "operator parameters need concrete types, not `impl Trait`",
+                    ),
+                );
+                continue;
+            }
+            if Some(i) == key_at {
+                if input.is_some() {
+                    combine(
+                        &mut errors,
+                        syn::Error::new(pat.span(), "the `#[key]` parameter comes before the record's value"),
+                    );
+                } else if arg.pass == Pass::Mut {
+                    combine(
+                        &mut errors,
+                        syn::Error::new(pat.ty.span(), "take the key as `K` or `&K`: it is read-only"),
+                    );
+                } else {
+                    key = Some(arg);
                 }
+            } else if input.is_none() {
+                if arg.pass == Pass::Mut {
+                    combine(
+                        &mut errors,
+                        syn::Error::new(pat.ty.span(), format!("the first parameter is the record, taken as `V` or `&V`, not `&mut`; {INPUT_HELP}")),
+                    );
+                }
+                input = Some(arg);
+            } else {
+                if arg.pass == Pass::Value {
+                    let hint = if params.is_empty() && key.is_none() {
+                        "; to take the key and then the value, mark the key's parameter `#[key]`"
+                    } else {
+                        ""
+                    };
+                    combine(
+                        &mut errors,
+                        syn::Error::new(
+                            pat.ty.span(),
+                            format!("this parameter comes after the record (the first parameter), so it is an operator parameter, taken by reference: `&S`/`&mut S` (a `#[stoat::state]` struct), `&Context` or `&mut Keyed<V>`{hint}"),
+                        ),
+                    );
+                }
+                params.push(arg);
             }
-            (_, true) => push_err(syn::Error::new(
-                sig.inputs.span(),
-                "an operator that takes a `Record<K, V>` takes no separate key or value parameter",
-            )),
-            (_, false) => push_err(syn::Error::new(
-                sig.inputs.span(),
-                "too many record parameters: an operator takes a value, a key and a value, or a `Record<K, V>` (plus optionally `&mut State` and `&Context`)",
-            )),
         }
-        for i in record_params {
-            if let Param::Value { ty, .. } = &params[i] {
-                let (ty, pass) = strip_ref(ty);
-                params[i] = Param::Value { ty, pass };
-            }
-        }
-        let output = match parse_output(&sig.output, sig.paren_token.span.close()) {
-            Ok(o) => Some(o),
+        let ret = match parse_ret(&sig.output, sig.paren_token.span.close()) {
+            Ok(r) => Some(r),
             Err(e) => {
-                push_err(e);
+                combine(&mut errors, e);
                 None
             }
         };
+        if input.is_none() && errors.is_none() {
+            combine(&mut errors, syn::Error::new(sig.paren_token.span.join(), INPUT_HELP));
+        }
         if let Some(e) = errors {
             return Err(e);
         }
+        let (Some(input), Some(ret)) = (input, ret) else {
+            return Err(syn::Error::new(sig.span(), INPUT_HELP));
+        };
         let name = args.name.map(|l| l.value()).unwrap_or_else(|| sig.ident.to_string());
-        let output = output.ok_or_else(|| syn::Error::new(sig.output.span(), "unsupported return type"))?;
-        Ok(Operator { func, name, params, output })
+        let krate = args.krate.unwrap_or_else(|| syn::parse_quote!(::stoat));
+        Ok(Operator { sig, host, name, krate, key, input, params, ret })
     }
 }
 
-fn last_segment(ty: &Type) -> Option<&syn::PathSegment> {
-    match ty {
-        Type::Path(p) if p.qself.is_none() => p.path.segments.last(),
-        _ => None,
-    }
+/// The function of a free operator.
+pub(crate) fn free(args: Args, func: &ItemFn) -> syn::Result<Operator> {
+    Operator::analyze(args, func.sig.clone(), Host::Free { vis: func.vis.clone() })
 }
 
-fn generic_types(seg: &syn::PathSegment) -> Vec<&Type> {
-    match &seg.arguments {
-        PathArguments::AngleBracketed(a) => a
-            .args
-            .iter()
-            .filter_map(|g| match g {
-                GenericArgument::Type(t) => Some(t),
-                _ => None,
-            })
-            .collect(),
-        _ => Vec::new(),
-    }
-}
+const RETURN_HELP: &str = "an operator returns what it emits: `T`, `Option<T>`, `Vec<T>` or `impl Iterator<Item = T>`, optionally in `Result<_, E>`; `T` is a value, `KeyValue<K, V>` (re-keying) or `Emit<K, V>` (setting timestamp and headers)";
 
-/// `Some` for state, context and whole-record parameters; `None` for a key or value parameter.
-fn classify(ty: &Type) -> syn::Result<Option<Param>> {
-    let (inner, pass, mutable) = match ty {
-        Type::Reference(r) => (&*r.elem, Pass::Ref, r.mutability.is_some()),
-        other => (other, Pass::Value, false),
-    };
-    if let Some(seg) = last_segment(inner) {
-        if seg.ident == "Context" {
-            if mutable {
-                return Err(syn::Error::new(ty.span(), "take the context as `&Context` (it is read-only)"));
-            }
-            return Ok(Some(Param::Context { pass }));
-        }
-        if seg.ident == "Record" {
-            let args = generic_types(seg);
-            if args.len() != 2 || mutable {
-                return Err(syn::Error::new(
-                    ty.span(),
-                    "take a whole record as `Record<K, V>` or `&Record<K, V>`",
-                ));
-            }
-            return Ok(Some(Param::Record { key: args[0].clone(), value: args[1].clone(), pass }));
-        }
-    }
-    if mutable {
-        return Ok(Some(Param::State { ty: inner.clone() }));
-    }
-    if let Type::ImplTrait(_) = inner {
-        return Err(syn::Error::new(ty.span(), "operator parameters need concrete types, not `impl Trait`"));
-    }
-    Ok(None)
-}
-
-/// The record type behind a key or value parameter: `&T` reads a `T`, `&str` a `String`,
-/// `&[u8]` a `Vec<u8>`.
-fn strip_ref(ty: &Type) -> (Type, Pass) {
-    match ty {
-        Type::Reference(r) => {
-            let elem = &*r.elem;
-            if matches!(elem, Type::Path(p) if p.path.is_ident("str")) {
-                return (syn::parse_quote_spanned!(elem.span()=> ::std::string::String), Pass::Ref);
-            }
-            if let Type::Slice(s) = elem {
-                if matches!(&*s.elem, Type::Path(p) if p.path.is_ident("u8")) {
-                    return (syn::parse_quote_spanned!(elem.span()=> ::std::vec::Vec<u8>), Pass::Ref);
-                }
-            }
-            (elem.clone(), Pass::Ref)
-        }
-        other => (other.clone(), Pass::Value),
-    }
-}
-
-const RETURN_HELP: &str = "an operator returns what it emits: `T`, `Option<T>`, `Vec<T>` or `impl Iterator<Item = T>`, optionally in `Result<_, E>`; `T` may be `KeyValue<K, V>` to re-key";
-
-fn parse_output(ret: &ReturnType, after_params: proc_macro2::Span) -> syn::Result<Output> {
+fn parse_ret(ret: &ReturnType, after_params: proc_macro2::Span) -> syn::Result<Ret> {
     let ty = match ret {
         ReturnType::Default => {
             return Err(syn::Error::new(
@@ -289,58 +293,48 @@ fn parse_output(ret: &ReturnType, after_params: proc_macro2::Span) -> syn::Resul
         }
         ReturnType::Type(_, ty) => &**ty,
     };
-    let mut fallible = false;
-    let mut ty = ty;
-    if let Some(seg) = last_segment(ty) {
-        if seg.ident == "Result" {
-            // `Result<T, E>`, or an alias with the error fixed (`anyhow::Result<T>`,
-            // `io::Result<T>`): the generated code needs only `E: Into<BoxError>`.
-            let args = generic_types(seg);
-            let Some(&first) = args.first() else {
-                return Err(syn::Error::new(ty.span(), "name the value type: `Result<T, E>` or `Result<T>`"));
-            };
-            fallible = true;
-            ty = first;
-        }
+    match ty {
+        Type::ImplTrait(it) => Ok(Ret::Iter { item: iterator_item(it)? }),
+        Type::Reference(r) => Err(syn::Error::new(
+            r.span(),
+            "operators emit owned values, not references: return e.g. `String` instead of `&str`",
+        )),
+        Type::Tuple(t) if t.elems.is_empty() => Err(syn::Error::new(
+            ty.span(),
+            format!("the operator returns `()`; {RETURN_HELP} (to emit nothing, return `Option<T>`)"),
+        )),
+        _ => Ok(Ret::Named { ty: ty.clone(), pin: pin(ty) }),
     }
-    let (many, item_ty) = match ty {
-        Type::ImplTrait(it) => (Many::Iter, iterator_item(it)?),
-        _ => match last_segment(ty) {
-            Some(seg) if seg.ident == "Option" || seg.ident == "Vec" => {
-                let args = generic_types(seg);
-                let Some(inner) = args.first() else {
-                    return Err(syn::Error::new(ty.span(), RETURN_HELP));
-                };
-                (if seg.ident == "Option" { Many::Option } else { Many::Iter }, (*inner).clone())
-            }
-            _ => (Many::One, ty.clone()),
-        },
-    };
-    check_owned(&item_ty)?;
-    let item = match last_segment(&item_ty) {
-        Some(seg) if seg.ident == "KeyValue" => {
-            let args = generic_types(seg);
-            if args.len() != 2 {
-                return Err(syn::Error::new(item_ty.span(), "a re-keying operator emits `KeyValue<K, V>`"));
-            }
-            Item::Rekey { key: args[0].clone(), value: args[1].clone() }
-        }
-        _ => Item::Value(item_ty),
-    };
-    Ok(Output { fallible, many, item })
+}
+
+/// The outer shape as written, if it is one: `Option<..>`, `Vec<..>`, `Result<..>` (also an
+/// alias such as `anyhow::Result<T>`, read by its first argument). An alias named otherwise is
+/// read by its type alone.
+fn pin(ty: &Type) -> Option<Pin> {
+    let Type::Path(p) = ty else { return None };
+    let seg = p.path.segments.last()?;
+    let syn::PathArguments::AngleBracketed(args) = &seg.arguments else { return None };
+    let first = args.args.iter().find_map(|a| match a {
+        syn::GenericArgument::Type(t) => Some(t),
+        _ => None,
+    })?;
+    match seg.ident.to_string().as_str() {
+        "Option" => Some(Pin::Maybe),
+        "Vec" => Some(Pin::Many),
+        "Result" => Some(Pin::Fallible(pin(first).map(Box::new))),
+        _ => None,
+    }
 }
 
 fn iterator_item(it: &syn::TypeImplTrait) -> syn::Result<Type> {
     for bound in &it.bounds {
-        if let TypeParamBound::Trait(t) = bound {
+        if let syn::TypeParamBound::Trait(t) = bound {
             if let Some(seg) = t.path.segments.last() {
-                if seg.ident == "Iterator" || seg.ident == "IntoIterator" {
-                    if let PathArguments::AngleBracketed(a) = &seg.arguments {
-                        for arg in &a.args {
-                            if let GenericArgument::AssocType(assoc) = arg {
-                                if assoc.ident == "Item" {
-                                    return Ok(assoc.ty.clone());
-                                }
+                if let syn::PathArguments::AngleBracketed(a) = &seg.arguments {
+                    for arg in &a.args {
+                        if let syn::GenericArgument::AssocType(assoc) = arg {
+                            if assoc.ident == "Item" {
+                                return Ok(assoc.ty.clone());
                             }
                         }
                     }
@@ -349,19 +343,4 @@ fn iterator_item(it: &syn::TypeImplTrait) -> syn::Result<Type> {
         }
     }
     Err(syn::Error::new(it.span(), RETURN_HELP))
-}
-
-fn check_owned(ty: &Type) -> syn::Result<()> {
-    match ty {
-        Type::Reference(r) => Err(syn::Error::new(
-            r.span(),
-            "operators emit owned values, not references: return e.g. `String` instead of `&str`",
-        )),
-        Type::ImplTrait(_) => Err(syn::Error::new(ty.span(), RETURN_HELP)),
-        Type::Tuple(t) if t.elems.is_empty() => Err(syn::Error::new(
-            ty.span(),
-            format!("the operator returns `()`; {RETURN_HELP} (to emit nothing, return `Option<T>`)"),
-        )),
-        _ => Ok(()),
-    }
 }

@@ -103,14 +103,14 @@ impl Engine {
             failure: Mutex::new(None),
             stats,
             policy: config.error_policy.clone(),
-            source_topics: program.source_topics(),
+            source_topics: program.source_topics().into_iter().map(std::sync::Arc::from).collect(),
             log: Arc::clone(&log),
         });
         let mut lanes = Vec::with_capacity(config.lanes);
         for (lane, rx) in receivers.into_iter().enumerate() {
             let mut states = Vec::with_capacity(program.states.len());
             for slot in &program.states {
-                states.push((slot.open)(&state)?);
+                states.push(std::cell::RefCell::new((slot.open)(&state)?));
             }
             let cx = LaneCx { lane, shared: Arc::clone(&shared), states, outputs: Vec::new(), unsent: 0 };
             lanes.push(spawn_lane(cx, program.pipeline(config.lanes), rx));

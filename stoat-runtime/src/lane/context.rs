@@ -32,7 +32,7 @@ pub(crate) struct Shared {
     pub failure: Mutex<Option<Error>>,
     pub stats: Arc<Stats>,
     pub policy: ErrorPolicy,
-    pub source_topics: Vec<String>,
+    pub source_topics: Vec<Arc<str>>,
     pub log: Arc<dyn Log>,
 }
 
@@ -43,7 +43,7 @@ impl Shared {
 
     pub fn location(&self, origin: Origin) -> RecordLocation {
         RecordLocation {
-            topic: self.source_topics.get(origin.source as usize).cloned().unwrap_or_default(),
+            topic: self.source_topics.get(origin.source as usize).map(|t| t.to_string()).unwrap_or_default(),
             partition: origin.partition,
             offset: origin.offset,
         }
@@ -107,7 +107,7 @@ impl Shared {
 pub(crate) struct LaneCx {
     pub lane: usize,
     pub shared: Arc<Shared>,
-    pub states: Vec<Box<dyn ErasedState>>,
+    pub states: Vec<std::cell::RefCell<Box<dyn ErasedState>>>,
     pub outputs: Vec<OutRecord>,
     /// Re-keyed records this lane holds in its re-key buffers, not yet sent (nor counted in
     /// the budget).

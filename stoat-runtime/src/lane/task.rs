@@ -61,7 +61,7 @@ impl LanePipeline {
             result = self.sources.iter_mut().chain(self.points.iter_mut()).try_for_each(|r| r.flush(cx));
         }
         for state in &mut cx.states {
-            state.end_batch();
+            state.get_mut().end_batch();
         }
         (ran, result)
     }
@@ -69,7 +69,7 @@ impl LanePipeline {
     fn seal(&mut self, cx: &mut LaneCx) -> Result<LaneSeal> {
         let mut deltas = Vec::new();
         for state in &mut cx.states {
-            state.seal(&mut deltas)?;
+            state.get_mut().seal(&mut deltas)?;
         }
         Ok(LaneSeal { deltas })
     }
@@ -87,7 +87,7 @@ impl LanePipeline {
         cx.outputs.clear();
         let mut deltas = Vec::new();
         for state in &mut cx.states {
-            state.seal(&mut deltas)?;
+            state.get_mut().seal(&mut deltas)?;
         }
         Ok(())
     }

@@ -72,19 +72,6 @@ pub trait StateSet: Send + Sized + 'static {
     fn seal(&mut self, out: &mut Vec<StoreDelta>) -> Result<(), StoreError>;
 }
 
-impl StateSet for () {
-    fn stores() -> Vec<StoreSpec> {
-        Vec::new()
-    }
-    fn open(_: &StateEnv) -> Result<Self, StoreError> {
-        Ok(())
-    }
-    fn end_batch(&mut self) {}
-    fn seal(&mut self, _: &mut Vec<StoreDelta>) -> Result<(), StoreError> {
-        Ok(())
-    }
-}
-
 /// One typed store: a field of a `#[stoat::state]` struct.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a state store",

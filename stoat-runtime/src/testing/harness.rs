@@ -1,40 +1,66 @@
 //! [`Harness`]: one operator on scratch state, called record by record, for unit tests.
-//! `#[stoat::operator]` generates `harness()` on every operator.
 
-use super::super::state::{StateEnv, StateSet, StateWriter};
+use std::cell::RefCell;
+use std::marker::PhantomData;
+
 use crate::error::{BoxError, Error, RecordLocation, Result};
+use crate::operator::{Context, Emitter, Operator, Registry};
 use crate::record::Record;
-use crate::topology::{Context, Emitter, Operator};
+use crate::state::{StateEnv, StateWriter, StoreSpec};
+use crate::topology::{ErasedState, SlotId, StateSlot};
 
-/// Runs operator `O` on records with key `K` and value `V`, with its state in a temporary
-/// directory.
-pub struct Harness<O: Operator<K, V>, K, V> {
+/// Runs an operator on records with key `K` and value `V`, with its state in a temporary
+/// directory: `Harness::new(count {})`.
+pub struct Harness<O: Operator<K, V, M>, K, V, M> {
     op: O,
-    state: O::State,
+    slots: O::Slots,
+    states: Vec<RefCell<Box<dyn ErasedState>>>,
+    ids: Vec<SlotId>,
     writer: StateWriter,
     env: StateEnv,
     epoch: u64,
     offset: u64,
     _dir: tempfile::TempDir,
+    _types: PhantomData<fn(K, V, M)>,
 }
 
-impl<O: Operator<K, V>, K, V> std::fmt::Debug for Harness<O, K, V> {
+impl<O: Operator<K, V, M>, K, V, M> std::fmt::Debug for Harness<O, K, V, M> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Harness").field("operator", &O::NAME).field("epoch", &self.epoch).finish()
     }
 }
 
-impl<O: Operator<K, V>, K, V> Harness<O, K, V> {
+impl<O: Operator<K, V, M>, K, V, M> Harness<O, K, V, M> {
     /// A harness for `op` with empty scratch state.
     pub fn new(op: O) -> Result<Self> {
+        let mut slots_decl: Vec<StateSlot> = Vec::new();
+        let slots = op
+            .register(&mut Registry::new(&mut slots_decl, O::NAME))
+            .map_err(|reason| Error::Topology { app: "harness".into(), reason })?;
         let dir = tempfile::Builder::new()
             .prefix("stoat-harness-")
             .tempdir()
             .map_err(|source| Error::Io { what: "cannot create a scratch state directory".into(), source })?;
-        let env = StateEnv::open(dir.path(), "harness", &O::State::stores(), 1 << 30, 126, false)?;
-        let state = O::State::open(&env)?;
+        let stores: Vec<StoreSpec> = slots_decl.iter().flat_map(|s| s.stores.iter().cloned()).collect();
+        let env = StateEnv::open(dir.path(), "harness", &stores, 1 << 30, 126, false)?;
+        let mut states = Vec::new();
+        for slot in &slots_decl {
+            states.push(RefCell::new((slot.open)(&env)?));
+        }
         let writer = StateWriter::start(env.clone())?;
-        Ok(Harness { op, state, writer, env, epoch: 0, offset: 0, _dir: dir })
+        let ids = slots_decl.iter().map(|s| s.id).collect();
+        Ok(Harness {
+            op,
+            slots,
+            states,
+            ids,
+            writer,
+            env,
+            epoch: 0,
+            offset: 0,
+            _dir: dir,
+            _types: PhantomData,
+        })
     }
 
     /// Processes one record; returns what the operator emitted, or its error as
@@ -43,42 +69,56 @@ impl<O: Operator<K, V>, K, V> Harness<O, K, V> {
         Ok(self.process_record(Record::new(key, value))?.into_iter().map(|r| (r.key, r.value)).collect())
     }
 
-    /// Processes one full record; outputs carry its timestamp.
-    pub fn process_record(&mut self, record: Record<K, V>) -> Result<Vec<Record<O::OutKey, O::OutValue>>> {
+    /// Processes one full record; outputs carry its timestamp and headers unless the operator
+    /// set their own.
+    pub fn process_record(
+        &mut self,
+        mut record: Record<K, V>,
+    ) -> Result<Vec<Record<O::OutKey, O::OutValue>>> {
         let offset = self.offset;
-        let ctx = Context::detached("harness", 0, offset, record.timestamp);
         self.offset += 1;
-        let (timestamp, headers) = (record.timestamp, record.headers.clone());
+        let ctx = Context::detached("harness", 0, offset, record.timestamp)
+            .with_headers(std::mem::take(&mut record.headers));
         let mut out = Emitter::default();
-        let result = self.op.process(record, &mut self.state, &ctx, &mut out);
-        self.state.end_batch();
+        let result =
+            crate::topology::call_operator(&self.op, &self.slots, record, &ctx, &self.states, &mut out);
+        for state in &mut self.states {
+            state.get_mut().end_batch();
+        }
         result.map_err(|source: BoxError| Error::Operator {
             operator: O::NAME,
             location: RecordLocation { topic: "harness".into(), partition: 0, offset },
             source,
         })?;
-        Ok(out
-            .drain()
-            .map(|(key, value)| Record { key, value, timestamp, headers: headers.clone() })
-            .collect())
+        Ok(out.out.drain(..).map(|e| ctx.complete(e)).collect())
     }
 
-    /// The operator's state (its writes of this epoch are visible through it).
-    pub fn state(&mut self) -> &mut O::State {
-        &mut self.state
+    /// The lane's instance of state struct `S` (its writes of this epoch are visible through
+    /// it); an error if the operator does not take `S`.
+    pub fn state<S: crate::state::StateSet>(&mut self) -> Result<&mut S> {
+        let at = self.ids.iter().position(|id| *id == SlotId::of::<S>());
+        at.and_then(|i| self.states[i].get_mut().as_any_mut().downcast_mut::<S>()).ok_or_else(|| {
+            Error::Runtime(format!(
+                "operator `{}` does not take state `{}`",
+                O::NAME,
+                std::any::type_name::<S>()
+            ))
+        })
     }
 
     /// Ends the epoch: writes the buffered state changes to LMDB.
     pub fn commit(&mut self) -> Result<()> {
         let mut deltas = Vec::new();
-        self.state.seal(&mut deltas)?;
+        for state in &mut self.states {
+            state.get_mut().seal(&mut deltas)?;
+        }
         self.epoch += 1;
         self.writer.commit_blocking(self.epoch, deltas, Vec::new())?;
         Ok(())
     }
 
-    /// Reads committed state through a fresh instance of the state struct.
-    pub fn read_committed<R>(&self, f: impl FnOnce(&O::State) -> R) -> Result<R> {
+    /// Reads committed state through a fresh instance of a state struct `S`.
+    pub fn read_committed<S: crate::state::StateSet, R>(&self, f: impl FnOnce(&S) -> R) -> Result<R> {
         crate::app::read_state(&self.env, f)
     }
 }

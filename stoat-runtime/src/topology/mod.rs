@@ -3,14 +3,13 @@
 //! yields a [`Program`]: per-lane pipeline factories the runtime instantiates on every lane.
 
 mod nodes;
-pub(crate) mod operator;
 mod program;
 mod source;
 mod topic;
 
-pub use operator::{Context, Data, Emitter, Key, Operator};
+pub(crate) use nodes::call_operator;
 pub use program::Program;
-pub(crate) use program::{ErasedState, StateSlot};
+pub(crate) use program::{ErasedState, SlotId, StateSlot};
 pub(crate) use source::{Batcher, SourceDecoder};
 pub use topic::Topic;
 
@@ -23,8 +22,8 @@ use source::TypedSource;
 use crate::codec::{Codec, DefaultCodec};
 use crate::error::{Error, Result};
 use crate::lane::{Push, Root, RootOf};
+use crate::operator::{Data, Key, Operator, Registry};
 use crate::record::Record;
-use crate::state::StateSet;
 
 type Factory<K, V> = Arc<dyn Fn(usize) -> Box<dyn Push<K, V>> + Send + Sync>;
 type RootFactory = Arc<dyn Fn(usize) -> Box<dyn Root> + Send + Sync>;
@@ -237,11 +236,23 @@ impl<K: Key, V: Data> Stream<K, V> {
         graph.points.len() - 1
     }
 
-    /// Runs each record through an operator made with `#[stoat::operator]`. If the operator
-    /// re-keys (returns `KeyValue`s), its outputs move to the lanes owning their new keys.
-    pub fn process<O: Operator<K, V>>(&self, op: O) -> Stream<O::OutKey, O::OutValue> {
+    /// Runs each record through an operator made with `#[stoat::operator]` (`name {}` for an
+    /// operator function `name`, or the value of an operator type). If it re-keys (emits
+    /// `KeyValue`s or `Emit`s), its outputs move to the lanes owning their new keys.
+    pub fn process<O: Operator<K, V, M>, M: 'static>(&self, op: O) -> Stream<O::OutKey, O::OutValue> {
         let next = self.derive::<O::OutKey, O::OutValue>(format!("the output of operator `{}`", O::NAME));
-        let slot = state_slot::<O::State>(&self.graph);
+        let slots = {
+            let mut graph = lock(&self.graph);
+            let mut registry = Registry::new(&mut graph.states, O::NAME);
+            match op.register(&mut registry) {
+                Ok(slots) => Some(Arc::new(slots)),
+                Err(e) => {
+                    graph.errors.push(e);
+                    None
+                }
+            }
+        };
+        let Some(slots) = slots else { return next };
         let op = Arc::new(op);
         let point = O::REKEYS.then(|| self.rekey_point(&next));
         let outlet = Arc::clone(&next.outlet);
@@ -250,7 +261,7 @@ impl<K: Key, V: Data> Stream<K, V> {
                 Some(p) => Box::new(RekeyNode::new(p, lanes)),
                 None => outlet.instantiate(lanes),
             };
-            Box::new(OpNode { op: Arc::clone(&op), slot, out: Default::default(), next: downstream })
+            Box::new(OpNode::new(Arc::clone(&op), Arc::clone(&slots), downstream))
         }));
         next
     }
@@ -330,23 +341,11 @@ impl<K: Key, V: Data> Stream<K, V> {
     }
 }
 
-/// The state slot of `S` in the topology, added on first use. Each lane opens one instance per
-/// slot, so operators sharing a state struct share its buffered writes.
-fn state_slot<S: StateSet>(graph: &Mutex<Graph>) -> usize {
-    let mut graph = lock(graph);
-    let id = std::any::TypeId::of::<S>();
-    if let Some(i) = graph.states.iter().position(|s| s.type_id == id) {
-        return i;
-    }
-    graph.states.push(StateSlot::of::<S>());
-    graph.states.len() - 1
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::error::StoreError;
-    use crate::state::{StateEnv, StoreDelta, StoreSpec};
+    use crate::state::{StateEnv, StateSet, StoreDelta, StoreSpec};
 
     /// A hand-written state set (the macro refuses such a name at compile time already).
     struct Dashed;
@@ -377,7 +376,7 @@ mod tests {
         // App `a` + store `b-c` and app `a-b` + store `c` would share `a-b-c-changelog`.
         let topology = Topology::new("a");
         let stream = topology.stream::<(), u64>("in");
-        state_slot::<Dashed>(&stream.graph);
+        lock(&stream.graph).states.push(StateSlot::of::<Dashed>());
         let err = topology.build().err().map(|e| e.to_string()).unwrap_or_default();
         assert!(err.contains("`b-c`") && err.contains("a-b-c-changelog"), "{err}");
     }

@@ -4,52 +4,80 @@
 use std::marker::PhantomData;
 use std::sync::Arc;
 
-use super::operator::{Context, Emitter, Key, Operator};
+use super::ErasedState;
 use crate::codec::Codec;
 use crate::error::{BoxError, Error, Panicked, Result};
 use crate::lane::{lane_of, Entry, LaneCx, Push, BATCH};
 use crate::log::OutRecord;
+use crate::operator::{Call, Context, Emitter, Key, Operator};
 use crate::record::{Envelope, Record};
 
-/// A `#[stoat::operator]` node.
-pub(crate) struct OpNode<O: Operator<K, V>, K, V> {
-    pub op: Arc<O>,
-    pub slot: usize,
-    pub out: Emitter<O::OutKey, O::OutValue>,
-    pub next: Box<dyn Push<O::OutKey, O::OutValue>>,
+/// A `#[stoat::operator]` node. It keeps one [`Context`] it updates per record, so a call
+/// allocates nothing the record did not bring.
+pub(crate) struct OpNode<O: Operator<K, V, M>, K, V, M> {
+    op: Arc<O>,
+    slots: Arc<O::Slots>,
+    ctx: Context,
+    /// The source whose topic `ctx` names.
+    source: Option<u32>,
+    out: Emitter<O::OutKey, O::OutValue>,
+    next: Box<dyn Push<O::OutKey, O::OutValue>>,
+    _types: PhantomData<fn(K, V, M)>,
 }
 
-impl<O: Operator<K, V>, K: Send + 'static, V: Send + 'static> Push<K, V> for OpNode<O, K, V> {
+impl<O: Operator<K, V, M>, K, V, M> OpNode<O, K, V, M> {
+    pub fn new(op: Arc<O>, slots: Arc<O::Slots>, next: Box<dyn Push<O::OutKey, O::OutValue>>) -> Self {
+        OpNode {
+            op,
+            slots,
+            ctx: Context::default(),
+            source: None,
+            out: Emitter::default(),
+            next,
+            _types: PhantomData,
+        }
+    }
+}
+
+/// Calls `op` on one record, catching a panic as the record's error; outputs are in `out`.
+pub(crate) fn call_operator<O: Operator<K, V, M>, K, V, M>(
+    op: &O,
+    slots: &O::Slots,
+    record: Record<K, V>,
+    ctx: &Context,
+    states: &[std::cell::RefCell<Box<dyn ErasedState>>],
+    out: &mut Emitter<O::OutKey, O::OutValue>,
+) -> std::result::Result<(), BoxError> {
+    let call = Call { context: ctx, states };
+    let result = Panicked::catch(|| op.process(slots, record, &call, out))
+        .unwrap_or_else(|p| Err(Box::new(p) as BoxError));
+    if result.is_err() {
+        out.out.clear();
+    }
+    result
+}
+
+impl<O: Operator<K, V, M>, K: Send + 'static, V: Send + 'static, M: 'static> Push<K, V>
+    for OpNode<O, K, V, M>
+{
     fn push(&mut self, env: Envelope<K, V>, cx: &mut LaneCx) -> Result<()> {
-        let Envelope { record, origin } = env;
-        let (timestamp, headers) = (record.timestamp, record.headers.clone());
-        let result = {
-            let topic = cx.shared.source_topics.get(origin.source as usize).map(String::as_str).unwrap_or("");
-            let ctx = Context {
-                topic,
-                partition: origin.partition,
-                offset: origin.offset,
-                timestamp,
-                lane: cx.lane,
-            };
-            let state = cx.states[self.slot].as_any_mut().downcast_mut::<O::State>();
-            match state {
-                Some(state) => {
-                    let (op, out) = (&self.op, &mut self.out);
-                    Panicked::catch(|| op.process(record, state, &ctx, out))
-                        .unwrap_or_else(|panic| Err(Box::new(panic) as BoxError))
-                }
-                None => {
-                    return Err(Error::Runtime(format!("operator `{}` got the wrong state slot", O::NAME)))
-                }
-            }
-        };
+        let Envelope { mut record, origin } = env;
+        if self.source != Some(origin.source) {
+            self.ctx.topic =
+                cx.shared.source_topics.get(origin.source as usize).cloned().unwrap_or_else(|| Arc::from(""));
+            self.source = Some(origin.source);
+        }
+        self.ctx.partition = origin.partition;
+        self.ctx.offset = origin.offset;
+        self.ctx.timestamp = record.timestamp;
+        self.ctx.lane = cx.lane;
+        self.ctx.headers = std::mem::take(&mut record.headers);
+        let result = call_operator(&*self.op, &self.slots, record, &self.ctx, &cx.states, &mut self.out);
         if let Err(e) = result {
-            self.out.out.clear();
             return cx.operator_error(O::NAME, origin, e);
         }
-        for (key, value) in self.out.out.drain(..) {
-            let record = Record { key, value, timestamp, headers: headers.clone() };
+        for emitted in self.out.out.drain(..) {
+            let record = self.ctx.complete(emitted);
             self.next.push(Envelope { record, origin }, cx)?;
         }
         Ok(())
@@ -176,7 +204,7 @@ impl<K: Clone + Send + 'static, V: Clone + Send + 'static> Push<K, V> for Fanout
             None => return Ok(()),
         };
         for out in rest {
-            out.push(Envelope { record: env.record.clone(), origin: env.origin }, cx)?;
+            out.push(Envelope { record: env.record.duplicate(), origin: env.origin }, cx)?;
         }
         last.push(env, cx)
     }

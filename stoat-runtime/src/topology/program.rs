@@ -10,14 +10,19 @@ use crate::error::StoreError;
 use crate::lane::LanePipeline;
 use crate::state::{StateEnv, StateSet, StoreDelta, StoreSpec};
 
-/// A lane's instance of a state struct, type-erased.
+/// A lane's instance of a state struct (or of another per-lane store, such as `Keyed`),
+/// type-erased.
 pub(crate) trait ErasedState: Send {
+    fn as_any(&self) -> &dyn Any;
     fn as_any_mut(&mut self) -> &mut dyn Any;
     fn end_batch(&mut self);
     fn seal(&mut self, out: &mut Vec<StoreDelta>) -> Result<(), StoreError>;
 }
 
 impl<S: StateSet> ErasedState for S {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
     fn as_any_mut(&mut self) -> &mut dyn Any {
         self
     }
@@ -29,22 +34,42 @@ impl<S: StateSet> ErasedState for S {
     }
 }
 
-type OpenState = fn(&StateEnv) -> Result<Box<dyn ErasedState>, StoreError>;
+type OpenState = Arc<dyn Fn(&StateEnv) -> Result<Box<dyn ErasedState>, StoreError> + Send + Sync>;
+
+/// What a lane slot holds: a state struct (one instance per lane, shared by every operator
+/// that takes it), or an operator's key-scoped store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum SlotId {
+    Type(TypeId),
+    Keyed(&'static str),
+}
+
+impl SlotId {
+    pub fn of<S: 'static>() -> Self {
+        SlotId::Type(TypeId::of::<S>())
+    }
+}
 
 #[derive(Clone)]
 pub(crate) struct StateSlot {
-    pub type_id: TypeId,
+    pub id: SlotId,
     pub stores: Vec<StoreSpec>,
     pub open: OpenState,
 }
 
 impl StateSlot {
     pub fn of<S: StateSet>() -> Self {
-        StateSlot {
-            type_id: TypeId::of::<S>(),
-            stores: S::stores(),
-            open: |env| Ok(Box::new(S::open(env)?) as Box<dyn ErasedState>),
-        }
+        StateSlot::custom(SlotId::of::<S>(), S::stores(), |env| {
+            Ok(Box::new(S::open(env)?) as Box<dyn ErasedState>)
+        })
+    }
+
+    pub fn custom(
+        id: SlotId,
+        stores: Vec<StoreSpec>,
+        open: impl Fn(&StateEnv) -> Result<Box<dyn ErasedState>, StoreError> + Send + Sync + 'static,
+    ) -> Self {
+        StateSlot { id, stores, open: Arc::new(open) }
     }
 }
 

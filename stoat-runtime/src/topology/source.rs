@@ -9,8 +9,8 @@ use crate::codec::Codec;
 use crate::error::DecodeError;
 use crate::lane::lane_of;
 use crate::log::LogRecord;
+use crate::operator::Key;
 use crate::record::{Envelope, Origin, Record};
-use crate::topology::operator::Key;
 
 /// A source topic and how to decode it.
 pub(crate) trait SourceDecoder: Send + Sync {
