@@ -269,3 +269,70 @@ fn an_operator_takes_several_states_but_never_one_twice_mutably() -> stoat::Resu
     assert!(err.contains("operator `both` takes") && err.contains("Ledger"), "{err}");
     Ok(())
 }
+
+mod v2 {
+    use stoat::prelude::*;
+
+    /// `running_total` after its values changed meaning: its store's version is bumped.
+    #[stoat::operator(name = "running_total", version = 2)]
+    pub fn running_total(amount: u64, total: &mut Keyed<u64>) -> Result<u64, StoreError> {
+        total.set(amount)?;
+        Ok(amount)
+    }
+
+    /// Another operator called `running_total`, keeping other values.
+    #[stoat::operator(name = "running_total")]
+    pub fn clashing(amount: u64, total: &mut Keyed<String>) -> Result<u64, StoreError> {
+        total.set(amount.to_string())?;
+        Ok(amount)
+    }
+}
+
+#[test]
+fn a_key_scoped_store_is_versioned_with_its_operator() -> stoat::Result<()> {
+    let dir = tempfile::tempdir().map_err(|source| stoat::Error::Io { what: "tempdir".into(), source })?;
+    let with = |op_version: u32| {
+        let topology = Topology::new("keyed-versions");
+        let s = topology.stream::<String, u64>("in");
+        if op_version == 1 {
+            s.process(running_total {}).to("out");
+        } else {
+            s.process(v2::running_total {}).to("out");
+        }
+        App::embedded(&topology, Config::default().state_dir(dir.path()))
+    };
+    drop(with(1)?);
+    let err = with(2).err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(err.contains("`running_total`") && err.contains("v1") && err.contains("v2"), "{err}");
+    drop(with(1)?);
+    Ok(())
+}
+
+#[test]
+fn two_operators_of_one_name_cannot_share_a_key_scoped_store_of_other_types() {
+    let topology = Topology::new("keyed-clash");
+    let s = topology.stream::<String, u64>("in");
+    s.process(running_total {}).to("a");
+    s.process(v2::clashing {}).to("b");
+    let err = topology.build().err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(err.contains("two operators named `running_total`"), "{err}");
+}
+
+/// `#[cfg]` applies to the operator as a whole: of these two, only one exists.
+#[stoat::operator]
+#[cfg(any())]
+fn flavour(v: u64) -> String {
+    format!("off {v}")
+}
+
+#[stoat::operator]
+#[cfg(not(any()))]
+fn flavour(v: u64) -> String {
+    format!("on {v}")
+}
+
+#[test]
+fn cfg_attributes_apply_to_the_operator_and_its_function() -> stoat::Result<()> {
+    assert_eq!(Harness::new(flavour {})?.process((), 1)?, vec![((), "on 1".to_string())]);
+    Ok(())
+}

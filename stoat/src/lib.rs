@@ -74,8 +74,8 @@ pub mod __private {
     pub use stoat_runtime::error::{BoxError, Result, StoreError};
     pub use stoat_runtime::operator::sealed::Sealed;
     pub use stoat_runtime::operator::{
-        check, Call, Each, Emitter, Fallible, Input, InputRef, Key, Many, Maybe, Operator, Output, ParamMut,
-        ParamRef, Registry, Single,
+        check, emit_each, Call, Each, Emitter, Fallible, Input, InputRef, Key, Many, Maybe, Operator, Output,
+        ParamMut, ParamRef, Registry, Single,
     };
     pub use stoat_runtime::record::Record;
     pub use stoat_runtime::state::{StateEnv, StateSet, Store, StoreDecl, StoreDelta, StoreSpec};

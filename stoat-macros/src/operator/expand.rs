@@ -15,6 +15,7 @@ pub(crate) fn expand(op: &Operator, cfgs: &[&syn::Attribute]) -> TokenStream {
     let p = quote!(#krate::__private);
     let ident = &op.sig.ident;
     let name = &op.name;
+    let version = op.version;
 
     // The key type: the `#[key]` parameter's, or any key (a generic parameter).
     let generic_key = op.key.is_none();
@@ -125,12 +126,10 @@ pub(crate) fn expand(op: &Operator, cfgs: &[&syn::Attribute]) -> TokenStream {
     };
     let emit = match &op.ret {
         Ret::Named { ty, .. } => {
-            quote!(<#ty as #p::Output<#key_ty, #out_marker>>::emit(__ret, &#key_place, __out))
+            quote!(<#ty as #p::Output<#key_ty, #out_marker>>::emit(__ret, #key_place, __out))
         }
         Ret::Iter { item } => quote! {
-            for __one in ::core::iter::IntoIterator::into_iter(__ret) {
-                <#item as #p::Single<#key_ty, __StoatM1>>::emit(__one, &#key_place, __out);
-            }
+            #p::emit_each::<#key_ty, #item, __StoatM1>(::core::iter::IntoIterator::into_iter(__ret), #key_place, __out);
             ::core::result::Result::Ok(())
         },
     };
@@ -178,6 +177,7 @@ pub(crate) fn expand(op: &Operator, cfgs: &[&syn::Attribute]) -> TokenStream {
                 type OutValue = #out_value;
                 type Slots = (#(#slot_types,)*);
                 const NAME: &'static str = #name;
+                const VERSION: u32 = #version;
                 const REKEYS: bool = #rekeys;
 
                 fn register(

@@ -12,11 +12,12 @@ use syn::{FnArg, ItemFn, LitStr, ReturnType, Signature, Type};
 pub(crate) struct Args {
     pub name: Option<LitStr>,
     pub krate: Option<syn::Path>,
+    pub version: Option<u32>,
 }
 
 impl Args {
     pub fn parse(tokens: proc_macro2::TokenStream) -> syn::Result<Args> {
-        let mut args = Args { name: None, krate: None };
+        let mut args = Args { name: None, krate: None, version: None };
         let parser = syn::meta::parser(|meta| {
             if meta.path.is_ident("name") {
                 if args.name.is_some() {
@@ -35,9 +36,20 @@ impl Args {
                 let lit: LitStr = meta.value()?.parse()?;
                 args.krate = Some(lit.parse()?);
                 Ok(())
+            } else if meta.path.is_ident("version") {
+                if args.version.is_some() {
+                    return Err(meta.error("`version` is specified more than once"));
+                }
+                let lit: syn::LitInt = meta.value()?.parse()?;
+                let version = lit.base10_parse::<u32>()?;
+                if version == 0 {
+                    return Err(syn::Error::new(lit.span(), "store versions start at 1"));
+                }
+                args.version = Some(version);
+                Ok(())
             } else {
                 Err(meta.error(
-                    "unknown argument; `#[stoat::operator]` takes `name = \"...\"` and `crate = \"...\"`",
+                    "unknown argument; `#[stoat::operator]` takes `name = \"...\"`, `version = N` and `crate = \"...\"`",
                 ))
             }
         });
@@ -101,6 +113,8 @@ pub(crate) struct Operator {
     pub host: Host,
     pub name: String,
     pub krate: syn::Path,
+    /// The schema version of its `Keyed` store.
+    pub version: u32,
     pub key: Option<Arg>,
     pub input: Arg,
     pub params: Vec<Arg>,
@@ -272,7 +286,8 @@ impl Operator {
         };
         let name = args.name.map(|l| l.value()).unwrap_or_else(|| sig.ident.to_string());
         let krate = args.krate.unwrap_or_else(|| syn::parse_quote!(::stoat));
-        Ok(Operator { sig, host, name, krate, key, input, params, ret })
+        let version = args.version.unwrap_or(1);
+        Ok(Operator { sig, host, name, krate, version, key, input, params, ret })
     }
 }
 

@@ -133,17 +133,18 @@ fn register<K: StoreKey + Key, V: StoreValue>(
     registry: &mut Registry<'_>,
     mutable: bool,
 ) -> Result<usize, String> {
-    let name = registry.operator();
+    let (name, version) = (registry.operator(), registry.version());
+    let id = SlotId::Keyed(name, std::any::TypeId::of::<(K, V)>());
     let make = move || {
-        let decl = StoreDecl { name, owner: name, declared: "Keyed", version: 1 };
+        let decl = StoreDecl { name, owner: name, declared: "Keyed", version };
         let spec = <Table<K, V> as Store>::spec(decl);
-        StateSlot::custom(SlotId::Keyed(name), vec![spec], move |env: &StateEnv| {
+        StateSlot::custom(id, vec![spec], move |env: &StateEnv| {
             let table = <Table<K, V> as Store>::open(env, name)?;
             let store: Box<dyn CurrentKey<V>> = Box::new(KeyedTable { table, key: None });
             Ok(Box::new(Keyed { store }) as Box<dyn ErasedState>)
         })
     };
-    registry.slot(SlotId::Keyed(name), make, mutable, "Keyed")
+    registry.slot(id, make, mutable, "Keyed")
 }
 
 impl<K: StoreKey + Key, V: StoreValue> ParamRef<K> for Keyed<V> {

@@ -18,7 +18,10 @@ mod param;
 pub use context::{Call, Context};
 pub use input::{Input, InputRef, Value, Whole};
 pub use keyed::Keyed;
-pub use output::{Each, Emit, Emitter, Fallible, Many, Maybe, One, Output, Plain, Rekeyed, Single, Stamped};
+pub use output::{
+    emit_all as emit_each, Each, Emit, Emitter, Fallible, Many, Maybe, One, Output, Plain, Rekeyed, Single,
+    Stamped,
+};
 pub use param::{ParamMut, ParamRef, Registry};
 
 use std::hash::Hash;
@@ -67,8 +70,11 @@ pub trait Operator<K, V, M>: sealed::Sealed + Send + Sync + 'static {
     /// What its parameters looked up when the topology was built (state slots).
     #[doc(hidden)]
     type Slots: Send + Sync + 'static;
-    /// Its name, for errors, logs and metrics.
+    /// Its name, for errors, logs, metrics and its key-scoped store.
     const NAME: &'static str;
+    /// The schema version of its key-scoped store (`#[stoat::operator(version = N)]`).
+    #[doc(hidden)]
+    const VERSION: u32 = 1;
     /// Whether its outputs may carry new keys (and so move to the lanes that own them).
     #[doc(hidden)]
     const REKEYS: bool;

@@ -123,15 +123,20 @@ pub trait Single<K, M> {
     type Value: Data;
     /// Whether it carries a new key.
     const REKEYS: bool;
-    /// Adds it to `out`.
-    fn emit(self, key: &K, out: &mut Emitter<Self::Key, Self::Value>);
+    /// Adds it to `out`, with the input's key (moved: the last or only output of a record).
+    fn emit(self, key: K, out: &mut Emitter<Self::Key, Self::Value>);
+    /// Adds it to `out`, copying the input's key only if it keeps it.
+    fn emit_ref(self, key: &K, out: &mut Emitter<Self::Key, Self::Value>);
 }
 
 impl<K: Key, T: Data> Single<K, Plain> for T {
     type Key = K;
     type Value = T;
     const REKEYS: bool = false;
-    fn emit(self, key: &K, out: &mut Emitter<K, T>) {
+    fn emit(self, key: K, out: &mut Emitter<K, T>) {
+        out.emit(key, self);
+    }
+    fn emit_ref(self, key: &K, out: &mut Emitter<K, T>) {
         out.emit(key.clone(), self);
     }
 }
@@ -140,7 +145,10 @@ impl<K, K2: Key, V2: Data> Single<K, Rekeyed> for KeyValue<K2, V2> {
     type Key = K2;
     type Value = V2;
     const REKEYS: bool = true;
-    fn emit(self, _: &K, out: &mut Emitter<K2, V2>) {
+    fn emit(self, _: K, out: &mut Emitter<K2, V2>) {
+        out.emit(self.key, self.value);
+    }
+    fn emit_ref(self, _: &K, out: &mut Emitter<K2, V2>) {
         out.emit(self.key, self.value);
     }
 }
@@ -149,7 +157,10 @@ impl<K, K2: Key, V2: Data> Single<K, Stamped> for Emit<K2, V2> {
     type Key = K2;
     type Value = V2;
     const REKEYS: bool = true;
-    fn emit(self, _: &K, out: &mut Emitter<K2, V2>) {
+    fn emit(self, key: K, out: &mut Emitter<K2, V2>) {
+        Single::<K, Stamped>::emit_ref(self, &key, out)
+    }
+    fn emit_ref(self, _: &K, out: &mut Emitter<K2, V2>) {
         let extend = self.extra;
         out.out.push(Emitted {
             key: self.key,
@@ -174,14 +185,14 @@ pub trait Output<K, M> {
     /// Whether its records may carry new keys.
     const REKEYS: bool;
     /// Adds its records to `out`; an `Err` is the operator's error.
-    fn emit(self, key: &K, out: &mut Emitter<Self::Key, Self::Value>) -> Result<(), BoxError>;
+    fn emit(self, key: K, out: &mut Emitter<Self::Key, Self::Value>) -> Result<(), BoxError>;
 }
 
 impl<K, T: Single<K, M>, M> Output<K, One<M>> for T {
     type Key = T::Key;
     type Value = T::Value;
     const REKEYS: bool = T::REKEYS;
-    fn emit(self, key: &K, out: &mut Emitter<T::Key, T::Value>) -> Result<(), BoxError> {
+    fn emit(self, key: K, out: &mut Emitter<T::Key, T::Value>) -> Result<(), BoxError> {
         Single::emit(self, key, out);
         Ok(())
     }
@@ -191,7 +202,7 @@ impl<K, T: Single<K, M>, M> Output<K, Maybe<M>> for Option<T> {
     type Key = T::Key;
     type Value = T::Value;
     const REKEYS: bool = T::REKEYS;
-    fn emit(self, key: &K, out: &mut Emitter<T::Key, T::Value>) -> Result<(), BoxError> {
+    fn emit(self, key: K, out: &mut Emitter<T::Key, T::Value>) -> Result<(), BoxError> {
         if let Some(one) = self {
             Single::emit(one, key, out);
         }
@@ -203,11 +214,26 @@ impl<K, T: Single<K, M>, M> Output<K, Many<M>> for Vec<T> {
     type Key = T::Key;
     type Value = T::Value;
     const REKEYS: bool = T::REKEYS;
-    fn emit(self, key: &K, out: &mut Emitter<T::Key, T::Value>) -> Result<(), BoxError> {
-        for one in self {
-            Single::emit(one, key, out);
-        }
+    fn emit(self, key: K, out: &mut Emitter<T::Key, T::Value>) -> Result<(), BoxError> {
+        emit_all(self.into_iter(), key, out);
         Ok(())
+    }
+}
+
+/// Emits every item, moving the key into the last one (a copy per earlier item that keeps it).
+#[doc(hidden)]
+pub fn emit_all<K, T: Single<K, M>, M>(
+    items: impl Iterator<Item = T>,
+    key: K,
+    out: &mut Emitter<T::Key, T::Value>,
+) {
+    let mut items = items.peekable();
+    while let Some(one) = items.next() {
+        if items.peek().is_none() {
+            one.emit(key, out);
+            return;
+        }
+        one.emit_ref(&key, out);
     }
 }
 
@@ -218,10 +244,8 @@ where
     type Key = <I::Item as Single<K, M>>::Key;
     type Value = <I::Item as Single<K, M>>::Value;
     const REKEYS: bool = <I::Item as Single<K, M>>::REKEYS;
-    fn emit(self, key: &K, out: &mut Emitter<Self::Key, Self::Value>) -> Result<(), BoxError> {
-        for one in self {
-            Single::emit(one, key, out);
-        }
+    fn emit(self, key: K, out: &mut Emitter<Self::Key, Self::Value>) -> Result<(), BoxError> {
+        emit_all(self, key, out);
         Ok(())
     }
 }
@@ -230,7 +254,7 @@ impl<K, T: Output<K, M>, E: Into<BoxError>, M> Output<K, Fallible<M>> for Result
     type Key = T::Key;
     type Value = T::Value;
     const REKEYS: bool = T::REKEYS;
-    fn emit(self, key: &K, out: &mut Emitter<T::Key, T::Value>) -> Result<(), BoxError> {
+    fn emit(self, key: K, out: &mut Emitter<T::Key, T::Value>) -> Result<(), BoxError> {
         match self {
             Ok(t) => t.emit(key, out),
             Err(e) => Err(e.into()),

@@ -15,6 +15,7 @@ use crate::topology::{SlotId, StateSlot};
 pub struct Registry<'r> {
     pub(crate) states: &'r mut Vec<StateSlot>,
     pub(crate) operator: &'static str,
+    pub(crate) version: u32,
     /// This operator's borrows: slot, mutable, what (for errors).
     borrowed: Vec<(usize, bool, String)>,
 }
@@ -26,13 +27,18 @@ impl std::fmt::Debug for Registry<'_> {
 }
 
 impl<'r> Registry<'r> {
-    pub(crate) fn new(states: &'r mut Vec<StateSlot>, operator: &'static str) -> Self {
-        Registry { states, operator, borrowed: Vec::new() }
+    pub(crate) fn new(states: &'r mut Vec<StateSlot>, operator: &'static str, version: u32) -> Self {
+        Registry { states, operator, version, borrowed: Vec::new() }
     }
 
     /// The operator being registered.
     pub fn operator(&self) -> &'static str {
         self.operator
+    }
+
+    /// Its store version (`#[stoat::operator(version = N)]`, default 1).
+    pub fn version(&self) -> u32 {
+        self.version
     }
 
     /// The lane slot for `id` (added on first use), borrowed by this operator.
@@ -43,6 +49,15 @@ impl<'r> Registry<'r> {
         mutable: bool,
         what: &str,
     ) -> Result<usize, String> {
+        if let SlotId::Keyed(name, types) = id {
+            let clash =
+                self.states.iter().any(|s| matches!(s.id, SlotId::Keyed(n, t) if n == name && t != types));
+            if clash {
+                return Err(format!(
+                    "two operators named `{name}` keep key-scoped state (`Keyed`) of different types; its store is named after the operator: rename one with `#[stoat::operator(name = \"...\")]`"
+                ));
+            }
+        }
         let slot = match self.states.iter().position(|s| s.id == id) {
             Some(i) => i,
             None => {

@@ -35,7 +35,7 @@ impl<O: Operator<K, V, M>, K, V, M> Harness<O, K, V, M> {
     pub fn new(op: O) -> Result<Self> {
         let mut slots_decl: Vec<StateSlot> = Vec::new();
         let slots = op
-            .register(&mut Registry::new(&mut slots_decl, O::NAME))
+            .register(&mut Registry::new(&mut slots_decl, O::NAME, O::VERSION))
             .map_err(|reason| Error::Topology { app: "harness".into(), reason })?;
         let dir = tempfile::Builder::new()
             .prefix("stoat-harness-")

@@ -243,7 +243,7 @@ impl<K: Key, V: Data> Stream<K, V> {
         let next = self.derive::<O::OutKey, O::OutValue>(format!("the output of operator `{}`", O::NAME));
         let slots = {
             let mut graph = lock(&self.graph);
-            let mut registry = Registry::new(&mut graph.states, O::NAME);
+            let mut registry = Registry::new(&mut graph.states, O::NAME, O::VERSION);
             match op.register(&mut registry) {
                 Ok(slots) => Some(Arc::new(slots)),
                 Err(e) => {

@@ -41,7 +41,8 @@ type OpenState = Arc<dyn Fn(&StateEnv) -> Result<Box<dyn ErasedState>, StoreErro
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum SlotId {
     Type(TypeId),
-    Keyed(&'static str),
+    /// An operator's key-scoped store: its name, and the key and value types.
+    Keyed(&'static str, TypeId),
 }
 
 impl SlotId {
