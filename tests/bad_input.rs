@@ -24,12 +24,12 @@ fn an_undecodable_record_stops_the_app_with_its_location() -> stoat::Result<()> 
     let input = driver.input_with("orders", Utf8, Json::<Order>::new());
     input.pipe("a".into(), Order { id: 1, amount: 5 })?;
     let err = input.pipe_raw(Some(b"b"), Some(b"{\"id\": 2, \"amount\": \"lots\"}")).err();
-    let Some(Error::Decode { part, location, source }) = err else {
+    let Some(Error::Decode { part, location, cause: source }) = err else {
         panic!("expected a decode error, got {err:?}")
     };
     assert_eq!(part, "value");
     assert_eq!((location.topic.as_str(), location.partition, location.offset), ("orders", 0, 1));
-    let text = Error::Decode { part, location, source }.to_string();
+    let text = Error::Decode { part, location, cause: source }.to_string();
     assert!(text.contains("topic `orders`") && text.contains("offset 1") && text.contains("json"), "{text}");
     // The failing epoch is not committed: only the first record's output exists.
     assert_eq!(driver.output::<String, i64>("amounts").read_values()?, vec![5]);

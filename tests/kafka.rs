@@ -44,7 +44,8 @@ fn word_count_is_exactly_once_across_partitions_and_lanes() -> stoat::Result<()>
     k.produce_lines("e2e-lines", first);
     let topology = app::topology_for("e2e", "e2e-lines", "e2e-counts");
     // Two runs on one state dir, then a third on a fresh one (state restored from the changelog).
-    let dir = tempfile::tempdir().map_err(|source| stoat::Error::Io { what: "tempdir".into(), source })?;
+    let dir =
+        tempfile::tempdir().map_err(|source| stoat::Error::Io { what: "tempdir".into(), cause: source })?;
     run_until_idle(
         &topology,
         Config::default().lanes(7).state_dir(dir.path()),
@@ -307,7 +308,7 @@ fn the_kafka_log_connects_from_a_current_thread_runtime() -> stoat::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|source| stoat::Error::Io { what: "runtime".into(), source })?;
+        .map_err(|source| stoat::Error::Io { what: "runtime".into(), cause: source })?;
     let log =
         runtime.block_on(KafkaLog::connect("current-thread", &["counts"], KafkaConfig::new(&k.bootstrap)))?;
     let sent = runtime.block_on(log.append(vec![OutRecord {
@@ -333,7 +334,7 @@ fn a_producer_that_cannot_reach_a_broker_fails_in_bounded_time_with_a_clear_erro
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|source| stoat::Error::Io { what: "runtime".into(), source })?;
+        .map_err(|source| stoat::Error::Io { what: "runtime".into(), cause: source })?;
     let log = runtime.block_on(KafkaLog::connect("unreachable", &[], config))?;
     let records: Vec<OutRecord> = (0..100)
         .map(|i| OutRecord {
@@ -377,7 +378,8 @@ fn state_ahead_of_a_recreated_changelog_is_refused_or_rebuilt_on_request() -> st
     let lines: Vec<String> = (0..200).map(|i| format!("alpha beta w{}", i % 17)).collect();
     k.produce_lines("recreate-lines", &lines);
     let topology = app::topology_for("recreate", "recreate-lines", "recreate-counts");
-    let dir = tempfile::tempdir().map_err(|source| stoat::Error::Io { what: "tempdir".into(), source })?;
+    let dir =
+        tempfile::tempdir().map_err(|source| stoat::Error::Io { what: "tempdir".into(), cause: source })?;
     let config = || Config::default().lanes(2).state_dir(dir.path());
     run_until_idle(&topology, config(), KafkaConfig::new(&k.bootstrap))?;
     // The changelog is deleted and created again, empty: the state dir is ahead of it.
@@ -422,8 +424,10 @@ fn state_older_than_the_changelog_keeps_deletes_is_rebuilt_from_the_start() -> s
     k.create_topic("aged-lines", 1);
     let topology = app::topology_for("aged", "aged-lines", "aged-counts");
     let kafka_config = || KafkaConfig::new(&k.bootstrap);
-    let old = tempfile::tempdir().map_err(|source| stoat::Error::Io { what: "tempdir".into(), source })?;
-    let other = tempfile::tempdir().map_err(|source| stoat::Error::Io { what: "tempdir".into(), source })?;
+    let old =
+        tempfile::tempdir().map_err(|source| stoat::Error::Io { what: "tempdir".into(), cause: source })?;
+    let other =
+        tempfile::tempdir().map_err(|source| stoat::Error::Io { what: "tempdir".into(), cause: source })?;
     // Many words into the old directory's state ...
     let many: Vec<String> = (0..300).map(|i| format!("w{i} x{i} y{i}")).collect();
     k.produce_lines("aged-lines", &many);
@@ -453,7 +457,7 @@ fn an_app_on_kafka_starts_runs_and_drops_inside_async_code() -> stoat::Result<()
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|source| stoat::Error::Io { what: "runtime".into(), source })?;
+        .map_err(|source| stoat::Error::Io { what: "runtime".into(), cause: source })?;
     runtime.block_on(async {
         let topology = app::topology_for("async-kafka", "async-lines", "async-counts");
         let mut app = App::kafka(&topology, Config::default().lanes(2), KafkaConfig::new(&k.bootstrap))?;

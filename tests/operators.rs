@@ -158,7 +158,9 @@ fn a_result_alias_with_a_fixed_error_type_is_an_operator_return_type() -> stoat:
     topology.stream::<(), String>("in").process(parse_number {}).to("out");
     let driver = TestDriver::with_config(&topology, Config::default().error_policy(ErrorPolicy::Skip))?;
     driver.input::<(), String>("in").pipe_values(["7".to_string(), "x".to_string(), " 35 ".to_string()])?;
-    assert_eq!(driver.output::<(), u64>("out").read_values()?, vec![7, 35]);
+    let mut out = driver.output::<(), u64>("out").read_values()?;
+    out.sort(); // records without a key are spread over the lanes: no order among them
+    assert_eq!(out, vec![7, 35]);
     assert_eq!(driver.stats().skipped_operator, 1);
     Ok(())
 }

@@ -75,7 +75,8 @@ fn totals_topology() -> Topology {
 
 #[test]
 fn state_survives_an_app_restart() -> stoat::Result<()> {
-    let dir = tempfile::tempdir().map_err(|source| stoat::Error::Io { what: "tempdir".into(), source })?;
+    let dir =
+        tempfile::tempdir().map_err(|source| stoat::Error::Io { what: "tempdir".into(), cause: source })?;
     for round in 1..=3i64 {
         let mut app = App::embedded(&totals_topology(), Config::default().lanes(3).state_dir(dir.path()))?;
         let log = app.embedded_log().cloned().ok_or(stoat::Error::Runtime("no log".into()))?;
@@ -105,7 +106,8 @@ fn other(#[key] key: &str, n: i64, t: &mut OtherTotals) -> Result<i64, StoreErro
 
 #[test]
 fn a_state_dir_refuses_stores_of_other_types() -> stoat::Result<()> {
-    let dir = tempfile::tempdir().map_err(|source| stoat::Error::Io { what: "tempdir".into(), source })?;
+    let dir =
+        tempfile::tempdir().map_err(|source| stoat::Error::Io { what: "tempdir".into(), cause: source })?;
     drop(App::embedded(&totals_topology(), Config::default().state_dir(dir.path()))?);
     // The same app id, changed code: its store now holds other types.
     let topology = Topology::new("totals");
@@ -136,7 +138,8 @@ fn total_v2(#[key] key: &str, n: i64, t: &mut TotalsV2) -> Result<i64, StoreErro
 
 #[test]
 fn a_new_store_version_refuses_state_written_by_the_old_one() -> stoat::Result<()> {
-    let dir = tempfile::tempdir().map_err(|source| stoat::Error::Io { what: "tempdir".into(), source })?;
+    let dir =
+        tempfile::tempdir().map_err(|source| stoat::Error::Io { what: "tempdir".into(), cause: source })?;
     drop(App::embedded(&totals_topology(), Config::default().state_dir(dir.path()))?);
     let topology = Topology::new("totals");
     topology.stream::<String, i64>("in").process(total_v2 {}).to("out");
@@ -189,7 +192,8 @@ fn run_tally(app: &str, config: Config) -> stoat::Result<App> {
 
 #[test]
 fn a_state_directory_of_another_app_is_refused_or_rebuilt_on_request() -> stoat::Result<()> {
-    let dir = tempfile::tempdir().map_err(|source| stoat::Error::Io { what: "tempdir".into(), source })?;
+    let dir =
+        tempfile::tempdir().map_err(|source| stoat::Error::Io { what: "tempdir".into(), cause: source })?;
     drop(run_tally("app-a", Config::default().lanes(2).state_dir(dir.path()))?);
     let err =
         run_tally("app-b", Config::default().lanes(2).state_dir(dir.path())).expect_err("foreign state");
@@ -208,7 +212,8 @@ fn a_state_directory_of_another_app_is_refused_or_rebuilt_on_request() -> stoat:
 
 #[test]
 fn a_state_directory_in_use_is_refused() -> stoat::Result<()> {
-    let dir = tempfile::tempdir().map_err(|source| stoat::Error::Io { what: "tempdir".into(), source })?;
+    let dir =
+        tempfile::tempdir().map_err(|source| stoat::Error::Io { what: "tempdir".into(), cause: source })?;
     let first = run_tally("locked", Config::default().lanes(2).state_dir(dir.path()))?;
     let err = run_tally("locked", Config::default().lanes(2).state_dir(dir.path())).expect_err("in use");
     assert!(matches!(err, stoat::Error::Store(StoreError::Locked { .. })), "{err:?}");

@@ -47,7 +47,8 @@ fn output_topic_carries_the_latest_count_per_word() -> stoat::Result<()> {
 
 #[test]
 fn state_survives_a_restart() -> stoat::Result<()> {
-    let dir = tempfile::tempdir().map_err(|source| stoat::Error::Io { what: "tempdir".into(), source })?;
+    let dir =
+        tempfile::tempdir().map_err(|source| stoat::Error::Io { what: "tempdir".into(), cause: source })?;
     let corpus = support::zipf_corpus(3, 30_000, 1_000);
     let (first, second) = corpus.split_at(12_345);
     let config = || Config::default().lanes(3).state_dir(dir.path());

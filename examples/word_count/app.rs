@@ -84,7 +84,7 @@ pub fn run(input: impl BufRead, config: Config) -> stoat::Result<Vec<(String, u6
     let mut pending = 0;
     for line in input.split(b'\n') {
         let mut line =
-            line.map_err(|source| stoat::Error::Io { what: "cannot read the input".into(), source })?;
+            line.map_err(|source| stoat::Error::Io { what: "cannot read the input".into(), cause: source })?;
         if line.last() == Some(&b'\r') {
             line.pop();
         }

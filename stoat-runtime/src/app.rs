@@ -120,7 +120,7 @@ impl App {
             Some(dir) => (dir.clone(), None),
             None => {
                 let temp = tempfile::Builder::new().prefix("stoat-state-").tempdir().map_err(|source| {
-                    Error::Io { what: "cannot create a temporary state directory".into(), source }
+                    Error::Io { what: "cannot create a temporary state directory".into(), cause: source }
                 })?;
                 (temp.path().to_path_buf(), Some(temp))
             }
@@ -139,7 +139,7 @@ impl App {
             .thread_name("stoat-worker")
             .enable_all()
             .build()
-            .map_err(|source| Error::Io { what: "cannot start the tokio runtime".into(), source })?;
+            .map_err(|source| Error::Io { what: "cannot start the tokio runtime".into(), cause: source })?;
         let log = connect(&program, &runtime)?;
         let stats = Arc::new(Stats::default());
         let writer = StateWriter::start(state.clone())?;
@@ -189,7 +189,7 @@ impl App {
         use tokio::signal::unix::{signal, SignalKind};
         let shutdown = self.shutdown.clone();
         let _guard = self.runtime.enter();
-        let io = |source| Error::Io { what: "cannot listen for signals".into(), source };
+        let io = |source| Error::Io { what: "cannot listen for signals".into(), cause: source };
         let mut term = signal(SignalKind::terminate()).map_err(io)?;
         let mut int = signal(SignalKind::interrupt()).map_err(io)?;
         let trigger = shutdown.clone();

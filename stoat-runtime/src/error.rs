@@ -1,5 +1,9 @@
 //! The runtime's error types: one enum for what stops an application, one for state stores,
 //! and the codec errors that name what could not be read or written.
+//!
+//! Each error's message includes its cause (`cause` fields), and the cause is not also returned
+//! by `Error::source`, so a printer that walks the chain (anyhow, `tracing`) shows each cause
+//! once. No dependency's error type (heed's, rdkafka's) is part of them.
 
 use std::fmt;
 
@@ -28,27 +32,27 @@ impl fmt::Display for RecordLocation {
 #[non_exhaustive]
 pub enum Error {
     /// An input record's key or value could not be decoded (error policy `Fail`).
-    #[error("cannot decode the {part} of the record at {location}: {source}")]
+    #[error("cannot decode the {part} of the record at {location}: {cause}")]
     Decode {
         /// `"key"` or `"value"`.
         part: &'static str,
         /// Where the record is.
         location: RecordLocation,
         /// What the codec said.
-        source: DecodeError,
+        cause: DecodeError,
     },
     /// An operator returned an error (error policy `Fail`).
-    #[error("operator `{operator}` failed on the record from {location}: {source}")]
+    #[error("operator `{operator}` failed on the record from {location}: {cause}")]
     Operator {
         /// The operator's name.
         operator: &'static str,
         /// The input record that led to the failure.
         location: RecordLocation,
-        /// What the operator returned.
-        source: BoxError,
+        /// What the operator returned (a [`Panicked`] for a panic).
+        cause: BoxError,
     },
     /// An output record could not be encoded for its sink topic.
-    #[error("cannot encode the {part} of a record for topic `{topic}` (from {location}): {source}")]
+    #[error("cannot encode the {part} of a record for topic `{topic}` (from {location}): {cause}")]
     Encode {
         /// `"key"` or `"value"`.
         part: &'static str,
@@ -57,7 +61,7 @@ pub enum Error {
         /// The input record that led to this output.
         location: RecordLocation,
         /// What the codec said.
-        source: EncodeError,
+        cause: EncodeError,
     },
     /// A state store failed.
     #[error(transparent)]
@@ -102,12 +106,12 @@ pub enum Error {
     #[error("the runtime failed: {0}")]
     Runtime(String),
     /// An I/O operation failed.
-    #[error("{what}: {source}")]
+    #[error("{what}: {cause}")]
     Io {
         /// What was being done.
         what: String,
         /// The I/O error.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
 }
 
@@ -123,12 +127,12 @@ impl Error {
 #[non_exhaustive]
 pub enum StoreError {
     /// LMDB reported an error.
-    #[error("state store `{store}`: {source}")]
+    #[error("state store `{store}`: {reason}")]
     Lmdb {
         /// The store (or `"<environment>"`).
         store: String,
-        /// The LMDB error.
-        source: heed::Error,
+        /// What LMDB reported.
+        reason: String,
     },
     /// The LMDB map is full: the state does not fit in `state_map_size`.
     #[error("state in {path} is full: it does not fit in the LMDB map size of {map_size} bytes; raise `Config::state_map_size` or free disk space")]
@@ -175,12 +179,12 @@ pub enum StoreError {
     #[error("state store `{0}` is not declared by any operator of this topology")]
     Unknown(String),
     /// The state directory could not be created or opened.
-    #[error("cannot open the state directory {path}: {source}")]
+    #[error("cannot open the state directory {path}: {cause}")]
     Open {
         /// The directory.
         path: String,
         /// The I/O error.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// The state directory belongs to another application.
     #[error("the state directory {path} belongs to application `{found}`, not `{app}`: give each app its own state directory, or set `Config::rebuild_foreign_state` to empty it and rebuild the state of `{app}` from its changelogs")]

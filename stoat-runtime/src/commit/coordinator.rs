@@ -313,7 +313,7 @@ impl Engine {
     ) -> Result<()> {
         let location = RecordLocation { topic: self.topics[s].clone(), partition, offset: record.offset };
         match &self.config.error_policy {
-            ErrorPolicy::Fail => Err(Error::Decode { part, location, source }),
+            ErrorPolicy::Fail => Err(Error::Decode { part, location, cause: source }),
             ErrorPolicy::Skip => {
                 self.shared.stats.skip("decode");
                 tracing::warn!(%location, part, error = %source, "undecodable record skipped");

@@ -129,7 +129,7 @@ impl LaneCx {
         };
         let location = self.shared.location(origin);
         let infrastructure = wraps_store_error(source.as_ref());
-        let error = Error::Operator { operator, location: location.clone(), source };
+        let error = Error::Operator { operator, location: location.clone(), cause: source };
         if infrastructure {
             return Err(error);
         }

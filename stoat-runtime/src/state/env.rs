@@ -49,7 +49,7 @@ pub(crate) fn lmdb_error(store: &str, path: &Path, map_size: usize, e: heed::Err
         heed::Error::Mdb(heed::MdbError::MapFull) => {
             StoreError::Full { path: path.display().to_string(), map_size }
         }
-        source => StoreError::Lmdb { store: store.to_string(), source },
+        other => StoreError::Lmdb { store: store.to_string(), reason: other.to_string() },
     }
 }
 
@@ -68,7 +68,7 @@ impl StateEnv {
         rebuild_foreign: bool,
     ) -> Result<StateEnv, StoreError> {
         std::fs::create_dir_all(dir)
-            .map_err(|source| StoreError::Open { path: dir.display().to_string(), source })?;
+            .map_err(|cause| StoreError::Open { path: dir.display().to_string(), cause })?;
         let lock = lock(dir)?;
         let err = |e| lmdb_error("<environment>", dir, map_size, e);
         let mut options = EnvOpenOptions::new().read_txn_without_tls();
@@ -215,12 +215,12 @@ fn lock(dir: &Path) -> Result<std::fs::File, StoreError> {
         .truncate(false)
         .write(true)
         .open(&path)
-        .map_err(|source| StoreError::Open { path: path.display().to_string(), source })?;
+        .map_err(|source| StoreError::Open { path: path.display().to_string(), cause: source })?;
     match file.try_lock() {
         Ok(()) => Ok(file),
         Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::Locked { path: dir.display().to_string() }),
         Err(std::fs::TryLockError::Error(source)) => {
-            Err(StoreError::Open { path: path.display().to_string(), source })
+            Err(StoreError::Open { path: path.display().to_string(), cause: source })
         }
     }
 }
@@ -231,7 +231,8 @@ mod tests {
 
     #[test]
     fn every_lane_can_hold_a_reader_on_every_store_at_once() -> Result<(), StoreError> {
-        let dir = tempfile::tempdir().map_err(|source| StoreError::Open { path: "tmp".into(), source })?;
+        let dir =
+            tempfile::tempdir().map_err(|source| StoreError::Open { path: "tmp".into(), cause: source })?;
         let specs: Vec<StoreSpec> = ["a", "b", "c", "d"]
             .into_iter()
             .map(|name| StoreSpec {
@@ -258,7 +259,8 @@ mod tests {
 
     #[test]
     fn a_schema_recorded_before_versions_is_accepted_and_upgraded() -> Result<(), StoreError> {
-        let dir = tempfile::tempdir().map_err(|source| StoreError::Open { path: "tmp".into(), source })?;
+        let dir =
+            tempfile::tempdir().map_err(|source| StoreError::Open { path: "tmp".into(), cause: source })?;
         let spec = StoreSpec {
             name: "counts",
             kind: "table",

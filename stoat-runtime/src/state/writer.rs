@@ -46,7 +46,7 @@ impl StateWriter {
                     let _ = job.done.send(result);
                 }
             })
-            .map_err(|source| StoreError::Open { path: "<writer thread>".into(), source })?;
+            .map_err(|cause| StoreError::Open { path: "<writer thread>".into(), cause })?;
         Ok(StateWriter { jobs: Some(tx), thread: Some(thread) })
     }
 

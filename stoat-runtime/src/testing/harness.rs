@@ -40,7 +40,7 @@ impl<O: Operator<K, V, M>, K, V, M> Harness<O, K, V, M> {
         let dir = tempfile::Builder::new()
             .prefix("stoat-harness-")
             .tempdir()
-            .map_err(|source| Error::Io { what: "cannot create a scratch state directory".into(), source })?;
+            .map_err(|cause| Error::Io { what: "cannot create a scratch state directory".into(), cause })?;
         let stores: Vec<StoreSpec> = slots_decl.iter().flat_map(|s| s.stores.iter().cloned()).collect();
         let env = StateEnv::open(dir.path(), "harness", &stores, 1 << 30, 126, false)?;
         let mut states = Vec::new();
@@ -88,7 +88,7 @@ impl<O: Operator<K, V, M>, K, V, M> Harness<O, K, V, M> {
         result.map_err(|source: BoxError| Error::Operator {
             operator: O::NAME,
             location: RecordLocation { topic: "harness".into(), partition: 0, offset },
-            source,
+            cause: source,
         })?;
         Ok(out.out.drain(..).map(|e| ctx.complete(e)).collect())
     }

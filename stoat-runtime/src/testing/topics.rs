@@ -174,12 +174,12 @@ impl<'d, K: 'static, V: 'static> TestOutput<'d, K, V> {
                 let key = self.kc.decode(rec.key.as_deref()).map_err(|source| Error::Decode {
                     part: "key",
                     location: location.clone(),
-                    source,
+                    cause: source,
                 })?;
                 let value = self.vc.decode(rec.value.as_deref()).map_err(|source| Error::Decode {
                     part: "value",
                     location,
-                    source,
+                    cause: source,
                 })?;
                 cursor[partition] = rec.offset + 1;
                 out.push(Record { key, value, timestamp: rec.timestamp, headers: rec.headers.clone() });

@@ -181,7 +181,7 @@ impl<K: Send + 'static, V: Send + 'static> Push<K, V> for SinkNode<K, V> {
                     part,
                     topic: self.topic.to_string(),
                     location: cx.shared.location(origin),
-                    source,
+                    cause: source,
                 };
                 cx.encode_error(error)
             }
