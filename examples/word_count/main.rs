@@ -107,12 +107,7 @@ fn run_kafka(_: Args, _: String) -> ExitCode {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
-        )
-        .init();
+    stoat::logging::init();
     let mut args = match parse_args() {
         Ok(args) => args,
         Err(e) => {

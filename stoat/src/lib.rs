@@ -46,6 +46,8 @@ pub use stoat_runtime::error::{
     BoxError, DecodeError, EncodeError, Error, RecordLocation, Result, StoreError,
 };
 pub use stoat_runtime::log;
+#[cfg(feature = "logging")]
+pub mod logging;
 #[cfg(feature = "kafka")]
 pub use stoat_runtime::log::{Guarantee, KafkaConfig, OffsetReset};
 pub use stoat_runtime::operator;

@@ -86,6 +86,7 @@ impl Context {
 
 /// One call of an operator: the record's context and the lane's state instances, which
 /// operator parameters borrow from.
+#[doc(hidden)]
 pub struct Call<'c> {
     pub(crate) context: &'c Context,
     pub(crate) states: &'c [RefCell<Box<dyn ErasedState>>],

@@ -93,6 +93,7 @@ pub(crate) struct Emitted<K, V> {
 }
 
 /// Collects an operator's outputs for one input record.
+#[doc(hidden)]
 #[derive(Debug)]
 pub struct Emitter<K, V> {
     pub(crate) out: Vec<Emitted<K, V>>,

@@ -12,6 +12,7 @@ use crate::state::StateSet;
 use crate::topology::{SlotId, StateSlot};
 
 /// What an operator's parameters need, declared once when the topology is built.
+#[doc(hidden)]
 pub struct Registry<'r> {
     pub(crate) states: &'r mut Vec<StateSlot>,
     pub(crate) operator: &'static str,
