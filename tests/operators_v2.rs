@@ -350,3 +350,14 @@ fn an_error_prints_each_cause_once() -> stoat::Result<()> {
     assert_eq!(printed.matches("5000 is too large").count(), 1, "{printed}");
     Ok(())
 }
+
+#[test]
+fn key_scoped_state_needs_a_key() {
+    let topology = Topology::new("keyed-unkeyed");
+    topology.stream::<(), u64>("in").process(running_total {}).to("out");
+    let err = topology.build().err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(
+        err.contains("operator `running_total` keeps key-scoped state") && err.contains("no key"),
+        "{err}"
+    );
+}

@@ -134,6 +134,11 @@ fn register<K: StoreKey + Key, V: StoreValue>(
     mutable: bool,
 ) -> Result<usize, String> {
     let (name, version) = (registry.operator(), registry.version());
+    if std::any::TypeId::of::<K>() == std::any::TypeId::of::<()>() {
+        return Err(format!(
+            "operator `{name}` keeps key-scoped state (`Keyed`), but its stream has no key (`()`): records without a key are spread over the lanes, so one entry would be written by several; give the records a key first (e.g. `key_by`)"
+        ));
+    }
     let id = SlotId::Keyed(name, std::any::TypeId::of::<(K, V)>());
     let make = move || {
         let decl = StoreDecl { name, owner: name, declared: "Keyed", version };
