@@ -5,25 +5,26 @@
 mod nodes;
 mod program;
 mod source;
+mod stateless;
 mod topic;
 
 pub(crate) use nodes::call_operator;
 pub use program::Program;
 pub(crate) use program::{ErasedState, SlotId, StateSlot};
 pub(crate) use source::{Batcher, SourceDecoder};
+pub use stateless::Split;
 pub use topic::Topic;
 
 use std::marker::PhantomData;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use nodes::{Discard, Fanout, FnNode, OpNode, RekeyNode, SinkNode};
+use nodes::{Discard, Fanout, OpNode, RekeyNode, SinkNode};
 use source::TypedSource;
 
 use crate::codec::{Codec, DefaultCodec};
 use crate::error::{Error, Result};
 use crate::lane::{Push, Root, RootOf};
 use crate::operator::{Data, Key, Operator, Registry};
-use crate::record::Record;
 
 type Factory<K, V> = Arc<dyn Fn(usize) -> Box<dyn Push<K, V>> + Send + Sync>;
 type RootFactory = Arc<dyn Fn(usize) -> Box<dyn Root> + Send + Sync>;
@@ -263,52 +264,6 @@ impl<K: Key, V: Data> Stream<K, V> {
             };
             Box::new(OpNode::new(Arc::clone(&op), Arc::clone(&slots), downstream))
         }));
-        next
-    }
-
-    fn add_fn<K2: Key, V2: Data>(
-        &self,
-        name: &'static str,
-        next: &Stream<K2, V2>,
-        point: Option<usize>,
-        f: impl Fn(Record<K, V>) -> Option<Record<K2, V2>> + Send + Sync + 'static,
-    ) {
-        let f = Arc::new(f);
-        let outlet = Arc::clone(&next.outlet);
-        self.outlet.add(Arc::new(move |lanes| {
-            let downstream: Box<dyn Push<K2, V2>> = match point {
-                Some(p) => Box::new(RekeyNode::new(p, lanes)),
-                None => outlet.instantiate(lanes),
-            };
-            Box::new(FnNode { name, f: Arc::clone(&f), next: downstream })
-        }));
-    }
-
-    /// Keeps the records for which `keep` is true.
-    pub fn filter(&self, keep: impl Fn(&K, &V) -> bool + Send + Sync + 'static) -> Stream<K, V> {
-        let next = self.derive("the output of `filter`".into());
-        self.add_fn("filter", &next, None, move |r: Record<K, V>| keep(&r.key, &r.value).then_some(r));
-        next
-    }
-
-    /// Replaces each value by `f(value)`; the key stays.
-    pub fn map_values<V2: Data>(&self, f: impl Fn(V) -> V2 + Send + Sync + 'static) -> Stream<K, V2> {
-        let next = self.derive("the output of `map_values`".into());
-        self.add_fn("map_values", &next, None, move |r: Record<K, V>| {
-            Some(Record { key: r.key, value: f(r.value), timestamp: r.timestamp, headers: r.headers })
-        });
-        next
-    }
-
-    /// Gives each record the key `f(key, value)` and moves it to the lane that owns that key
-    /// (in memory: no repartition topic).
-    pub fn key_by<K2: Key>(&self, f: impl Fn(&K, &V) -> K2 + Send + Sync + 'static) -> Stream<K2, V> {
-        let next = self.derive("the output of `key_by`".into());
-        let point = self.rekey_point(&next);
-        self.add_fn("key_by", &next, Some(point), move |r: Record<K, V>| {
-            let key = f(&r.key, &r.value);
-            Some(Record { key, value: r.value, timestamp: r.timestamp, headers: r.headers })
-        });
         next
     }
 

@@ -87,31 +87,66 @@ impl<O: Operator<K, V, M>, K: Send + 'static, V: Send + 'static, M: 'static> Pus
     }
 }
 
-/// A closure node: `filter`, `map_values`, `key_by` and friends, as a function from one envelope
-/// to at most one.
+/// A closure node: `filter`, `map`, `flat_map_values` and friends, as a function from one
+/// record to any number, written into a buffer the node reuses.
 pub(crate) struct FnNode<F, K2, V2> {
     /// The DSL method that made it (`filter`, `map_values`, ...), for errors.
     pub name: &'static str,
     pub f: Arc<F>,
+    pub buf: Vec<Record<K2, V2>>,
     pub next: Box<dyn Push<K2, V2>>,
 }
 
 impl<F, K, V, K2, V2> Push<K, V> for FnNode<F, K2, V2>
 where
-    F: Fn(Record<K, V>) -> Option<Record<K2, V2>> + Send + Sync + 'static,
+    F: Fn(Record<K, V>, &mut Vec<Record<K2, V2>>) + Send + Sync + 'static,
     K2: Send + 'static,
     V2: Send + 'static,
 {
     fn push(&mut self, env: Envelope<K, V>, cx: &mut LaneCx) -> Result<()> {
         let Envelope { record, origin } = env;
-        match Panicked::catch(|| (self.f)(record)) {
-            Ok(Some(record)) => self.next.push(Envelope { record, origin }, cx),
-            Ok(None) => Ok(()),
-            Err(panic) => cx.operator_error(self.name, origin, Box::new(panic)),
+        let FnNode { name, f, buf, next } = self;
+        if let Err(panic) = Panicked::catch(|| f(record, buf)) {
+            buf.clear();
+            return cx.operator_error(name, origin, Box::new(panic));
         }
+        for record in buf.drain(..) {
+            next.push(Envelope { record, origin }, cx)?;
+        }
+        Ok(())
     }
     fn flush(&mut self, cx: &mut LaneCx) -> Result<()> {
         self.next.flush(cx)
+    }
+}
+
+/// A predicate over a record's key and value, shared by every lane.
+pub(crate) type Predicate<K, V> = Arc<dyn Fn(&K, &V) -> bool + Send + Sync>;
+
+/// `split`: each record goes to the first branch whose predicate holds, else to the default
+/// branch (if there is one; otherwise it is dropped, as in Kafka Streams).
+pub(crate) struct SplitNode<K, V> {
+    pub predicates: Arc<Vec<Predicate<K, V>>>,
+    /// One per predicate, then the default branch if any.
+    pub outs: Vec<Box<dyn Push<K, V>>>,
+}
+
+impl<K: Send + 'static, V: Send + 'static> Push<K, V> for SplitNode<K, V> {
+    fn push(&mut self, env: Envelope<K, V>, cx: &mut LaneCx) -> Result<()> {
+        let found =
+            Panicked::catch(|| self.predicates.iter().position(|p| p(&env.record.key, &env.record.value)));
+        let branch = match found {
+            Ok(Some(i)) => i,
+            Ok(None) => self.predicates.len(),
+            Err(panic) => return cx.operator_error("split", env.origin, Box::new(panic)),
+        };
+        match self.outs.get_mut(branch) {
+            Some(out) => out.push(env, cx),
+            None => Ok(()),
+        }
+    }
+    fn flush(&mut self, cx: &mut LaneCx) -> Result<()> {
+        self.outs.iter_mut().try_for_each(|o| o.flush(cx))
     }
 }
 
