@@ -121,3 +121,40 @@ fn invalid_configuration_is_rejected_by_name() {
     let err = App::embedded(&orders(), Config::default().commit_max_records(0)).err().map(|e| e.to_string());
     assert!(err.unwrap_or_default().contains("commit_max_records"));
 }
+
+#[test]
+fn null_keys_and_values_are_dropped_and_counted_where_the_stream_has_no_null() -> stoat::Result<()> {
+    let topology = Topology::new("nulls");
+    topology.stream::<String, u64>("strict").map_values(|v| v + 1).to("strict-out");
+    // `Option` types keep nulls: a tombstone is `None`, and `None` is written as one.
+    topology
+        .stream::<Option<String>, Option<u64>>("nullable")
+        .map_values(|v| v.map(|n| n * 10))
+        .to("nullable-out");
+    let driver = TestDriver::new(&topology)?;
+    let strict = driver.input::<String, u64>("strict");
+    strict.pipe("a".into(), 1)?;
+    strict.pipe_raw(None, Some(&2u64.to_be_bytes()))?; // null key
+    strict.pipe_raw(Some(b"b"), None)?; // tombstone
+    strict.pipe("c".into(), 3)?;
+    let stats = driver.stats();
+    assert_eq!((stats.dropped_null_keys, stats.dropped_null_values), (1, 1));
+    assert_eq!(stats.skipped(), 0, "a null is not a decode error");
+    assert_eq!(
+        driver.output::<String, u64>("strict-out").read_key_values()?,
+        vec![("a".into(), 2), ("c".into(), 4)]
+    );
+
+    let nullable = driver.input::<Option<String>, Option<u64>>("nullable");
+    nullable.pipe_raw(None, Some(&7u64.to_be_bytes()))?;
+    nullable.pipe_raw(Some(b"k"), None)?;
+    let mut out = driver.output::<Option<String>, Option<u64>>("nullable-out").read_key_values()?;
+    out.sort(); // two keys, two partitions: no order between them
+    assert_eq!(out, vec![(None, Some(70)), (Some("k".to_string()), None)]);
+    // The tombstone went out as a null value.
+    let raw = driver.log().read_all("nullable-out");
+    let mut nulls: Vec<bool> = raw.iter().map(|(_, r)| r.value.is_none()).collect();
+    nulls.sort();
+    assert_eq!(nulls, [false, true]);
+    Ok(())
+}

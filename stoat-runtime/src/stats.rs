@@ -1,6 +1,7 @@
 //! Counters of what an application did: records in and out, epochs and the time their commits
-//! took, epochs retried after transient errors, changelog records restored at start, and every
-//! record skipped by the error policy, by reason. Mirrored to the `metrics` facade for exporters.
+//! took, epochs retried after transient errors, changelog records restored at start, every
+//! record skipped by the error policy, by reason, and input records dropped for a null key or
+//! value their stream cannot hold. Mirrored to the `metrics` facade for exporters.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -19,6 +20,8 @@ pub struct Stats {
     commit_micros_max: AtomicU64,
     retries: AtomicU64,
     restored: AtomicU64,
+    null_keys: AtomicU64,
+    null_values: AtomicU64,
 }
 
 /// A snapshot of [`Stats`].
@@ -48,6 +51,12 @@ pub struct RunStats {
     pub epoch_retries: u64,
     /// Changelog records replayed into the state at start.
     pub restored: u64,
+    /// Input records dropped because their key was null and the stream's key type has no null
+    /// (declare it `Option<K>` to keep them).
+    pub dropped_null_keys: u64,
+    /// Input records dropped because their value was null (a tombstone) and the stream's value
+    /// type has no null (declare it `Option<V>` to keep them).
+    pub dropped_null_values: u64,
 }
 
 impl RunStats {
@@ -98,6 +107,13 @@ impl Stats {
         self.retries.fetch_add(1, Ordering::Relaxed);
     }
 
+    pub(crate) fn drop_null(&self, part: &'static str) {
+        let (counter, reason) =
+            if part == "key" { (&self.null_keys, "null_key") } else { (&self.null_values, "null_value") };
+        counter.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!("stoat_records_dropped_total", "reason" => reason).increment(1);
+    }
+
     pub(crate) fn skip(&self, reason: &'static str) {
         let counter = match reason {
             "decode" => &self.skipped_decode,
@@ -122,6 +138,8 @@ impl Stats {
             commit_time_max: Duration::from_micros(self.commit_micros_max.load(Ordering::Relaxed)),
             epoch_retries: self.retries.load(Ordering::Relaxed),
             restored: self.restored.load(Ordering::Relaxed),
+            dropped_null_keys: self.null_keys.load(Ordering::Relaxed),
+            dropped_null_values: self.null_values.load(Ordering::Relaxed),
         }
     }
 }

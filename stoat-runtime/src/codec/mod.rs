@@ -4,10 +4,12 @@
 
 mod binary;
 mod json;
+mod nullable;
 mod text;
 
 pub use binary::{Binary, FixedWidth};
 pub use json::Json;
+pub use nullable::Nullable;
 pub use text::{RawBytes, Text, Unit, Utf8};
 
 use crate::error::{DecodeError, EncodeError};
@@ -37,7 +39,7 @@ impl<T: 'static> Codec<T> for Box<dyn Codec<T>> {
 
 /// The codec a type gets when none is named, the encoding of Kafka's Java serdes: `String` is
 /// UTF-8, `Vec<u8>` raw bytes, `()` a null, numbers and `bool` fixed-width big-endian
-/// ([`Binary`]), `char` UTF-8. Other types name one, e.g. [`Json`]; decimal text is [`Text`].
+/// ([`Binary`]), `char` UTF-8, `Option<T>` a null or `T`'s encoding ([`Nullable`]). Other types name one, e.g. [`Json`]; decimal text is [`Text`].
 #[diagnostic::on_unimplemented(
     message = "`{Self}` has no default codec",
     label = "no default codec for `{Self}`",

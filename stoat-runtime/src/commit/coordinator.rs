@@ -22,8 +22,8 @@ use crate::log::{CommitOffset, Log, LogRecord, Polled};
 use crate::record::Origin;
 use crate::state::{StateEnv, StateWriter};
 use crate::stats::Stats;
-use crate::topology::Batcher;
 use crate::topology::Program;
+use crate::topology::{Added, Batcher};
 
 /// Records taken from the log per poll.
 const FETCH: usize = 2048;
@@ -289,10 +289,14 @@ impl Engine {
             self.positions.insert((p.source, p.partition), p.record.offset + 1);
             let s = p.source as usize;
             match self.batchers[s].add(&p.record, origin) {
-                Ok(lane) => {
+                Ok(Added::Lane(lane)) => {
                     if self.batchers[s].len(lane) >= crate::lane::BATCH {
                         self.send(s, lane).await?;
                     }
+                }
+                Ok(Added::Null(part)) => {
+                    self.shared.stats.drop_null(part);
+                    tracing::debug!(topic = %self.topics[s], partition = p.partition, offset = p.record.offset, part, "record with a null {part} dropped: the stream's {part} type has no null");
                 }
                 Err((part, source)) => self.decode_error(s, &p.record, p.partition, part, source).await?,
             }

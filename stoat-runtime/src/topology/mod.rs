@@ -11,7 +11,7 @@ mod topic;
 pub(crate) use nodes::call_operator;
 pub use program::Program;
 pub(crate) use program::{ErasedState, SlotId, StateSlot};
-pub(crate) use source::{Batcher, SourceDecoder};
+pub(crate) use source::{Added, Batcher, SourceDecoder};
 pub use stateless::Split;
 pub use topic::Topic;
 

@@ -1,6 +1,8 @@
 //! Sources: decode input records and group them into per-lane batches on the dispatcher. Keyed
 //! records go to the lane owning their key; records with a `()` key (no key) are spread over the
-//! lanes by partition and offset.
+//! lanes by partition and offset. A null key or value where the stream's type has none (a
+//! `String`, not an `Option<String>`) is dropped and counted, not an error: Kafka topics carry
+//! nulls (tombstones, unkeyed records) as a matter of course.
 
 use std::any::Any;
 use std::sync::Arc;
@@ -20,10 +22,20 @@ pub(crate) trait SourceDecoder: Send + Sync {
 
 /// Per-lane batches of decoded records of one source.
 pub(crate) trait Batcher: Send {
-    /// Decodes `rec` into its lane's batch; returns the lane, or which part failed to decode.
-    fn add(&mut self, rec: &LogRecord, origin: Origin) -> Result<usize, (&'static str, DecodeError)>;
+    /// Decodes `rec` into its lane's batch; returns what became of it, or which part failed to
+    /// decode.
+    fn add(&mut self, rec: &LogRecord, origin: Origin) -> Result<Added, (&'static str, DecodeError)>;
     fn len(&self, lane: usize) -> usize;
     fn take(&mut self, lane: usize) -> Box<dyn Any + Send>;
+}
+
+/// What became of an input record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Added {
+    /// Batched for this lane.
+    Lane(usize),
+    /// Dropped: its key (`"key"`) or value (`"value"`) is null and the stream's type has none.
+    Null(&'static str),
 }
 
 pub(crate) struct TypedSource<K, V> {
@@ -54,9 +66,17 @@ struct TypedBatcher<K, V> {
 }
 
 impl<K: Key, V: Send + 'static> Batcher for TypedBatcher<K, V> {
-    fn add(&mut self, rec: &LogRecord, origin: Origin) -> Result<usize, (&'static str, DecodeError)> {
-        let key = self.key_codec.decode(rec.key.as_deref()).map_err(|e| ("key", e))?;
-        let value = self.value_codec.decode(rec.value.as_deref()).map_err(|e| ("value", e))?;
+    fn add(&mut self, rec: &LogRecord, origin: Origin) -> Result<Added, (&'static str, DecodeError)> {
+        let key = match self.key_codec.decode(rec.key.as_deref()) {
+            Ok(key) => key,
+            Err(_) if rec.key.is_none() => return Ok(Added::Null("key")),
+            Err(e) => return Err(("key", e)),
+        };
+        let value = match self.value_codec.decode(rec.value.as_deref()) {
+            Ok(value) => value,
+            Err(_) if rec.value.is_none() => return Ok(Added::Null("value")),
+            Err(e) => return Err(("value", e)),
+        };
         let lanes = self.bufs.len();
         let lane = if self.spread {
             lane_of(&(origin.partition, origin.offset), lanes)
@@ -65,7 +85,7 @@ impl<K: Key, V: Send + 'static> Batcher for TypedBatcher<K, V> {
         };
         let record = Record { key, value, timestamp: rec.timestamp, headers: rec.headers.clone() };
         self.bufs[lane].push(Envelope { record, origin });
-        Ok(lane)
+        Ok(Added::Lane(lane))
     }
     fn len(&self, lane: usize) -> usize {
         self.bufs[lane].len()
