@@ -56,7 +56,7 @@ pub use stoat_runtime::record::{Headers, KeyValue, Record};
 pub use stoat_runtime::state::{KeyPrefix, KeyRef, StateSet, Store, StoreKey, StoreValue, Table};
 pub use stoat_runtime::stats::RunStats;
 pub use stoat_runtime::testing;
-pub use stoat_runtime::topology::{Program, Split, Stream, Topic, Topology};
+pub use stoat_runtime::topology::{Grouped, Program, Split, Stream, Topic, Topology};
 
 /// What most stoat programs need.
 pub mod prelude {
@@ -94,6 +94,10 @@ mod book {
     struct Keys;
     #[doc = include_str!("../../book/src/concepts/state.md")]
     struct State;
+    #[doc = include_str!("../../book/src/dsl/stateless.md")]
+    struct DslStateless;
+    #[doc = include_str!("../../book/src/dsl/aggregations.md")]
+    struct DslAggregations;
     #[doc = include_str!("../../book/src/testing.md")]
     struct Testing;
     #[cfg(feature = "kafka")]

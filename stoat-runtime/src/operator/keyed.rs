@@ -16,7 +16,7 @@ use crate::topology::{ErasedState, SlotId, StateSlot};
 /// key being processed and no other. The store is named after the operator (its changelog is
 /// `<app>-<operator>-changelog`); every key's value has type `V`.
 ///
-/// ```
+/// ```ignore
 /// use stoat::prelude::*;
 ///
 /// #[stoat::operator]

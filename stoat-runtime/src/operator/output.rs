@@ -41,7 +41,7 @@ pub struct Fallible<M>(PhantomData<M>);
 /// An output record that sets its own key, timestamp and headers (an output made from a value
 /// or a [`KeyValue`] carries the input's timestamp and headers).
 ///
-/// ```
+/// ```ignore
 /// # use stoat::prelude::*;
 /// let out = Emit::new("k".to_string(), 1u64).timestamp(1_700_000_000_000).header("source", b"x".to_vec());
 /// ```

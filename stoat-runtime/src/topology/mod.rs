@@ -2,12 +2,14 @@
 //! only accepts nodes that take `K` and `V`, so a mis-wired topology does not compile. Building
 //! yields a [`Program`]: per-lane pipeline factories the runtime instantiates on every lane.
 
+mod aggregate;
 mod nodes;
 mod program;
 mod source;
 mod stateless;
 mod topic;
 
+pub use aggregate::Grouped;
 pub(crate) use nodes::call_operator;
 pub use program::Program;
 pub(crate) use program::{ErasedState, SlotId, StateSlot};

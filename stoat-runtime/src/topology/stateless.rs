@@ -184,7 +184,7 @@ impl<K: Key, V: Data> Stream<K, V> {
     /// holds. Finish with [`Split::default_branch`] (records matching none go there) or
     /// [`Split::branches`] (they are dropped, as in Kafka Streams).
     ///
-    /// ```
+    /// ```ignore
     /// # use stoat::prelude::*;
     /// let topology = Topology::new("split");
     /// let branches = topology

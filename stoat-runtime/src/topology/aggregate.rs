@@ -1,0 +1,175 @@
+//! Stream aggregations: `group_by_key` / `group_by` (a re-key in memory, no repartition topic)
+//! into `count`, `reduce` and `aggregate`. Each aggregation keeps one entry per key in a named
+//! LMDB store (with its changelog `<app>-<store>-changelog`) on the lane that owns the key, and
+//! emits every update, as Kafka Streams does with its record cache off: the output's timestamp
+//! is the largest input timestamp seen for the key.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use super::{lock, Stream};
+use crate::error::{BoxError, Panicked, Result};
+use crate::lane::{LaneCx, Push};
+use crate::operator::{Call, Context, Data, Key, Keyed, ParamMut, Registry};
+use crate::record::{Envelope, Record};
+use crate::state::{StoreKey, StoreValue};
+
+/// A stream grouped by key, ready to aggregate (Kafka Streams' `KGroupedStream`). Each group's
+/// records are processed on the lane that owns its key, in the order they reach it.
+pub struct Grouped<K, V> {
+    stream: Stream<K, V>,
+}
+
+impl<K, V> std::fmt::Debug for Grouped<K, V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Grouped").field("stream", &self.stream).finish()
+    }
+}
+
+/// What an aggregation stores per key: the aggregate and the largest timestamp it has seen.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Entry<A> {
+    value: A,
+    timestamp: i64,
+}
+
+impl<K: Key, V: Data> Stream<K, V> {
+    /// Groups the records by their current key. The stream must have a key (records without
+    /// one are spread over the lanes): use [`Stream::group_by`] otherwise.
+    pub fn group_by_key(&self) -> Grouped<K, V> {
+        if std::any::TypeId::of::<K>() == std::any::TypeId::of::<()>() {
+            lock(&self.graph).errors.push(
+                "`group_by_key` on a stream without a key (`()`): its records are spread over the lanes; group them with `group_by(|_, v| ...)`".into(),
+            );
+        }
+        Grouped { stream: self.step_alias() }
+    }
+
+    /// Groups the records by `key(key, value)`, moving each to the lane that owns its group
+    /// (in memory: no repartition topic).
+    pub fn group_by<K2: Key>(&self, key: impl Fn(&K, &V) -> K2 + Send + Sync + 'static) -> Grouped<K2, V> {
+        Grouped { stream: self.key_by(key) }
+    }
+
+    fn step_alias(&self) -> Stream<K, V> {
+        Stream {
+            graph: Arc::clone(&self.graph),
+            outlet: Arc::clone(&self.outlet),
+            _types: std::marker::PhantomData,
+        }
+    }
+}
+
+impl<K: Key + StoreKey, V: Data> Grouped<K, V> {
+    /// The number of records per key, in the store `store`: emits the new count on every record
+    /// (Kafka Streams' `count().toStream()`).
+    pub fn count(&self, store: &'static str) -> Stream<K, u64> {
+        self.fold(store, "count", |_, old: Option<u64>, _| old.unwrap_or(0) + 1)
+    }
+
+    /// Combines each key's values with `f(aggregate, value)`, starting from its first value;
+    /// emits the new aggregate on every record.
+    pub fn reduce(&self, store: &'static str, f: impl Fn(V, V) -> V + Send + Sync + 'static) -> Stream<K, V>
+    where
+        V: StoreValue,
+    {
+        self.fold(store, "reduce", move |_, old: Option<V>, value| match old {
+            Some(acc) => f(acc, value),
+            None => value,
+        })
+    }
+
+    /// Folds each key's values into an aggregate: `init()` for a new key, then
+    /// `f(key, value, aggregate)`; emits the new aggregate on every record.
+    pub fn aggregate<A: Data + StoreValue>(
+        &self,
+        store: &'static str,
+        init: impl Fn() -> A + Send + Sync + 'static,
+        f: impl Fn(&K, V, A) -> A + Send + Sync + 'static,
+    ) -> Stream<K, A> {
+        self.fold(store, "aggregate", move |key, old: Option<A>, value| {
+            f(key, value, old.unwrap_or_else(&init))
+        })
+    }
+
+    fn fold<A: Data + StoreValue>(
+        &self,
+        store: &'static str,
+        what: &'static str,
+        f: impl Fn(&K, Option<A>, V) -> A + Send + Sync + 'static,
+    ) -> Stream<K, A> {
+        let next = self.stream.derive::<K, A>(format!("the output of `{what}` into store `{store}`"));
+        let slot = {
+            let mut graph = lock(&self.stream.graph);
+            let mut registry = Registry::new(&mut graph.states, store, 1);
+            match <Keyed<Entry<A>> as ParamMut<K>>::register(&mut registry) {
+                Ok(slot) => slot,
+                Err(e) => {
+                    graph.errors.push(e.replace("operator", "aggregation"));
+                    return next;
+                }
+            }
+        };
+        let f = Arc::new(f);
+        let outlet = Arc::clone(&next.outlet);
+        self.stream.outlet.add(Arc::new(move |lanes| {
+            Box::new(FoldNode {
+                what,
+                slot,
+                f: Arc::clone(&f),
+                ctx: Context::default(),
+                next: outlet.instantiate(lanes),
+            })
+        }));
+        next
+    }
+}
+
+/// One aggregation on one lane: reads the key's entry, folds the record in, writes it back and
+/// emits the new aggregate.
+struct FoldNode<F, K, A> {
+    what: &'static str,
+    slot: usize,
+    f: Arc<F>,
+    /// A context for borrowing the store (its fields are not read).
+    ctx: Context,
+    next: Box<dyn Push<K, A>>,
+}
+
+impl<F, K, V, A> Push<K, V> for FoldNode<F, K, A>
+where
+    F: Fn(&K, Option<A>, V) -> A + Send + Sync + 'static,
+    K: Key + StoreKey,
+    V: Send + 'static,
+    A: Data + StoreValue,
+{
+    fn push(&mut self, env: Envelope<K, V>, cx: &mut LaneCx) -> Result<()> {
+        let Envelope { record, origin } = env;
+        let Record { key, value, timestamp, headers } = record;
+        let folded = {
+            let call = Call { context: &self.ctx, states: &cx.states };
+            let f = &self.f;
+            let slot = &self.slot;
+            let step = || -> std::result::Result<Entry<A>, BoxError> {
+                let mut store = <Keyed<Entry<A>> as ParamMut<K>>::fetch(slot, &call, &key)?;
+                let old = store.get()?;
+                let timestamp = old.as_ref().map_or(timestamp, |o| o.timestamp.max(timestamp));
+                let entry = Entry { value: f(&key, old.map(|o| o.value), value), timestamp };
+                store.set(entry.clone())?;
+                Ok(entry)
+            };
+            Panicked::catch(step).unwrap_or_else(|p| Err(Box::new(p) as BoxError))
+        };
+        match folded {
+            Ok(entry) => {
+                let record = Record { key, value: entry.value, timestamp: entry.timestamp, headers };
+                self.next.push(Envelope { record, origin }, cx)
+            }
+            Err(e) => cx.operator_error(self.what, origin, e),
+        }
+    }
+    fn flush(&mut self, cx: &mut LaneCx) -> Result<()> {
+        self.next.flush(cx)
+    }
+}
