@@ -512,3 +512,56 @@ fn default_codecs_write_what_kafkas_java_serdes_read_and_write() {
         assert_eq!(java_hex, hex, "{line} -> {answer}");
     }
 }
+
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+struct Customer {
+    name: String,
+}
+
+fn enrichment() -> Topology {
+    let topology = Topology::new("kt");
+    let customers = topology.table(&Topic::<String, Customer>::json("kt-customers"), "customers");
+    topology
+        .source(&Topic::<String, String>::new("kt-orders"))
+        .left_join(&customers, |order, c: Option<Customer>| {
+            format!("{order} {}", c.map_or("-".into(), |c| c.name))
+        })
+        .to("kt-enriched");
+    topology
+}
+
+#[test]
+fn a_table_lost_with_its_state_directory_is_restored_from_its_changelog() -> stoat::Result<()> {
+    let k = kafka();
+    for t in ["kt-customers", "kt-orders", "kt-enriched"] {
+        k.create_topic(t, 2);
+    }
+    let json = |name: &str| serde_json::to_vec(&Customer { name: name.into() }).unwrap_or_default();
+    k.produce("kt-customers", [(Some(b"ann".to_vec()), json("Ann")), (Some(b"bob".to_vec()), json("Bob"))]);
+    let first = tempfile::tempdir().map_err(|cause| stoat::Error::Io { what: "tempdir".into(), cause })?;
+    run_until_idle(
+        &enrichment(),
+        Config::default().lanes(3).state_dir(first.path()),
+        KafkaConfig::new(&k.bootstrap),
+    )?;
+    drop(first);
+    k.produce(
+        "kt-orders",
+        [(Some(b"ann".to_vec()), b"o1".to_vec()), (Some(b"cid".to_vec()), b"o2".to_vec())],
+    );
+    let second = tempfile::tempdir().map_err(|cause| stoat::Error::Io { what: "tempdir".into(), cause })?;
+    let stats = run_until_idle(
+        &enrichment(),
+        Config::default().lanes(3).state_dir(second.path()),
+        KafkaConfig::new(&k.bootstrap),
+    )?;
+    let mut out: Vec<String> = k
+        .read_committed("kt-enriched")
+        .iter()
+        .filter_map(|(_, v, _)| v.as_deref().map(|b| String::from_utf8_lossy(b).into_owned()))
+        .collect();
+    out.sort();
+    assert_eq!(out, vec!["o1 Ann".to_string(), "o2 -".to_string()], "{stats:?}");
+    assert!(stats.restored >= 2, "both customers came back from the changelog: {stats:?}");
+    Ok(())
+}

@@ -27,11 +27,12 @@ impl<K, V> std::fmt::Debug for Grouped<K, V> {
     }
 }
 
-/// What an aggregation stores per key: the aggregate and the largest timestamp it has seen.
+/// What an aggregation or a table stores per key: the value and its timestamp (for an
+/// aggregate, the largest it has seen).
 #[derive(Clone, Debug, Serialize, Deserialize)]
-struct Entry<A> {
-    value: A,
-    timestamp: i64,
+pub(super) struct Entry<A> {
+    pub value: A,
+    pub timestamp: i64,
 }
 
 impl<K: Key, V: Data> Stream<K, V> {

@@ -7,6 +7,7 @@ mod nodes;
 mod program;
 mod source;
 mod stateless;
+mod table;
 mod topic;
 
 pub use aggregate::Grouped;
@@ -15,6 +16,7 @@ pub use program::Program;
 pub(crate) use program::{ErasedState, SlotId, StateSlot};
 pub(crate) use source::{Added, Batcher, SourceDecoder};
 pub use stateless::Split;
+pub use table::KTable;
 pub use topic::Topic;
 
 use std::marker::PhantomData;
@@ -224,6 +226,11 @@ impl<K, V> std::fmt::Debug for Stream<K, V> {
 }
 
 impl<K: Key, V: Data> Stream<K, V> {
+    /// A stream the topology does not require anyone to consume (a table's changes).
+    fn internal<K2: Key, V2: Data>(&self) -> Stream<K2, V2> {
+        Stream { graph: Arc::clone(&self.graph), outlet: Outlet::new(), _types: PhantomData }
+    }
+
     fn derive<K2: Key, V2: Data>(&self, what: String) -> Stream<K2, V2> {
         let outlet = Outlet::new();
         lock(&self.graph).streams.push((what, Arc::clone(&outlet) as Arc<dyn Consumed>));

@@ -1,0 +1,130 @@
+//! Tables from topics and stream-table joins (Kafka Streams 4.4: the lookup sees the table as of
+//! processing order; the result carries the stream record's timestamp; a deleted key joins like
+//! a missing one), with 1, 3 and 16 lanes.
+
+use std::collections::HashMap;
+
+use stoat::prelude::*;
+
+const LANES: [usize; 3] = [1, 3, 16];
+
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+struct Customer {
+    name: String,
+}
+
+const CUSTOMERS: Topic<String, Customer> = Topic::json("customers");
+const ORDERS: Topic<String, String> = Topic::new("orders");
+
+fn topology() -> Topology {
+    let topology = Topology::new("enrich");
+    let customers = topology.table(&CUSTOMERS, "customers");
+    let orders = topology.source(&ORDERS);
+    orders.join(&customers, |order, c: Customer| format!("{order} {}", c.name)).to("enriched");
+    orders
+        .left_join(&customers, |order, c: Option<Customer>| {
+            format!("{order} {}", c.map_or("-".to_string(), |c| c.name))
+        })
+        .to("enriched-left");
+    customers.to_stream().map_values(|c| c.map(|c| c.name)).to("customer-changes");
+    topology
+}
+
+enum Step {
+    Customer(&'static str, Option<&'static str>, i64),
+    Order(&'static str, &'static str, i64),
+}
+
+fn steps() -> Vec<Step> {
+    use Step::*;
+    vec![
+        Customer("ann", Some("Ann"), 100),
+        Order("ann", "o1", 50),
+        Order("bob", "o2", 60),
+        Customer("bob", Some("Bob"), 200),
+        Order("bob", "o3", 70),
+        Customer("ann", None, 300),
+        Order("ann", "o4", 80),
+        Customer("ann", Some("Ann2"), 400),
+        Order("ann", "o5", 90),
+        Customer("cid", None, 500),
+    ]
+}
+
+type PerKey<V> = HashMap<String, Vec<(V, i64)>>;
+
+fn per_key<V: stoat::Data + stoat::codec::DefaultCodec>(
+    driver: &TestDriver,
+    topic: &str,
+) -> stoat::Result<PerKey<V>> {
+    let mut out: PerKey<V> = HashMap::new();
+    for r in driver.output::<String, V>(topic).read_records()? {
+        out.entry(r.key).or_default().push((r.value, r.timestamp));
+    }
+    Ok(out)
+}
+
+#[test]
+fn a_stream_joins_the_table_as_of_processing_order() -> stoat::Result<()> {
+    for lanes in LANES {
+        let driver = TestDriver::with_config(&topology(), Config::default().lanes(lanes))?;
+        let customers = driver.input_topic(&CUSTOMERS);
+        let orders = driver.input_topic(&ORDERS);
+        for step in steps() {
+            match step {
+                Step::Customer(id, Some(name), ts) => {
+                    customers.pipe_at(id.into(), Customer { name: name.into() }, ts)?
+                }
+                Step::Customer(id, None, ts) => {
+                    let _ = ts;
+                    customers.pipe_raw(Some(id.as_bytes()), None)?
+                }
+                Step::Order(id, order, ts) => orders.pipe_at(id.into(), order.into(), ts)?,
+            }
+        }
+        let s = |v: &str, ts: i64| (v.to_string(), ts);
+        let inner = per_key::<String>(&driver, "enriched")?;
+        assert_eq!(inner["ann"], vec![s("o1 Ann", 50), s("o5 Ann2", 90)], "{lanes} lanes");
+        assert_eq!(inner["bob"], vec![s("o3 Bob", 70)], "{lanes} lanes");
+        let left = per_key::<String>(&driver, "enriched-left")?;
+        assert_eq!(left["ann"], vec![s("o1 Ann", 50), s("o4 -", 80), s("o5 Ann2", 90)], "{lanes} lanes");
+        assert_eq!(left["bob"], vec![s("o2 -", 60), s("o3 Bob", 70)], "{lanes} lanes");
+        // Every update, a tombstone of a key that was never there included.
+        let changes = per_key::<Option<String>>(&driver, "customer-changes")?;
+        let names: Vec<Option<String>> = changes["ann"].iter().map(|(v, _)| v.clone()).collect();
+        assert_eq!(names, vec![Some("Ann".into()), None, Some("Ann2".into())], "{lanes} lanes");
+        assert_eq!(changes["cid"].len(), 1);
+        assert_eq!(changes["cid"][0].0, None);
+    }
+    Ok(())
+}
+
+#[test]
+fn a_table_outlives_a_restart() -> stoat::Result<()> {
+    let log = std::sync::Arc::new(stoat::log::EmbeddedLog::new(2));
+    let dir = tempfile::tempdir().map_err(|cause| stoat::Error::Io { what: "tempdir".into(), cause })?;
+    {
+        let mut app = App::embedded_on(&topology(), Config::default().state_dir(dir.path()), log.clone())?;
+        log.send(&CUSTOMERS, &"ann".to_string(), &Customer { name: "Ann".into() })?;
+        app.run_until_idle()?;
+    }
+    let mut app = App::embedded_on(&topology(), Config::default().state_dir(dir.path()), log.clone())?;
+    log.send(&ORDERS, &"ann".to_string(), &"o9".to_string())?;
+    app.run_until_idle()?;
+    let enriched: Vec<String> = log
+        .read_all("enriched")
+        .iter()
+        .filter_map(|(_, r)| r.value.as_deref().map(|b| String::from_utf8_lossy(b).into_owned()))
+        .collect();
+    assert_eq!(enriched, vec!["o9 Ann".to_string()], "the second run joins against the first run's table");
+    Ok(())
+}
+
+#[test]
+fn a_table_without_a_key_is_refused() {
+    let topology = Topology::new("unkeyed-table");
+    let settings = topology.table(&Topic::<(), Customer>::json("settings"), "settings");
+    topology.stream::<(), String>("orders").left_join(&settings, |o, _c: Option<Customer>| o).to("out");
+    let err = topology.build().err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(err.contains("table `settings` keeps key-scoped state") && err.contains("no key"), "{err}");
+}
