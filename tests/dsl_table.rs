@@ -128,3 +128,33 @@ fn a_table_without_a_key_is_refused() {
     let err = topology.build().err().map(|e| e.to_string()).unwrap_or_default();
     assert!(err.contains("table `settings` keeps key-scoped state") && err.contains("no key"), "{err}");
 }
+
+#[test]
+fn with_a_backlog_on_both_topics_records_are_processed_in_timestamp_order() -> stoat::Result<()> {
+    let run = |order: DispatchOrder| -> stoat::Result<Vec<String>> {
+        let log = std::sync::Arc::new(stoat::log::EmbeddedLog::new(1));
+        let customer = |name: &str, ts: i64| -> stoat::Result<()> {
+            let value = serde_json::to_vec(&Customer { name: name.into() }).unwrap_or_default();
+            log.produce("customers", Some(b"ann".to_vec()), Some(value), ts, Vec::new());
+            Ok(())
+        };
+        // Both topics have their backlog before the app starts; the customer's name changes
+        // between the two orders in event time.
+        customer("Ann", 100)?;
+        customer("Ann2", 300)?;
+        log.produce("orders", Some(b"ann".to_vec()), Some(b"o1".to_vec()), 200, Vec::new());
+        log.produce("orders", Some(b"ann".to_vec()), Some(b"o2".to_vec()), 400, Vec::new());
+        let mut app =
+            App::embedded_on(&topology(), Config::default().lanes(3).dispatch_order(order), log.clone())?;
+        app.run_until_idle()?;
+        Ok(log
+            .read_all("enriched")
+            .iter()
+            .filter_map(|(_, r)| r.value.as_deref().map(|b| String::from_utf8_lossy(b).into_owned()))
+            .collect())
+    };
+    assert_eq!(run(DispatchOrder::Timestamp)?, vec!["o1 Ann".to_string(), "o2 Ann2".to_string()]);
+    // In arrival order the whole customers backlog comes first (the difference is the point).
+    assert_eq!(run(DispatchOrder::Arrival)?, vec!["o1 Ann2".to_string(), "o2 Ann2".to_string()]);
+    Ok(())
+}

@@ -23,6 +23,19 @@ pub enum ErrorPolicy {
     DeadLetter(String),
 }
 
+/// Which input record is processed next, among the partitions a poll returned records of.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DispatchOrder {
+    /// The record with the smallest timestamp among the partitions' next records, as a Kafka
+    /// Streams task picks the partition with the smallest head timestamp (each partition stays
+    /// in offset order). The default.
+    #[default]
+    Timestamp,
+    /// The order the log returned them in (cheapest; no order across partitions).
+    Arrival,
+}
+
 /// Configuration of a stoat application: `Config::default()` and the builder methods, one per
 /// setting (new settings may come; the struct cannot be built field by field).
 #[derive(Clone, Debug)]
@@ -62,6 +75,9 @@ pub struct Config {
     /// changelog (the topic was recreated): `false` (the default) stops with an error naming
     /// both; `true` empties the stores and rebuilds them from their changelogs.
     pub rebuild_foreign_state: bool,
+    /// Which input record is processed next across partitions (default
+    /// [`DispatchOrder::Timestamp`]).
+    pub dispatch_order: DispatchOrder,
 }
 
 fn cpus() -> usize {
@@ -82,6 +98,7 @@ impl Default for Config {
             shutdown_timeout: Duration::from_secs(30),
             retry_timeout: Duration::from_secs(300),
             rebuild_foreign_state: false,
+            dispatch_order: DispatchOrder::Timestamp,
         }
     }
 }
@@ -113,6 +130,11 @@ impl Config {
         self
     }
 
+    /// Sets which input record is processed next across partitions.
+    pub fn dispatch_order(mut self, order: DispatchOrder) -> Self {
+        self.dispatch_order = order;
+        self
+    }
     /// Sets the most records in flight (at least 256).
     pub fn max_in_flight(mut self, records: usize) -> Self {
         self.max_in_flight = Some(records);

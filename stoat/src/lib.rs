@@ -41,7 +41,7 @@ pub use stoat_macros::{operator, state};
 pub use stoat_runtime::app::{App, AppHandle};
 pub use stoat_runtime::codec;
 pub use stoat_runtime::commit::Shutdown;
-pub use stoat_runtime::config::{Config, ErrorPolicy};
+pub use stoat_runtime::config::{Config, DispatchOrder, ErrorPolicy};
 pub use stoat_runtime::error::{
     BoxError, DecodeError, EncodeError, Error, RecordLocation, Result, StoreError,
 };
@@ -63,8 +63,8 @@ pub mod prelude {
     pub use crate::codec::{Binary, Json, RawBytes, Text, Unit, Utf8};
     pub use crate::testing::{Harness, TestDriver};
     pub use crate::{
-        App, Config, Context, Emit, ErrorPolicy, KeyValue, Keyed, Record, Shutdown, StoreError, Stream,
-        Table, Topic, Topology,
+        App, Config, Context, DispatchOrder, Emit, ErrorPolicy, KeyValue, Keyed, Record, Shutdown,
+        StoreError, Stream, Table, Topic, Topology,
     };
     #[cfg(feature = "kafka")]
     pub use crate::{Guarantee, KafkaConfig};

@@ -15,7 +15,7 @@ use tokio::sync::{mpsc, oneshot, Notify};
 use tokio::task::JoinHandle;
 
 use super::Shutdown;
-use crate::config::{Config, ErrorPolicy};
+use crate::config::{Config, DispatchOrder, ErrorPolicy};
 use crate::error::{Error, RecordLocation, Result};
 use crate::lane::{dead_letter, spawn_lane, Budget, Entry, LaneCx, LaneMsg, Shared};
 use crate::log::{CommitOffset, Log, LogRecord, Polled};
@@ -52,6 +52,10 @@ pub struct Engine {
     pub(super) epoch: u64,
     pub(super) failed: bool,
     pub(super) polled: Vec<Polled>,
+    /// Scratch for putting a poll's records in dispatch order.
+    reordered: Vec<Polled>,
+    /// Per lane, the source whose records were batched for it last.
+    lane_source: Vec<Option<usize>>,
     /// The stop request of the current run, and when the coordinator first saw it triggered.
     pub(super) shutdown: Option<Shutdown>,
     pub(super) stop_seen: Option<Instant>,
@@ -118,6 +122,7 @@ impl Engine {
         let topics = program.source_topics();
         let batchers = program.sources.iter().map(|s| s.batcher(config.lanes)).collect();
         log.assign(program.app(), &topics)?;
+        let lane_source = vec![None; config.lanes];
         Ok(Engine {
             program,
             config,
@@ -133,6 +138,8 @@ impl Engine {
             epoch: state.committed_epoch()?,
             failed: false,
             polled: Vec::new(),
+            reordered: Vec::new(),
+            lane_source,
             shutdown: None,
             stop_seen: None,
             committed: HashMap::new(),
@@ -284,12 +291,24 @@ impl Engine {
         let mut polled = std::mem::take(&mut self.polled);
         polled.clear();
         self.log.poll(FETCH.min(max), &mut polled)?;
+        if self.config.dispatch_order == DispatchOrder::Timestamp {
+            super::order::by_timestamp(&mut polled, &mut self.reordered);
+        }
         for p in &polled {
             let origin = Origin { source: p.source, partition: p.partition, offset: p.record.offset };
             self.positions.insert((p.source, p.partition), p.record.offset + 1);
             let s = p.source as usize;
             match self.batchers[s].add(&p.record, origin) {
                 Ok(Added::Lane(lane)) => {
+                    // A lane gets its records in dispatch order across sources too: a batch
+                    // of another source waiting for this lane goes first.
+                    match self.lane_source[lane] {
+                        Some(prev) if prev != s && self.batchers[prev].len(lane) > 0 => {
+                            self.send(prev, lane).await?;
+                        }
+                        _ => {}
+                    }
+                    self.lane_source[lane] = Some(s);
                     if self.batchers[s].len(lane) >= crate::lane::BATCH {
                         self.send(s, lane).await?;
                     }

@@ -10,6 +10,7 @@
 
 mod conflicts;
 mod coordinator;
+mod order;
 mod recovery;
 mod restore;
 mod shutdown;

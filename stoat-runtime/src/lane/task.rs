@@ -29,6 +29,9 @@ pub(crate) struct LaneSeal {
 pub(crate) struct LanePipeline {
     pub sources: Vec<Box<dyn Root>>,
     pub points: Vec<Box<dyn Root>>,
+    /// Source batches in the order they arrived (source index, records not yet run), so that
+    /// records of different sources run in the order they were dispatched.
+    pub arrivals: std::collections::VecDeque<(usize, usize)>,
 }
 
 impl LanePipeline {
@@ -39,12 +42,23 @@ impl LanePipeline {
         }
     }
 
-    /// The deepest entry with queued records.
+    /// Queues a batch that arrived for `entry`.
+    fn enqueue(&mut self, entry: Entry, records: Box<dyn Any + Send>, count: usize) -> Result<()> {
+        let root =
+            self.root(entry).ok_or_else(|| Error::Runtime(format!("no entry {entry:?} on this lane")))?;
+        root.enqueue(records)?;
+        if let Entry::Source(i) = entry {
+            self.arrivals.push_back((i, count));
+        }
+        Ok(())
+    }
+
+    /// The deepest entry with queued records; among sources, the one whose batch came first.
     fn deepest_queued(&self) -> Option<Entry> {
         if let Some(i) = self.points.iter().rposition(|r| r.has_queued()) {
             return Some(Entry::Point(i));
         }
-        self.sources.iter().position(|r| r.has_queued()).map(Entry::Source)
+        self.arrivals.front().map(|&(i, _)| Entry::Source(i))
     }
 
     /// Runs up to a batch of `entry`'s queued records while the budget allows, then hands on
@@ -53,10 +67,21 @@ impl LanePipeline {
         let depth = entry.depth();
         let shared = Arc::clone(&cx.shared);
         let go = move |cx: &LaneCx| shared.budget.may_run(depth, cx.unsent);
+        // A source runs no further than its batch at the front of the arrivals.
+        let max = match entry {
+            Entry::Source(_) => self.arrivals.front().map_or(0, |&(_, left)| left.min(BATCH)),
+            Entry::Point(_) => BATCH,
+        };
         let (ran, mut result) = match self.root(entry) {
-            Some(root) => root.step(cx, BATCH, &go),
+            Some(root) => root.step(cx, max, &go),
             None => (0, Ok(())),
         };
+        if let (Entry::Source(_), Some(front)) = (entry, self.arrivals.front_mut()) {
+            front.1 = front.1.saturating_sub(ran);
+            if front.1 == 0 {
+                self.arrivals.pop_front();
+            }
+        }
         if result.is_ok() {
             result = self.sources.iter_mut().chain(self.points.iter_mut()).try_for_each(|r| r.flush(cx));
         }
@@ -76,6 +101,7 @@ impl LanePipeline {
 
     /// Forgets the aborted epoch: queued records, outputs and buffered state changes.
     fn discard(&mut self, cx: &mut LaneCx) -> Result<()> {
+        self.arrivals.clear();
         for (i, root) in self.sources.iter_mut().enumerate() {
             let n = root.clear();
             cx.shared.done(Entry::Source(i), n);
@@ -133,12 +159,7 @@ pub(crate) fn spawn_lane(
                             // After a failure the epoch is lost: drop (but count) what arrives.
                             Err(None)
                         } else {
-                            match pipeline.root(entry) {
-                                Some(root) => root.enqueue(records).map_err(Some),
-                                None => {
-                                    Err(Some(Error::Runtime(format!("lane {lane} has no entry {entry:?}"))))
-                                }
-                            }
+                            pipeline.enqueue(entry, records, count).map_err(Some)
                         };
                         if let Err(error) = queued {
                             if let Some(e) = error {

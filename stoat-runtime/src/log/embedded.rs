@@ -266,25 +266,35 @@ impl Log for EmbeddedSession {
 
     fn poll(&self, max: usize, out: &mut Vec<Polled>) -> Result<()> {
         self.with(|_, state, app| {
+            // Every partition gets a fair share of the batch first (as a Kafka fetch returns
+            // data of several partitions), then what is left goes to those with more.
             let n = app.reading.len();
+            let share = (max / n.max(1)).max(1);
             let mut taken = 0;
-            for i in 0..n {
-                if taken >= max {
-                    break;
+            for cap in [share, usize::MAX] {
+                for i in 0..n {
+                    if taken >= max {
+                        break;
+                    }
+                    let idx = (app.turn + i) % n;
+                    let (source, topic, partition, next) = &mut app.reading[idx];
+                    let Some(part) =
+                        state.topics.get(topic.as_str()).and_then(|p| p.get(*partition as usize))
+                    else {
+                        continue;
+                    };
+                    let start = (*next as usize).min(part.len());
+                    let end = start.saturating_add((max - taken).min(cap)).min(part.len());
+                    for record in &part[start..end] {
+                        out.push(Polled {
+                            source: *source,
+                            partition: *partition,
+                            record: Arc::clone(record),
+                        });
+                    }
+                    taken += end - start;
+                    *next = end as u64;
                 }
-                let idx = (app.turn + i) % n;
-                let (source, topic, partition, next) = &mut app.reading[idx];
-                let Some(part) = state.topics.get(topic.as_str()).and_then(|p| p.get(*partition as usize))
-                else {
-                    continue;
-                };
-                let start = (*next as usize).min(part.len());
-                let end = start.saturating_add(max - taken).min(part.len());
-                for record in &part[start..end] {
-                    out.push(Polled { source: *source, partition: *partition, record: Arc::clone(record) });
-                }
-                taken += end - start;
-                *next = end as u64;
             }
             app.turn = app.turn.wrapping_add(1);
         })

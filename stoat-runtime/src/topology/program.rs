@@ -128,6 +128,7 @@ impl Program {
         LanePipeline {
             sources: self.source_roots.iter().map(|f| f(lanes)).collect(),
             points: self.point_roots.iter().map(|f| f(lanes)).collect(),
+            arrivals: Default::default(),
         }
     }
 }
