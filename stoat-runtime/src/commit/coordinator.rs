@@ -52,8 +52,8 @@ pub struct Engine {
     pub(super) epoch: u64,
     pub(super) failed: bool,
     pub(super) polled: Vec<Polled>,
-    /// Scratch for putting a poll's records in dispatch order.
-    reordered: Vec<Polled>,
+    /// Puts a poll's records in dispatch order.
+    merge: super::order::TimestampMerge,
     /// Per lane, the source whose records were batched for it last.
     lane_source: Vec<Option<usize>>,
     /// The stop request of the current run, and when the coordinator first saw it triggered.
@@ -138,7 +138,7 @@ impl Engine {
             epoch: state.committed_epoch()?,
             failed: false,
             polled: Vec::new(),
-            reordered: Vec::new(),
+            merge: Default::default(),
             lane_source,
             shutdown: None,
             stop_seen: None,
@@ -292,7 +292,7 @@ impl Engine {
         polled.clear();
         self.log.poll(FETCH.min(max), &mut polled)?;
         if self.config.dispatch_order == DispatchOrder::Timestamp {
-            super::order::by_timestamp(&mut polled, &mut self.reordered);
+            self.merge.apply(&mut polled);
         }
         for p in &polled {
             let origin = Origin { source: p.source, partition: p.partition, offset: p.record.offset };
