@@ -158,3 +158,63 @@ fn with_a_backlog_on_both_topics_records_are_processed_in_timestamp_order() -> s
     assert_eq!(run(DispatchOrder::Arrival)?, vec!["o1 Ann2".to_string(), "o2 Ann2".to_string()]);
     Ok(())
 }
+
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+struct Account {
+    region: String,
+    balance: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+struct Totals {
+    sum: i64,
+    count: i64,
+}
+
+const ACCOUNTS: Topic<String, Account> = Topic::json("accounts");
+
+#[test]
+fn a_table_aggregation_subtracts_the_old_value_and_adds_the_new() -> stoat::Result<()> {
+    let account = |region: &str, balance: i64| Account { region: region.into(), balance };
+    let t = |sum: i64, count: i64, ts: i64| (Totals { sum, count }, ts);
+    for lanes in LANES {
+        let topology = Topology::new("regions");
+        let accounts = topology.table(&ACCOUNTS, "accounts");
+        accounts
+            .group_by(|_, a| (a.region.clone(), a.balance))
+            .aggregate(
+                "region_totals",
+                || Totals { sum: 0, count: 0 },
+                |_, balance, t| Totals { sum: t.sum + balance, count: t.count + 1 },
+                |_, balance, t| Totals { sum: t.sum - balance, count: t.count - 1 },
+            )
+            .sink(&Topic::json("region-totals"));
+        accounts.group_by(|_, a| (a.region.clone(), ())).count("region_counts").to("region-counts");
+        let driver = TestDriver::with_config(&topology, Config::default().lanes(lanes))?;
+        let input = driver.input_topic(&ACCOUNTS);
+        input.pipe_at("a1".into(), account("EU", 10), 100)?;
+        input.pipe_at("a2".into(), account("EU", 5), 50)?;
+        // An update within its region: one output (subtract and add together).
+        input.pipe_at("a1".into(), account("EU", 20), 200)?;
+        // A move: the old region first, then the new one.
+        input.pipe_at("a2".into(), account("US", 5), 300)?;
+        // Deleting an existing account subtracts; a tombstone for an absent one does nothing.
+        input.pipe_raw(Some(b"a1"), None)?;
+        input.pipe_raw(Some(b"a9"), None)?;
+        let mut got: HashMap<String, Vec<(Totals, i64)>> = HashMap::new();
+        for r in driver.output_topic(&Topic::<String, Totals>::json("region-totals")).read_records()? {
+            got.entry(r.key).or_default().push((r.value, r.timestamp));
+        }
+        let eu = &got["EU"];
+        assert_eq!(eu[..4], [t(10, 1, 100), t(15, 2, 100), t(25, 2, 200), t(20, 1, 300)], "{lanes} lanes");
+        // The delete empties the region, which keeps its aggregate (Kafka Streams does too).
+        assert_eq!(eu.len(), 5, "{lanes} lanes");
+        assert_eq!(eu[4].0, Totals { sum: 0, count: 0 });
+        assert_eq!(got["US"], vec![t(5, 1, 300)], "{lanes} lanes");
+        let counts = per_key::<u64>(&driver, "region-counts")?;
+        let values = |k: &str| counts[k].iter().map(|(v, _)| *v).collect::<Vec<_>>();
+        assert_eq!(values("EU"), vec![1, 2, 2, 1, 0], "{lanes} lanes");
+        assert_eq!(values("US"), vec![1], "{lanes} lanes");
+    }
+    Ok(())
+}

@@ -18,7 +18,7 @@ use crate::state::{StoreKey, StoreValue};
 /// A stream grouped by key, ready to aggregate (Kafka Streams' `KGroupedStream`). Each group's
 /// records are processed on the lane that owns its key, in the order they reach it.
 pub struct Grouped<K, V> {
-    stream: Stream<K, V>,
+    pub(super) stream: Stream<K, V>,
 }
 
 impl<K, V> std::fmt::Debug for Grouped<K, V> {
@@ -94,7 +94,7 @@ impl<K: Key + StoreKey, V: Data> Grouped<K, V> {
         })
     }
 
-    fn fold<A: Data + StoreValue>(
+    pub(super) fn fold<A: Data + StoreValue>(
         &self,
         store: &'static str,
         what: &'static str,

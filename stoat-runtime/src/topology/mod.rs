@@ -16,7 +16,7 @@ pub use program::Program;
 pub(crate) use program::{ErasedState, SlotId, StateSlot};
 pub(crate) use source::{Added, Batcher, SourceDecoder};
 pub use stateless::Split;
-pub use table::KTable;
+pub use table::{GroupedTable, KTable};
 pub use topic::Topic;
 
 use std::marker::PhantomData;

@@ -15,11 +15,26 @@ use crate::operator::{Call, Context, Data, Key, Keyed, ParamMut, ParamRef, Regis
 use crate::record::{Envelope, Record};
 use crate::state::{StoreKey, StoreValue};
 
+/// One update of a table: the key's value before and after (`None`: absent).
+#[derive(Clone, Debug)]
+pub(super) struct Change<V> {
+    old: Option<V>,
+    new: Option<V>,
+}
+
+/// What a table update does to one group of a grouped table: take a value out, put one in, or
+/// both (an update that stays in its group: one output, as Kafka Streams' KIP-904).
+#[derive(Clone, Debug)]
+pub(super) struct Adjust<V> {
+    sub: Option<V>,
+    add: Option<V>,
+}
+
 /// A table: the latest value of each key of a topic (Kafka Streams' `KTable`), kept in a named
 /// state store.
 pub struct KTable<K, V> {
-    /// The table's updates: `None` deletes a key.
-    updates: Stream<K, Option<V>>,
+    /// The table's updates, with the values they replace.
+    updates: Stream<K, Change<V>>,
     /// The lane slot of its store.
     slot: Option<usize>,
     store: &'static str,
@@ -53,7 +68,7 @@ impl Topology {
             }
         };
         // Nothing needs to consume a table's changes: joins read its store.
-        let changes = updates.internal::<K, Option<V>>();
+        let changes = updates.internal::<K, Change<V>>();
         if let Some(slot) = slot {
             let outlet = Arc::clone(&changes.outlet);
             updates.outlet.add(Arc::new(move |lanes| {
@@ -72,10 +87,41 @@ impl<K: Key + StoreKey, V: Data + StoreValue> KTable<K, V> {
     /// The table's updates as a stream: each upsert as `Some(value)`, each delete as `None`
     /// (Kafka Streams' `toStream()`).
     pub fn to_stream(&self) -> Stream<K, Option<V>> {
-        let next = self.updates.derive::<K, Option<V>>(format!("`to_stream` of table `{}`", self.store));
-        let outlet = Arc::clone(&next.outlet);
-        self.updates.outlet.add(Arc::new(move |lanes| outlet.instantiate(lanes)));
-        next
+        self.updates.map_values(|change: Change<V>| change.new)
+    }
+
+    /// Groups the table's entries by `f(key, value)` = (group, value), for an aggregation that
+    /// follows every entry: an update subtracts the entry's old value from its old group and adds
+    /// the new value to its new group (Kafka Streams' `KTable#groupBy`). Each group lives on the
+    /// lane that owns it.
+    pub fn group_by<K2, V2>(
+        &self,
+        f: impl Fn(&K, &V) -> (K2, V2) + Send + Sync + 'static,
+    ) -> GroupedTable<K2, V2>
+    where
+        K2: Key + StoreKey,
+        V2: Data,
+    {
+        let adjustments = self.updates.flat_map(move |key, change: Change<V>| {
+            let old = change.old.as_ref().map(|v| f(&key, v));
+            let new = change.new.as_ref().map(|v| f(&key, v));
+            let mut out = Vec::with_capacity(2);
+            match (old, new) {
+                (Some((g_old, v_old)), Some((g_new, v_new))) if g_old == g_new => {
+                    out.push((g_new, Adjust { sub: Some(v_old), add: Some(v_new) }));
+                }
+                (old, new) => {
+                    if let Some((g, v)) = old {
+                        out.push((g, Adjust { sub: Some(v), add: None }));
+                    }
+                    if let Some((g, v)) = new {
+                        out.push((g, Adjust { sub: None, add: Some(v) }));
+                    }
+                }
+            }
+            out
+        });
+        GroupedTable { grouped: super::Grouped { stream: adjustments } }
     }
 
     /// The store's name.
@@ -148,31 +194,36 @@ impl<K: Key + StoreKey, V: Data> Stream<K, V> {
     }
 }
 
-/// Writes a table's updates to its store and passes them on.
+/// Writes a table's updates to its store and passes them on with the values they replace.
 struct UpsertNode<K, V> {
     slot: usize,
     /// A context for borrowing the store (its fields are not read).
     ctx: Context,
-    next: Box<dyn Push<K, Option<V>>>,
+    next: Box<dyn Push<K, Change<V>>>,
 }
 
 impl<K: Key + StoreKey, V: Data + StoreValue> Push<K, Option<V>> for UpsertNode<K, V> {
     fn push(&mut self, env: Envelope<K, Option<V>>, cx: &mut LaneCx) -> Result<()> {
+        let Envelope { record, origin } = env;
         let written = {
             let call = Call { context: &self.ctx, states: &cx.states };
-            let record = &env.record;
-            (|| -> std::result::Result<(), BoxError> {
+            (|| -> std::result::Result<Option<V>, BoxError> {
                 let mut store = <Keyed<Entry<V>> as ParamMut<K>>::fetch(&self.slot, &call, &record.key)?;
+                let old = store.get()?.map(|e| e.value);
                 match &record.value {
                     Some(value) => store.set(Entry { value: value.clone(), timestamp: record.timestamp })?,
                     None => store.delete()?,
                 }
-                Ok(())
+                Ok(old)
             })()
         };
         match written {
-            Ok(()) => self.next.push(env, cx),
-            Err(e) => cx.operator_error("table", env.origin, e),
+            Ok(old) => {
+                let Record { key, value, timestamp, headers } = record;
+                let change = Record { key, value: Change { old, new: value }, timestamp, headers };
+                self.next.push(Envelope { record: change, origin }, cx)
+            }
+            Err(e) => cx.operator_error("table", origin, e),
         }
     }
     fn flush(&mut self, cx: &mut LaneCx) -> Result<()> {
@@ -225,5 +276,47 @@ where
     }
     fn flush(&mut self, cx: &mut LaneCx) -> Result<()> {
         self.next.flush(cx)
+    }
+}
+
+/// A table grouped for an aggregation (Kafka Streams' `KGroupedTable`).
+pub struct GroupedTable<K, V> {
+    grouped: super::Grouped<K, Adjust<V>>,
+}
+
+impl<K, V> std::fmt::Debug for GroupedTable<K, V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GroupedTable").finish_non_exhaustive()
+    }
+}
+
+impl<K: Key + StoreKey, V: Data> GroupedTable<K, V> {
+    /// Aggregates each group in the store `store`: `init()` for a new group, `adder(group,
+    /// value, aggregate)` for a value entering it, `subtractor(group, value, aggregate)` for a
+    /// value leaving it (an update within one group runs both, subtractor first, and emits once).
+    /// Emits the group's new aggregate on every update, with the largest timestamp seen for it;
+    /// a group that becomes empty keeps its aggregate, as in Kafka Streams.
+    pub fn aggregate<A: Data + StoreValue>(
+        &self,
+        store: &'static str,
+        init: impl Fn() -> A + Send + Sync + 'static,
+        adder: impl Fn(&K, V, A) -> A + Send + Sync + 'static,
+        subtractor: impl Fn(&K, V, A) -> A + Send + Sync + 'static,
+    ) -> Stream<K, A> {
+        self.grouped.fold(store, "aggregate", move |key, old: Option<A>, adjust: Adjust<V>| {
+            let mut acc = old.unwrap_or_else(&init);
+            if let Some(v) = adjust.sub {
+                acc = subtractor(key, v, acc);
+            }
+            if let Some(v) = adjust.add {
+                acc = adder(key, v, acc);
+            }
+            acc
+        })
+    }
+
+    /// The number of entries per group, in the store `store`.
+    pub fn count(&self, store: &'static str) -> Stream<K, u64> {
+        self.aggregate(store, || 0u64, |_, _, n| n + 1, |_, _, n| n.saturating_sub(1))
     }
 }
