@@ -326,6 +326,31 @@ impl Kafka {
         producer.flush(Duration::from_secs(60)).expect("flush");
     }
 
+    /// Produces keyed records whose values may be null (tombstones).
+    pub fn produce_nullable(
+        &self,
+        topic: &str,
+        records: impl IntoIterator<Item = (String, Option<Vec<u8>>)>,
+    ) {
+        let producer: BaseProducer = self.client().set("linger.ms", "5").create().expect("producer");
+        for (key, value) in records {
+            let mut rec = BaseRecord::<str, Vec<u8>>::to(topic).key(key.as_str());
+            if let Some(v) = &value {
+                rec = rec.payload(v);
+            }
+            loop {
+                match producer.send(rec) {
+                    Ok(()) => break,
+                    Err((_, back)) => {
+                        rec = back;
+                        producer.poll(Duration::from_millis(10));
+                    }
+                }
+            }
+        }
+        producer.flush(Duration::from_secs(60)).expect("flush");
+    }
+
     /// Produces lines as null-keyed records.
     pub fn produce_lines<'a>(&self, topic: &str, lines: impl IntoIterator<Item = &'a String>) {
         self.produce(topic, lines.into_iter().map(|l| (None, l.as_bytes().to_vec())));
@@ -467,9 +492,14 @@ pub fn java_partitions(keys: &[String], partitions: u32) -> Vec<i32> {
 
 /// The word_count example binary that `cargo test` builds next to the test binaries.
 pub fn word_count_bin() -> PathBuf {
+    example_bin("word_count")
+}
+
+/// The built example `name` (cargo builds the examples for `cargo test`).
+pub fn example_bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test binary path");
     let dir = exe.parent().and_then(Path::parent).expect("target dir");
-    let bin = dir.join("examples").join("word_count");
+    let bin = dir.join("examples").join(name);
     assert!(
         bin.exists(),
         "{} is missing: run the tests with `cargo test`, which builds the examples",

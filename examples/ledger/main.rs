@@ -1,0 +1,126 @@
+//! Ledger: tables, a table aggregation and a stream-table join, on Kafka.
+//!
+//! ```text
+//! ledger --bootstrap HOST:PORT --app-id ID [--state-dir DIR] [--lanes N] [--exit-when-idle SECS]
+//! ```
+//!
+//! Reads `<ID>-accounts` as a table (key: account id; value: JSON `{"region", "balance"}`; a
+//! tombstone closes the account) and `<ID>-payments` as a stream (key: account id; value: a
+//! payment id). Writes:
+//! - `<ID>-region-totals`: per region, JSON `{"sum", "count"}` of its accounts' balances, updated
+//!   as accounts open, change, move between regions and close;
+//! - `<ID>-receipts`: per payment, `"<payment id> <region>"` (`-` for an unknown account).
+//!
+//! Exactly-once, until SIGTERM/SIGINT or, with `--exit-when-idle`, until idle that long. The crash
+//! tests SIGKILL it at random moments.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use stoat::prelude::*;
+
+/// An account, as the accounts topic holds it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Account {
+    pub region: String,
+    pub balance: i64,
+}
+
+/// A region's aggregate.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Totals {
+    pub sum: i64,
+    pub count: i64,
+}
+
+const ACCOUNTS: Topic<String, Account> = Topic::json("accounts");
+const PAYMENTS: Topic<String, String> = Topic::new("payments");
+const TOTALS: Topic<String, Totals> = Topic::json("region-totals");
+
+fn topology(app: &str) -> Topology {
+    let topology = Topology::new(app);
+    let accounts = topology.table(&ACCOUNTS.renamed(format!("{app}-accounts")), "accounts");
+    accounts
+        .group_by(|_, a| (a.region.clone(), a.balance))
+        .aggregate(
+            "region_totals",
+            || Totals { sum: 0, count: 0 },
+            |_, balance, t| Totals { sum: t.sum + balance, count: t.count + 1 },
+            |_, balance, t| Totals { sum: t.sum - balance, count: t.count - 1 },
+        )
+        .sink(&TOTALS.renamed(format!("{app}-region-totals")));
+    topology
+        .source(&PAYMENTS.renamed(format!("{app}-payments")))
+        .left_join(&accounts, |payment, a: Option<Account>| {
+            format!("{payment} {}", a.map_or_else(|| "-".to_string(), |a| a.region))
+        })
+        .to(&format!("{app}-receipts"));
+    topology
+}
+
+struct Args {
+    bootstrap: String,
+    app_id: String,
+    config: Config,
+    idle: Option<Duration>,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut raw = std::env::args().skip(1);
+    let (mut bootstrap, mut app_id, mut config, mut idle) = (None, None, Config::default(), None);
+    let mut value = |flag: &str| raw.next().ok_or(format!("{flag} needs a value"));
+    while let Ok(flag) = value("") {
+        match flag.as_str() {
+            "--bootstrap" => bootstrap = Some(value("--bootstrap")?),
+            "--app-id" => app_id = Some(value("--app-id")?),
+            "--state-dir" => config = config.state_dir(value("--state-dir")?),
+            "--lanes" => {
+                let n = value("--lanes")?;
+                config = config.lanes(n.parse().map_err(|_| format!("--lanes: `{n}` is not a number"))?);
+            }
+            "--exit-when-idle" => {
+                let s = value("--exit-when-idle")?;
+                let secs: f64 = s.parse().map_err(|_| format!("--exit-when-idle: `{s}` is not a number"))?;
+                idle = Some(Duration::from_secs_f64(secs.max(0.0)));
+            }
+            other => return Err(format!("unknown option `{other}`")),
+        }
+    }
+    Ok(Args {
+        bootstrap: bootstrap.ok_or("--bootstrap is required")?,
+        app_id: app_id.ok_or("--app-id is required")?,
+        config,
+        idle,
+    })
+}
+
+fn run(args: Args) -> stoat::Result<stoat::RunStats> {
+    let mut app = App::kafka(&topology(&args.app_id), args.config, KafkaConfig::new(args.bootstrap))?;
+    let shutdown = app.shutdown_on_signals()?;
+    if let Some(idle) = args.idle {
+        app.stop_when_idle(&shutdown, idle);
+    }
+    app.run_until_stopped(&shutdown)
+}
+
+fn main() -> ExitCode {
+    stoat::logging::init();
+    let args = match parse_args() {
+        Ok(args) => args,
+        Err(e) => {
+            eprintln!("ledger: {e}\nusage: ledger --bootstrap HOST:PORT --app-id ID [--state-dir DIR] [--lanes N] [--exit-when-idle SECS]");
+            return ExitCode::from(2);
+        }
+    };
+    match run(args) {
+        Ok(stats) => {
+            tracing::info!(?stats, "ledger stopped");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("ledger: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
