@@ -218,3 +218,82 @@ fn a_table_aggregation_subtracts_the_old_value_and_adds_the_new() -> stoat::Resu
     }
     Ok(())
 }
+
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+struct X {
+    x: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+struct Y {
+    y: i64,
+}
+
+#[test]
+fn table_table_joins_emit_what_kafka_streams_emits() -> stoat::Result<()> {
+    const A: Topic<String, X> = Topic::json("a");
+    const B: Topic<String, Y> = Topic::json("b");
+    let show = |a: Option<X>, b: Option<Y>| {
+        format!(
+            "{}|{}",
+            a.map_or("-".to_string(), |a| a.x.to_string()),
+            b.map_or("-".to_string(), |b| b.y.to_string())
+        )
+    };
+    for lanes in LANES {
+        let topology = Topology::new("ab");
+        let a = topology.table(&A, "a");
+        let b = topology.table(&B, "b");
+        a.join(&b, move |a, b| show(Some(a), Some(b))).to("ab-inner");
+        a.left_join(&b, move |a, b| show(Some(a), b)).to("ab-left");
+        a.outer_join(&b, show).to("ab-outer");
+        let driver = TestDriver::with_config(&topology, Config::default().lanes(lanes))?;
+        let put = |topic: &str, key: &str, value: Option<Vec<u8>>, ts: i64| -> stoat::Result<()> {
+            driver.log().produce(topic, Some(key.as_bytes().to_vec()), value, ts, Vec::new());
+            driver.run().map(drop)
+        };
+        let x = |v: i64| serde_json::to_vec(&X { x: v }).ok();
+        let y = |v: i64| serde_json::to_vec(&Y { y: v }).ok();
+        put("a", "k", x(1), 10)?;
+        put("b", "k", y(2), 20)?;
+        put("a", "k", None, 30)?;
+        put("b", "k", None, 40)?;
+        put("a", "j", None, 50)?; // a tombstone for a key neither side has
+        put("b", "m", y(5), 60)?;
+        put("a", "m", None, 70)?; // a tombstone for a key only the other side has
+        let out = |topic: &str| -> stoat::Result<Vec<(String, Option<String>, i64)>> {
+            let mut v: Vec<_> = driver
+                .output::<String, Option<String>>(topic)
+                .read_records()?
+                .into_iter()
+                .map(|r| (r.key, r.value, r.timestamp))
+                .collect();
+            v.sort_by_key(|r| r.2);
+            Ok(v)
+        };
+        let r = |k: &str, v: Option<&str>, ts: i64| (k.to_string(), v.map(String::from), ts);
+        assert_eq!(
+            out("ab-inner")?,
+            vec![r("k", Some("1|2"), 20), r("k", None, 30), r("m", None, 70)],
+            "inner, {lanes} lanes"
+        );
+        assert_eq!(
+            out("ab-left")?,
+            vec![r("k", Some("1|-"), 10), r("k", Some("1|2"), 20), r("k", None, 30), r("m", None, 70)],
+            "left, {lanes} lanes"
+        );
+        assert_eq!(
+            out("ab-outer")?,
+            vec![
+                r("k", Some("1|-"), 10),
+                r("k", Some("1|2"), 20),
+                r("k", Some("-|2"), 30),
+                r("k", None, 40),
+                r("m", Some("-|5"), 60),
+                r("m", Some("-|5"), 70),
+            ],
+            "outer, {lanes} lanes"
+        );
+    }
+    Ok(())
+}

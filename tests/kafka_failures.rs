@@ -15,6 +15,8 @@ use support::kafka::{check_word_counts, word_count_bin, Kafka};
 
 fn spawn(k: &Kafka, app: &str, idle: Option<&str>) -> Child {
     let mut cmd = Command::new(word_count_bin());
+    // What the app was doing, if a test fails (a few lines: idle checks, retries, stops).
+    cmd.env("RUST_LOG", "warn,stoat_runtime=info");
     cmd.args([
         "--bootstrap",
         &k.bootstrap,

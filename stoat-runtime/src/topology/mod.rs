@@ -8,6 +8,7 @@ mod program;
 mod source;
 mod stateless;
 mod table;
+mod table_join;
 mod topic;
 
 pub use aggregate::Grouped;

@@ -18,8 +18,8 @@ use crate::state::{StoreKey, StoreValue};
 /// One update of a table: the key's value before and after (`None`: absent).
 #[derive(Clone, Debug)]
 pub(super) struct Change<V> {
-    old: Option<V>,
-    new: Option<V>,
+    pub old: Option<V>,
+    pub new: Option<V>,
 }
 
 /// What a table update does to one group of a grouped table: take a value out, put one in, or
@@ -34,10 +34,10 @@ pub(super) struct Adjust<V> {
 /// state store.
 pub struct KTable<K, V> {
     /// The table's updates, with the values they replace.
-    updates: Stream<K, Change<V>>,
+    pub(super) updates: Stream<K, Change<V>>,
     /// The lane slot of its store.
-    slot: Option<usize>,
-    store: &'static str,
+    pub(super) slot: Option<usize>,
+    pub(super) store: &'static str,
 }
 
 impl<K, V> std::fmt::Debug for KTable<K, V> {
