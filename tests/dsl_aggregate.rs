@@ -130,3 +130,40 @@ fn grouping_an_unkeyed_stream_by_key_is_refused() {
     let err = topology.build().err().map(|e| e.to_string()).unwrap_or_default();
     assert!(err.contains("`group_by_key` on a stream without a key"), "{err}");
 }
+
+#[test]
+fn cogroup_folds_several_streams_into_one_aggregate_per_key() -> stoat::Result<()> {
+    for lanes in LANES {
+        let topology = Topology::new("dsl-cogroup");
+        let orders = topology.stream::<String, u64>("orders").group_by_key();
+        let refunds = topology.stream::<String, u64>("refunds").group_by_key();
+        orders
+            .cogroup(|_, cents, net: i64| net + cents as i64)
+            .cogroup(&refunds, |_, cents, net| net - cents as i64)
+            .aggregate("net", || 0i64)
+            .to("net");
+        let driver = TestDriver::with_config(&topology, Config::default().lanes(lanes))?;
+        let (o, r) = (driver.input::<String, u64>("orders"), driver.input::<String, u64>("refunds"));
+        o.pipe_at("ann".into(), 500, 10)?;
+        r.pipe_at("ann".into(), 200, 30)?;
+        o.pipe_at("bob".into(), 70, 5)?;
+        o.pipe_at("ann".into(), 100, 20)?;
+        let mut got: HashMap<String, Vec<(i64, i64)>> = HashMap::new();
+        for rec in driver.output::<String, i64>("net").read_records()? {
+            got.entry(rec.key).or_default().push((rec.value, rec.timestamp));
+        }
+        assert_eq!(got["ann"], vec![(500, 10), (300, 30), (400, 30)], "{lanes} lanes");
+        assert_eq!(got["bob"], vec![(70, 5)], "{lanes} lanes");
+    }
+    Ok(())
+}
+
+#[test]
+fn two_aggregations_cannot_share_a_store() {
+    let topology = Topology::new("dsl-shared-store");
+    let s = topology.stream::<String, u64>("in").group_by_key();
+    s.count("n").to("a");
+    s.count("n").to("b");
+    let err = topology.build().err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(err.contains("store `n` is already used by another table or aggregation"), "{err}");
+}

@@ -56,7 +56,9 @@ pub use stoat_runtime::record::{Headers, KeyValue, Record};
 pub use stoat_runtime::state::{KeyPrefix, KeyRef, StateSet, Store, StoreKey, StoreValue, Table};
 pub use stoat_runtime::stats::RunStats;
 pub use stoat_runtime::testing;
-pub use stoat_runtime::topology::{Grouped, GroupedTable, KTable, Program, Split, Stream, Topic, Topology};
+pub use stoat_runtime::topology::{
+    Cogrouped, Grouped, GroupedTable, KTable, Program, Split, Stream, Topic, Topology,
+};
 
 /// What most stoat programs need.
 pub mod prelude {

@@ -53,6 +53,11 @@ impl<K: Key, V: Data> Stream<K, V> {
         Grouped { stream: self.key_by(key) }
     }
 
+    /// Another handle on this stream (same outlet).
+    pub(super) fn alias(&self) -> Stream<K, V> {
+        self.step_alias()
+    }
+
     fn step_alias(&self) -> Stream<K, V> {
         Stream {
             graph: Arc::clone(&self.graph),
@@ -101,6 +106,21 @@ impl<K: Key + StoreKey, V: Data> Grouped<K, V> {
         f: impl Fn(&K, Option<A>, V) -> A + Send + Sync + 'static,
     ) -> Stream<K, A> {
         let next = self.stream.derive::<K, A>(format!("the output of `{what}` into store `{store}`"));
+        if claim(&self.stream, store, what) {
+            self.fold_into(store, what, f, &next);
+        }
+        next
+    }
+
+    /// Folds this stream into `store`, emitting to `next` (a cogroup folds several streams into
+    /// one store and one output).
+    pub(super) fn fold_into<A: Data + StoreValue>(
+        &self,
+        store: &'static str,
+        what: &'static str,
+        f: impl Fn(&K, Option<A>, V) -> A + Send + Sync + 'static,
+        next: &Stream<K, A>,
+    ) {
         let slot = {
             let mut graph = lock(&self.stream.graph);
             let mut registry = Registry::new(&mut graph.states, store, 1);
@@ -108,7 +128,7 @@ impl<K: Key + StoreKey, V: Data> Grouped<K, V> {
                 Ok(slot) => slot,
                 Err(e) => {
                     graph.errors.push(e.replace("operator", "aggregation"));
-                    return next;
+                    return;
                 }
             }
         };
@@ -123,8 +143,21 @@ impl<K: Key + StoreKey, V: Data> Grouped<K, V> {
                 next: outlet.instantiate(lanes),
             })
         }));
-        next
     }
+}
+
+/// Claims `store` for one aggregation; a second claim is a topology error (two aggregations
+/// would silently fold into one store). Returns whether the claim succeeded.
+pub(super) fn claim<K, V>(stream: &Stream<K, V>, store: &'static str, what: &str) -> bool {
+    let mut graph = lock(&stream.graph);
+    if graph.aggregations.contains(&store) {
+        graph.errors.push(format!(
+            "store `{store}` is already used by another table or aggregation: give this `{what}` its own store (to fold several streams into one store, use `cogroup`)"
+        ));
+        return false;
+    }
+    graph.aggregations.push(store);
+    true
 }
 
 /// One aggregation on one lane: reads the key's entry, folds the record in, writes it back and

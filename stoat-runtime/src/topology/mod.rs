@@ -3,6 +3,7 @@
 //! yields a [`Program`]: per-lane pipeline factories the runtime instantiates on every lane.
 
 mod aggregate;
+mod cogroup;
 mod nodes;
 mod program;
 mod source;
@@ -12,6 +13,7 @@ mod table_join;
 mod topic;
 
 pub use aggregate::Grouped;
+pub use cogroup::Cogrouped;
 pub(crate) use nodes::call_operator;
 pub use program::Program;
 pub(crate) use program::{ErasedState, SlotId, StateSlot};
@@ -76,6 +78,8 @@ struct Graph {
     sources: Vec<(Arc<dyn SourceDecoder>, RootFactory)>,
     points: Vec<RootFactory>,
     states: Vec<StateSlot>,
+    /// Stores claimed by aggregations (each folds into its own).
+    aggregations: Vec<&'static str>,
     sinks: Vec<String>,
     errors: Vec<String>,
     /// Every stream, described, to find those that go nowhere.

@@ -56,6 +56,7 @@ impl Topology {
         V: Data + StoreValue,
     {
         let updates = self.stream_with(topic.name(), topic.key_codec(), Nullable(topic.value_codec()));
+        super::aggregate::claim(&updates, store, "table");
         let slot = {
             let mut graph = lock(&self.graph);
             let mut registry = Registry::new(&mut graph.states, store, 1);
