@@ -297,3 +297,100 @@ fn table_table_joins_emit_what_kafka_streams_emits() -> stoat::Result<()> {
     }
     Ok(())
 }
+
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+struct Event {
+    country: Option<String>,
+}
+
+#[test]
+fn a_stream_joins_a_global_table_through_a_key_selector_on_any_lane() -> stoat::Result<()> {
+    const COUNTRIES: Topic<String, String> = Topic::new("countries");
+    const EVENTS: Topic<Option<String>, Event> = Topic::json("events");
+    for lanes in LANES {
+        let topology = Topology::new("geo");
+        let countries = topology.global_table(&COUNTRIES, "countries");
+        let events = topology.source(&EVENTS);
+        let country = |_: &Option<String>, e: &Event| e.country.clone().unwrap_or_default();
+        events.join_global(&countries, country, |_, name: String| name).to("with-country");
+        events
+            .left_join_global(&countries, country, |_, name: Option<String>| {
+                name.unwrap_or_else(|| "?".into())
+            })
+            .to("with-country-left");
+        let driver = TestDriver::with_config(&topology, Config::default().lanes(lanes))?;
+        let (c, e) = (driver.input_topic(&COUNTRIES), driver.input_topic(&EVENTS));
+        let ev = |c: Option<&str>| Event { country: c.map(String::from) };
+        c.pipe("fr".into(), "France".into())?;
+        e.pipe_at(Some("e1".into()), ev(Some("fr")), 10)?;
+        e.pipe_at(None, ev(Some("fr")), 11)?; // a null key is fine
+        e.pipe_at(Some("e3".into()), ev(Some("de")), 12)?; // unknown country
+        e.pipe_at(Some("e4".into()), ev(None), 13)?; // missing country
+        c.pipe("de".into(), "Germany".into())?;
+        e.pipe_at(Some("e5".into()), ev(Some("de")), 14)?; // visible at once, on every lane
+        c.pipe_raw(Some(b"fr"), None)?;
+        e.pipe_at(Some("e6".into()), ev(Some("fr")), 15)?; // deleted
+        let read = |topic: &str| -> stoat::Result<Vec<(Option<String>, String, i64)>> {
+            let mut v: Vec<_> = driver
+                .output::<Option<String>, String>(topic)
+                .read_records()?
+                .into_iter()
+                .map(|r| (r.key, r.value, r.timestamp))
+                .collect();
+            v.sort_by_key(|r| r.2);
+            Ok(v)
+        };
+        let r = |k: Option<&str>, v: &str, ts: i64| (k.map(String::from), v.to_string(), ts);
+        assert_eq!(
+            read("with-country")?,
+            vec![r(Some("e1"), "France", 10), r(None, "France", 11), r(Some("e5"), "Germany", 14)],
+            "{lanes} lanes"
+        );
+        assert_eq!(
+            read("with-country-left")?,
+            vec![
+                r(Some("e1"), "France", 10),
+                r(None, "France", 11),
+                r(Some("e3"), "?", 12),
+                r(Some("e4"), "?", 13),
+                r(Some("e5"), "Germany", 14),
+                r(Some("e6"), "?", 15),
+            ],
+            "{lanes} lanes"
+        );
+    }
+    Ok(())
+}
+
+#[test]
+fn a_global_table_outlives_a_restart_and_every_lane_reads_it() -> stoat::Result<()> {
+    const COUNTRIES: Topic<String, String> = Topic::new("countries");
+    const EVENTS: Topic<String, String> = Topic::new("events");
+    let topology = || {
+        let topology = Topology::new("geo-restart");
+        let countries = topology.global_table(&COUNTRIES, "countries");
+        topology.source(&EVENTS).join_global(&countries, |_, c| c.clone(), |_, name: String| name).to("out");
+        topology
+    };
+    let log = std::sync::Arc::new(stoat::log::EmbeddedLog::new(4));
+    let dir = tempfile::tempdir().map_err(|cause| stoat::Error::Io { what: "tempdir".into(), cause })?;
+    {
+        let mut app =
+            App::embedded_on(&topology(), Config::default().lanes(4).state_dir(dir.path()), log.clone())?;
+        for (code, name) in [("fr", "France"), ("de", "Germany"), ("it", "Italy")] {
+            log.send(&COUNTRIES, &code.to_string(), &name.to_string())?;
+        }
+        app.run_until_idle()?;
+    }
+    let mut app =
+        App::embedded_on(&topology(), Config::default().lanes(4).state_dir(dir.path()), log.clone())?;
+    // Events of many keys: they land on every lane, and each finds every country.
+    for i in 0..40 {
+        let code = ["fr", "de", "it"][i % 3];
+        log.send(&EVENTS, &format!("e{i}"), &code.to_string())?;
+    }
+    app.run_until_idle()?;
+    let joined = log.read_all("out").len();
+    assert_eq!(joined, 40, "every event found its country after the restart");
+    Ok(())
+}

@@ -249,3 +249,24 @@ fn two_lanes_writing_one_key_in_an_epoch_is_reported_in_debug_builds() {
         assert!(err.to_string().contains("both wrote the key"), "{err}");
     }
 }
+
+#[stoat::state]
+struct Labels {
+    by_name: Table<String, u64>,
+}
+
+#[stoat::operator]
+fn label(#[key] name: &str, n: u64, labels: &mut Labels) -> Result<u64, StoreError> {
+    labels.by_name.put(name.to_owned(), n)?;
+    Ok(n)
+}
+
+#[test]
+fn an_empty_key_is_refused_with_a_clear_error_and_reads_as_absent() -> stoat::Result<()> {
+    let mut h = Harness::new(label {})?;
+    assert_eq!(h.state::<Labels>()?.by_name.get("")?, None, "nothing is stored under an empty key");
+    h.process("".into(), 1)?;
+    let err = h.commit().err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(err.contains("`by_name`") && err.contains("empty key"), "{err}");
+    Ok(())
+}

@@ -299,18 +299,10 @@ impl Engine {
             self.positions.insert((p.source, p.partition), p.record.offset + 1);
             let s = p.source as usize;
             match self.batchers[s].add(&p.record, origin) {
-                Ok(Added::Lane(lane)) => {
-                    // A lane gets its records in dispatch order across sources too: a batch
-                    // of another source waiting for this lane goes first.
-                    match self.lane_source[lane] {
-                        Some(prev) if prev != s && self.batchers[prev].len(lane) > 0 => {
-                            self.send(prev, lane).await?;
-                        }
-                        _ => {}
-                    }
-                    self.lane_source[lane] = Some(s);
-                    if self.batchers[s].len(lane) >= crate::lane::BATCH {
-                        self.send(s, lane).await?;
+                Ok(Added::Lane(lane)) => self.batched(s, lane).await?,
+                Ok(Added::All) => {
+                    for lane in 0..self.config.lanes {
+                        self.batched(s, lane).await?;
                     }
                 }
                 Ok(Added::Null(part)) => {
@@ -350,6 +342,23 @@ impl Engine {
                 self.log.append(vec![out]).await
             }
         }
+    }
+
+    /// A record of source `s` was batched for `lane`: a batch of another source waiting for this
+    /// lane goes first (so a lane gets its records in dispatch order across sources), and a full
+    /// batch is sent.
+    async fn batched(&mut self, s: usize, lane: usize) -> Result<()> {
+        match self.lane_source[lane] {
+            Some(prev) if prev != s && self.batchers[prev].len(lane) > 0 => {
+                self.send(prev, lane).await?;
+            }
+            _ => {}
+        }
+        self.lane_source[lane] = Some(s);
+        if self.batchers[s].len(lane) >= crate::lane::BATCH {
+            self.send(s, lane).await?;
+        }
+        Ok(())
     }
 
     /// Sends a source's batch for `lane`, waiting while the in-flight budget is used up.

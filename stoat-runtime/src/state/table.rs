@@ -69,12 +69,25 @@ impl<K: StoreKey, V: StoreValue> Table<K, V> {
         let mut raw = self.scratch.take();
         raw.clear();
         key.encode_key_ref(&mut raw);
+        if raw.is_empty() {
+            // LMDB keys are at least one byte: nothing can be stored under an empty key.
+            self.scratch.replace(raw);
+            return Ok(None);
+        }
         let found = self.with_reader(|db, txn| Ok(db.get(txn, &raw)?.map(|b| self.decode_value(b))));
         self.scratch.replace(raw);
         found?.transpose()
     }
 
-    /// Sets `key` to `value`.
+    /// Drops this epoch's buffered writes of the keys `keep` refuses (a global table's copy on
+    /// a lane that does not own them).
+    pub(crate) fn retain_writes(&mut self, keep: impl Fn(&K) -> bool) {
+        self.dirty.retain(|k, _| keep(k));
+    }
+
+    /// Sets `key` to `value`. A key that encodes to no bytes (`""`, an empty `Vec<u8>`) cannot
+    /// be stored (LMDB keys are at least one byte): the epoch fails when it is sealed, with an
+    /// error naming the store.
     pub fn put(&mut self, key: K, value: V) -> Result<(), StoreError> {
         self.dirty.insert(key, Some(value));
         Ok(())
@@ -220,7 +233,16 @@ impl<K: StoreKey, V: StoreValue> Store for Table<K, V> {
                 })?),
                 None => None,
             };
-            entries.push((encoded(&k), value));
+            let key = encoded(&k);
+            if key.is_empty() {
+                return Err(StoreError::Encode {
+                    store: self.name.to_string(),
+                    reason:
+                        "an empty key (\"\" or no bytes) cannot be stored: LMDB keys are at least one byte"
+                            .into(),
+                });
+            }
+            entries.push((key, value));
         }
         out.push(StoreDelta { store: self.name, entries });
         Ok(())

@@ -4,6 +4,7 @@
 
 mod aggregate;
 mod cogroup;
+mod global;
 mod nodes;
 mod program;
 mod source;
@@ -14,6 +15,7 @@ mod topic;
 
 pub use aggregate::Grouped;
 pub use cogroup::Cogrouped;
+pub use global::GlobalTable;
 pub(crate) use nodes::call_operator;
 pub use program::Program;
 pub(crate) use program::{ErasedState, SlotId, StateSlot};
@@ -136,6 +138,17 @@ impl Topology {
         key_codec: impl Codec<K>,
         value_codec: impl Codec<V>,
     ) -> Stream<K, V> {
+        self.source_of(topic, key_codec, value_codec, false)
+    }
+
+    /// A source of `topic`; with `broadcast`, each record goes to every lane.
+    fn source_of<K: Key, V: Data>(
+        &self,
+        topic: &str,
+        key_codec: impl Codec<K>,
+        value_codec: impl Codec<V>,
+        broadcast: bool,
+    ) -> Stream<K, V> {
         let outlet = Outlet::<K, V>::new();
         let mut graph = lock(&self.graph);
         graph
@@ -150,6 +163,7 @@ impl Topology {
             topic: topic.to_string(),
             key_codec: Arc::new(key_codec),
             value_codec: Arc::new(value_codec),
+            broadcast,
         });
         let root_outlet = Arc::clone(&outlet);
         let root: RootFactory = Arc::new(move |lanes| Box::new(RootOf::new(root_outlet.instantiate(lanes))));

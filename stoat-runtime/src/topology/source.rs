@@ -36,15 +36,19 @@ pub(crate) enum Added {
     Lane(usize),
     /// Dropped: its key (`"key"`) or value (`"value"`) is null and the stream's type has none.
     Null(&'static str),
+    /// Batched for every lane (a global table's update).
+    All,
 }
 
 pub(crate) struct TypedSource<K, V> {
     pub topic: String,
     pub key_codec: Arc<dyn Codec<K>>,
     pub value_codec: Arc<dyn Codec<V>>,
+    /// Every record goes to every lane (a global table).
+    pub broadcast: bool,
 }
 
-impl<K: Key, V: Send + 'static> SourceDecoder for TypedSource<K, V> {
+impl<K: Key, V: Clone + Send + 'static> SourceDecoder for TypedSource<K, V> {
     fn topic(&self) -> &str {
         &self.topic
     }
@@ -53,6 +57,7 @@ impl<K: Key, V: Send + 'static> SourceDecoder for TypedSource<K, V> {
             key_codec: Arc::clone(&self.key_codec),
             value_codec: Arc::clone(&self.value_codec),
             spread: std::any::TypeId::of::<K>() == std::any::TypeId::of::<()>(),
+            broadcast: self.broadcast,
             bufs: (0..lanes).map(|_| Vec::new()).collect(),
         })
     }
@@ -62,10 +67,11 @@ struct TypedBatcher<K, V> {
     key_codec: Arc<dyn Codec<K>>,
     value_codec: Arc<dyn Codec<V>>,
     spread: bool,
+    broadcast: bool,
     bufs: Vec<Vec<Envelope<K, V>>>,
 }
 
-impl<K: Key, V: Send + 'static> Batcher for TypedBatcher<K, V> {
+impl<K: Key, V: Clone + Send + 'static> Batcher for TypedBatcher<K, V> {
     fn add(&mut self, rec: &LogRecord, origin: Origin) -> Result<Added, (&'static str, DecodeError)> {
         let key = match self.key_codec.decode(rec.key.as_deref()) {
             Ok(key) => key,
@@ -78,6 +84,18 @@ impl<K: Key, V: Send + 'static> Batcher for TypedBatcher<K, V> {
             Err(e) => return Err(("value", e)),
         };
         let lanes = self.bufs.len();
+        if self.broadcast {
+            for buf in &mut self.bufs {
+                let record = Record {
+                    key: key.clone(),
+                    value: value.clone(),
+                    timestamp: rec.timestamp,
+                    headers: rec.headers.clone(),
+                };
+                buf.push(Envelope { record, origin });
+            }
+            return Ok(Added::All);
+        }
         let lane = if self.spread {
             lane_of(&(origin.partition, origin.offset), lanes)
         } else {
