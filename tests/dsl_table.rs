@@ -394,3 +394,34 @@ fn a_global_table_outlives_a_restart_and_every_lane_reads_it() -> stoat::Result<
     assert_eq!(joined, 40, "every event found its country after the restart");
     Ok(())
 }
+
+#[test]
+fn a_filtered_table_sends_a_tombstone_when_an_entry_stops_matching_and_joins_read_it() -> stoat::Result<()> {
+    const BALANCES: Topic<String, i64> = Topic::new("balances");
+    const PAYMENTS: Topic<String, String> = Topic::new("payments");
+    for lanes in LANES {
+        let topology = Topology::new("rich");
+        let balances = topology.table(&BALANCES, "balances");
+        let rich = balances.filter(|_, b| *b >= 100);
+        rich.to_stream().to("rich-changes");
+        let labelled = rich.map_values(|b| format!("rich:{b}"));
+        topology
+            .source(&PAYMENTS)
+            .left_join(&labelled, |p, l: Option<String>| format!("{p} {}", l.unwrap_or("-".into())))
+            .to("receipts");
+        let driver = TestDriver::with_config(&topology, Config::default().lanes(lanes))?;
+        let (b, p) = (driver.input_topic(&BALANCES), driver.input_topic(&PAYMENTS));
+        b.pipe("ann".into(), 50)?; // never matched: nothing downstream
+        p.pipe("ann".into(), "p1".into())?;
+        b.pipe("ann".into(), 150)?; // starts matching
+        p.pipe("ann".into(), "p2".into())?;
+        b.pipe("ann".into(), 80)?; // stops matching: a tombstone
+        p.pipe("ann".into(), "p3".into())?;
+        b.pipe_raw(Some(b"ann"), None)?; // deleted while not matching: nothing
+        let changes = driver.output::<String, Option<i64>>("rich-changes").read_values()?;
+        assert_eq!(changes, vec![Some(150), None], "{lanes} lanes");
+        let receipts = driver.output::<String, String>("receipts").read_values()?;
+        assert_eq!(receipts, vec!["p1 -", "p2 rich:150", "p3 -"], "{lanes} lanes");
+    }
+    Ok(())
+}

@@ -16,7 +16,7 @@ use crate::record::Record;
 
 impl<K: Key, V: Data> Stream<K, V> {
     /// Adds a closure node from this stream to `next` (through a re-key point if `rekeys`).
-    fn add_fn<K2: Key, V2: Data>(
+    pub(super) fn add_fn<K2: Key, V2: Data>(
         &self,
         name: &'static str,
         next: &Stream<K2, V2>,
@@ -33,6 +33,11 @@ impl<K: Key, V: Data> Stream<K, V> {
             };
             Box::new(FnNode { name, f: Arc::clone(&f), buf: Vec::new(), next: downstream })
         }));
+    }
+
+    /// A stream the topology does not require anyone to consume (a derived table's updates).
+    pub(super) fn step_internal<K2: Key, V2: Data>(&self) -> Stream<K2, V2> {
+        self.internal()
     }
 
     /// A stream derived by the DSL method `name`.

@@ -30,13 +30,18 @@ pub(super) struct Adjust<V> {
     add: Option<V>,
 }
 
+/// Reads a table's current entry for a key, on the lane that owns the key: its store's entry,
+/// through the filters and mappings of a derived table (Kafka Streams' value getters).
+pub(super) type Getter<K, V> =
+    Arc<dyn Fn(&Call<'_>, &K) -> std::result::Result<Option<Entry<V>>, BoxError> + Send + Sync>;
+
 /// A table: the latest value of each key of a topic (Kafka Streams' `KTable`), kept in a named
-/// state store.
+/// state store, or derived from one (`filter`, `map_values`).
 pub struct KTable<K, V> {
     /// The table's updates, with the values they replace.
     pub(super) updates: Stream<K, Change<V>>,
-    /// The lane slot of its store.
-    pub(super) slot: Option<usize>,
+    /// How to read a key's current entry (`None`: the table could not be built).
+    pub(super) getter: Option<Getter<K, V>>,
     pub(super) store: &'static str,
 }
 
@@ -80,11 +85,59 @@ impl Topology {
                 })
             }));
         }
-        KTable { updates: changes, slot, store }
+        let getter = slot.map(|slot| {
+            Arc::new(move |call: &Call<'_>, key: &K| {
+                let store = <Keyed<Entry<V>> as ParamRef<K>>::fetch(&slot, call, key)?;
+                Ok(store.get()?)
+            }) as Getter<K, V>
+        });
+        KTable { updates: changes, getter, store }
     }
 }
 
-impl<K: Key + StoreKey, V: Data + StoreValue> KTable<K, V> {
+impl<K: Key + StoreKey, V: Data> KTable<K, V> {
+    /// The entries for which `keep(key, value)` holds (Kafka Streams' `KTable#filter`): an entry
+    /// that stops matching leaves the table (a `None` update downstream); an update where neither
+    /// the old nor the new value matches is not passed on. Joins read it through its source's
+    /// store.
+    pub fn filter(&self, keep: impl Fn(&K, &V) -> bool + Send + Sync + 'static) -> KTable<K, V> {
+        let keep = Arc::new(keep);
+        let k2 = Arc::clone(&keep);
+        let updates = self.updates.step_internal();
+        self.updates.add_fn("filter", &updates, false, move |r: Record<K, Change<V>>, out| {
+            let pass = |v: Option<V>| v.filter(|v| k2(&r.key, v));
+            let change = Change { old: pass(r.value.old), new: pass(r.value.new) };
+            if change.old.is_some() || change.new.is_some() {
+                out.push(Record { key: r.key, value: change, timestamp: r.timestamp, headers: r.headers });
+            }
+        });
+        let getter = self.getter.clone().map(|parent| {
+            Arc::new(move |call: &Call<'_>, key: &K| Ok(parent(call, key)?.filter(|e| keep(key, &e.value))))
+                as Getter<K, V>
+        });
+        KTable { updates, getter, store: self.store }
+    }
+
+    /// Each entry's value mapped by `f` (Kafka Streams' `KTable#mapValues`).
+    pub fn map_values<V2: Data>(&self, f: impl Fn(&V) -> V2 + Send + Sync + 'static) -> KTable<K, V2> {
+        let f = Arc::new(f);
+        let f2 = Arc::clone(&f);
+        let updates = self.updates.step_internal();
+        self.updates.add_fn("map_values", &updates, false, move |r: Record<K, Change<V>>, out| {
+            let change =
+                Change { old: r.value.old.as_ref().map(|v| f2(v)), new: r.value.new.as_ref().map(|v| f2(v)) };
+            out.push(Record { key: r.key, value: change, timestamp: r.timestamp, headers: r.headers });
+        });
+        let getter = self.getter.clone().map(|parent| {
+            Arc::new(move |call: &Call<'_>, key: &K| {
+                Ok(parent(call, key)?.map(|e| Entry { value: f(&e.value), timestamp: e.timestamp }))
+            }) as Getter<K, V2>
+        });
+        KTable { updates, getter, store: self.store }
+    }
+}
+
+impl<K: Key + StoreKey, V: Data> KTable<K, V> {
     /// The table's updates as a stream: each upsert as `Some(value)`, each delete as `None`
     /// (Kafka Streams' `toStream()`).
     pub fn to_stream(&self) -> Stream<K, Option<V>> {
@@ -155,7 +208,7 @@ impl<K: Key + StoreKey, V: Data> Stream<K, V> {
         joiner: impl Fn(V, Option<T>) -> R + Send + Sync + 'static,
     ) -> Stream<K, R>
     where
-        T: Data + StoreValue,
+        T: Data,
         R: Data,
     {
         self.lookup(table, "left_join", move |v, t| Some(joiner(v, t)))
@@ -168,7 +221,7 @@ impl<K: Key + StoreKey, V: Data> Stream<K, V> {
         f: impl Fn(V, Option<T>) -> Option<R> + Send + Sync + 'static,
     ) -> Stream<K, R>
     where
-        T: Data + StoreValue,
+        T: Data,
         R: Data,
     {
         let next = self.derive::<K, R>(format!("the output of `{what}` with table `{}`", table.store));
@@ -178,13 +231,13 @@ impl<K: Key + StoreKey, V: Data> Stream<K, V> {
                 table.store
             ));
         }
-        let Some(slot) = table.slot else { return next };
+        let Some(getter) = table.getter.clone() else { return next };
         let f = Arc::new(f);
         let outlet = Arc::clone(&next.outlet);
         self.outlet.add(Arc::new(move |lanes| {
             Box::new(LookupNode {
                 what,
-                slot,
+                getter: Arc::clone(&getter),
                 f: Arc::clone(&f),
                 ctx: Context::default(),
                 next: outlet.instantiate(lanes),
@@ -235,7 +288,7 @@ impl<K: Key + StoreKey, V: Data + StoreValue> Push<K, Option<V>> for UpsertNode<
 /// Looks each record's key up in a table's store (on this lane, which owns the key) and joins.
 struct LookupNode<F, K, T, R> {
     what: &'static str,
-    slot: usize,
+    getter: Getter<K, T>,
     f: Arc<F>,
     ctx: Context,
     next: Box<dyn Push<K, R>>,
@@ -247,7 +300,7 @@ where
     F: Fn(V, Option<T>) -> Option<R> + Send + Sync + 'static,
     K: Key + StoreKey,
     V: Send + 'static,
-    T: Data + StoreValue,
+    T: Data,
     R: Send + 'static,
 {
     fn push(&mut self, env: Envelope<K, V>, cx: &mut LaneCx) -> Result<()> {
@@ -256,8 +309,7 @@ where
         let joined = {
             let call = Call { context: &self.ctx, states: &cx.states };
             let found = (|| -> std::result::Result<Option<T>, BoxError> {
-                let store = <Keyed<Entry<T>> as ParamRef<K>>::fetch(&self.slot, &call, &key)?;
-                Ok(store.get()?.map(|e| e.value))
+                Ok((self.getter)(&call, &key)?.map(|e| e.value))
             })();
             match found {
                 Ok(found) => {

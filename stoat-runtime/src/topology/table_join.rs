@@ -7,14 +7,13 @@
 
 use std::sync::Arc;
 
-use super::aggregate::Entry;
-use super::table::{Change, KTable};
-use super::{lock, Stream};
-use crate::error::{BoxError, Panicked, Result};
+use super::table::{Change, Getter, KTable};
+use super::Stream;
+use crate::error::{Panicked, Result};
 use crate::lane::{LaneCx, Push};
-use crate::operator::{Call, Context, Data, Key, Keyed, ParamRef};
+use crate::operator::{Call, Context, Data, Key};
 use crate::record::{Envelope, Record};
-use crate::state::{StoreKey, StoreValue};
+use crate::state::StoreKey;
 
 /// Which rows a table-table join keeps.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -31,7 +30,7 @@ enum Side {
     Right,
 }
 
-impl<K: Key + StoreKey, A: Data + StoreValue> KTable<K, A> {
+impl<K: Key + StoreKey, A: Data> KTable<K, A> {
     /// The inner join with `other` on the key: a key is in the result while both tables have it,
     /// with value `joiner(a, b)`. Returns the joined table's updates (`None`: the key left it).
     pub fn join<B, R>(
@@ -40,7 +39,7 @@ impl<K: Key + StoreKey, A: Data + StoreValue> KTable<K, A> {
         joiner: impl Fn(A, B) -> R + Send + Sync + 'static,
     ) -> Stream<K, Option<R>>
     where
-        B: Data + StoreValue,
+        B: Data,
         R: Data,
     {
         self.join_tables(other, Kind::Inner, move |a, b| match (a, b) {
@@ -57,7 +56,7 @@ impl<K: Key + StoreKey, A: Data + StoreValue> KTable<K, A> {
         joiner: impl Fn(A, Option<B>) -> R + Send + Sync + 'static,
     ) -> Stream<K, Option<R>>
     where
-        B: Data + StoreValue,
+        B: Data,
         R: Data,
     {
         self.join_tables(other, Kind::Left, move |a, b| a.map(|a| joiner(a, b)))
@@ -71,7 +70,7 @@ impl<K: Key + StoreKey, A: Data + StoreValue> KTable<K, A> {
         joiner: impl Fn(Option<A>, Option<B>) -> R + Send + Sync + 'static,
     ) -> Stream<K, Option<R>>
     where
-        B: Data + StoreValue,
+        B: Data,
         R: Data,
     {
         self.join_tables(other, Kind::Outer, move |a, b| (a.is_some() || b.is_some()).then(|| joiner(a, b)))
@@ -84,7 +83,7 @@ impl<K: Key + StoreKey, A: Data + StoreValue> KTable<K, A> {
         joiner: impl Fn(Option<A>, Option<B>) -> Option<R> + Send + Sync + 'static,
     ) -> Stream<K, Option<R>>
     where
-        B: Data + StoreValue,
+        B: Data,
         R: Data,
     {
         let what = match kind {
@@ -96,13 +95,9 @@ impl<K: Key + StoreKey, A: Data + StoreValue> KTable<K, A> {
             "the output of `{what}` of tables `{}` and `{}`",
             self.store, other.store
         ));
-        let (Some(left_slot), Some(right_slot)) = (self.slot, other.slot) else { return next };
-        if left_slot == right_slot {
-            lock(&self.updates.graph)
-                .errors
-                .push(format!("table `{}` cannot be joined with itself", self.store));
+        let (Some(left_get), Some(right_get)) = (self.getter.clone(), other.getter.clone()) else {
             return next;
-        }
+        };
         let joiner = Arc::new(joiner);
         // An update of the left table looks the right one up, and the other way round.
         let (out, j) = (Arc::clone(&next.outlet), Arc::clone(&joiner));
@@ -112,7 +107,7 @@ impl<K: Key + StoreKey, A: Data + StoreValue> KTable<K, A> {
             Box::new(TableJoinNode::<_, K, A, B, R> {
                 kind,
                 side: Side::Left,
-                other: right_slot,
+                other: Arc::clone(&right_get),
                 f,
                 ctx: Context::default(),
                 next: out.instantiate(lanes),
@@ -126,7 +121,7 @@ impl<K: Key + StoreKey, A: Data + StoreValue> KTable<K, A> {
             Box::new(TableJoinNode::<_, K, B, A, R> {
                 kind,
                 side: Side::Right,
-                other: left_slot,
+                other: Arc::clone(&left_get),
                 f,
                 ctx: Context::default(),
                 next: out.instantiate(lanes),
@@ -142,8 +137,8 @@ impl<K: Key + StoreKey, A: Data + StoreValue> KTable<K, A> {
 struct TableJoinNode<F, K, Mine, Theirs, R> {
     kind: Kind,
     side: Side,
-    /// The other table's store slot.
-    other: usize,
+    /// Reads the other table's entry for a key.
+    other: Getter<K, Theirs>,
     f: F,
     ctx: Context,
     next: Box<dyn Push<K, Option<R>>>,
@@ -155,7 +150,7 @@ where
     F: Fn(Option<Mine>, Option<Theirs>) -> Option<R> + Send + 'static,
     K: Key + StoreKey,
     Mine: Data,
-    Theirs: Data + StoreValue,
+    Theirs: Data,
     R: Send + 'static,
 {
     fn push(&mut self, env: Envelope<K, Change<Mine>>, cx: &mut LaneCx) -> Result<()> {
@@ -163,10 +158,7 @@ where
         let Record { key, value: change, timestamp, headers } = record;
         let theirs = {
             let call = Call { context: &self.ctx, states: &cx.states };
-            (|| -> std::result::Result<Option<Entry<Theirs>>, BoxError> {
-                let store = <Keyed<Entry<Theirs>> as ParamRef<K>>::fetch(&self.other, &call, &key)?;
-                Ok(store.get()?)
-            })()
+            (self.other)(&call, &key)
         };
         let theirs = match theirs {
             Ok(t) => t,
