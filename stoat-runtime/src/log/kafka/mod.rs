@@ -498,6 +498,8 @@ impl Log for KafkaLog {
             let at = offset_of(&positions).or_else(|| offset_of(&committed)).unwrap_or(-1);
             tracing::debug!(topic, partition = p, at, high, "input position");
             if high > 0 && at < high {
+                // Said when idle: which partition still has input, and how far the app is.
+                tracing::info!(topic, partition = p, at, high, "input remains");
                 return Ok(false);
             }
         }
