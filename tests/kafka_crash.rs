@@ -12,7 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use std::collections::HashMap;
-use std::sync::{Mutex, OnceLock};
+use std::sync::OnceLock;
 
 use support::kafka::{check_word_counts, example_bin, word_count_bin, Kafka};
 use support::Rng;
@@ -21,11 +21,6 @@ use support::Rng;
 fn kafka() -> &'static Kafka {
     static KAFKA: OnceLock<Kafka> = OnceLock::new();
     KAFKA.get_or_init(Kafka::single)
-}
-
-fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
-    static LOCK: Mutex<()> = Mutex::new(());
-    LOCK.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 fn spawn(k: &Kafka, state: &std::path::Path, idle: Option<&str>) -> Child {
@@ -43,7 +38,7 @@ fn spawn(k: &Kafka, state: &std::path::Path, idle: Option<&str>) -> Child {
 
 #[test]
 fn sigkill_at_random_moments_loses_and_duplicates_nothing() {
-    let _serial = one_at_a_time();
+    let _serial = Kafka::one_at_a_time();
     let k = kafka();
     k.create_topic("crash-lines", 4);
     k.create_topic("crash-counts", 4);
@@ -132,7 +127,7 @@ enum Event {
 
 #[test]
 fn sigkill_during_a_table_aggregation_and_a_join_loses_and_duplicates_nothing() {
-    let _serial = one_at_a_time();
+    let _serial = Kafka::one_at_a_time();
     let k = kafka();
     for t in ["ledger-accounts", "ledger-payments", "ledger-region-totals", "ledger-receipts"] {
         k.create_topic(t, 3);

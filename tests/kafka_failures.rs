@@ -32,15 +32,6 @@ fn spawn(k: &Kafka, app: &str, idle: Option<&str>) -> Child {
     cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("spawn word_count")
 }
 
-/// These tests run one at a time: each runs its own brokers and stops, freezes or kills one,
-/// and on a 2-core machine three of them at once starve each other's brokers (a run where the
-/// three-broker test's app stalled for 4 minutes after the kill, seen twice, was always one with
-/// the other two running beside it).
-fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
-    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    LOCK.lock().unwrap_or_else(|p| p.into_inner())
-}
-
 fn wait_for(child: &mut Child, within: Duration) -> Option<std::process::ExitStatus> {
     let deadline = Instant::now() + within;
     while Instant::now() < deadline {
@@ -54,7 +45,7 @@ fn wait_for(child: &mut Child, within: Duration) -> Option<std::process::ExitSta
 
 #[test]
 fn a_broker_outage_is_ridden_out_or_reported_and_stays_exactly_once() {
-    let _serial = one_at_a_time();
+    let _serial = Kafka::one_at_a_time();
     let mut k = Kafka::single();
     k.create_topic("outage-lines", 4);
     k.create_topic("outage-counts", 2);
@@ -90,7 +81,7 @@ fn a_broker_outage_is_ridden_out_or_reported_and_stays_exactly_once() {
 
 #[test]
 fn a_frozen_broker_is_recovered_from_without_a_restart_and_stays_exactly_once() {
-    let _serial = one_at_a_time();
+    let _serial = Kafka::one_at_a_time();
     // The retries' warnings, shown if the test fails.
     let _ = tracing_subscriber::fmt().with_env_filter("stoat_runtime=info").with_test_writer().try_init();
     let k = Kafka::single();
@@ -159,7 +150,7 @@ fn a_frozen_broker_is_recovered_from_without_a_restart_and_stays_exactly_once() 
 #[test]
 #[ignore = "known stall after losing a broker of three (about 1 run in 3 on CI); see the doc comment"]
 fn losing_one_broker_of_three_keeps_processing_exactly_once() {
-    let _serial = one_at_a_time();
+    let _serial = Kafka::one_at_a_time();
     let mut k = Kafka::three_nodes();
     k.create_topic("three-lines", 4);
     k.create_topic("three-counts", 3);

@@ -306,24 +306,7 @@ impl Kafka {
 
     /// Produces `(key, value)` records and waits until all are acknowledged.
     pub fn produce(&self, topic: &str, records: impl IntoIterator<Item = (Option<Vec<u8>>, Vec<u8>)>) {
-        let producer: BaseProducer = self.client().set("linger.ms", "5").create().expect("producer");
-        for (key, value) in records {
-            let mut rec = BaseRecord::<Vec<u8>, Vec<u8>>::to(topic).payload(&value);
-            if let Some(k) = &key {
-                rec = rec.key(k);
-            }
-            let mut rec = rec;
-            loop {
-                match producer.send(rec) {
-                    Ok(()) => break,
-                    Err((_, back)) => {
-                        rec = back;
-                        producer.poll(Duration::from_millis(10));
-                    }
-                }
-            }
-        }
-        producer.flush(Duration::from_secs(60)).expect("flush");
+        self.produce_raw(topic, records.into_iter().map(|(k, v)| (k, Some(v))));
     }
 
     /// Produces keyed records whose values may be null (tombstones).
@@ -332,9 +315,21 @@ impl Kafka {
         topic: &str,
         records: impl IntoIterator<Item = (String, Option<Vec<u8>>)>,
     ) {
+        self.produce_raw(topic, records.into_iter().map(|(k, v)| (Some(k.into_bytes()), v)));
+    }
+
+    /// Produces records with optional keys and values, waiting until all are acknowledged.
+    fn produce_raw(
+        &self,
+        topic: &str,
+        records: impl IntoIterator<Item = (Option<Vec<u8>>, Option<Vec<u8>>)>,
+    ) {
         let producer: BaseProducer = self.client().set("linger.ms", "5").create().expect("producer");
         for (key, value) in records {
-            let mut rec = BaseRecord::<str, Vec<u8>>::to(topic).key(key.as_str());
+            let mut rec = BaseRecord::<Vec<u8>, Vec<u8>>::to(topic);
+            if let Some(k) = &key {
+                rec = rec.key(k);
+            }
             if let Some(v) = &value {
                 rec = rec.payload(v);
             }
@@ -349,6 +344,13 @@ impl Kafka {
             }
         }
         producer.flush(Duration::from_secs(60)).expect("flush");
+    }
+
+    /// Tests of one binary that each run brokers and faults take turns: two at once starve each
+    /// other's brokers on a small machine.
+    pub fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+        static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        LOCK.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Produces lines as null-keyed records.

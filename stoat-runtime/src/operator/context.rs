@@ -1,8 +1,9 @@
 //! What an operator sees besides its record: [`Context`] (where the record came from, its
 //! timestamp and headers) and [`Call`], what the runtime hands a generated operator per record.
 
-use std::cell::RefCell;
+use std::cell::{Ref, RefCell, RefMut};
 use std::sync::Arc;
+use std::sync::LazyLock;
 
 use super::output::Emitted;
 use crate::record::{Headers, Record};
@@ -103,7 +104,23 @@ impl<'c> Call<'c> {
     pub fn context(&self) -> &'c Context {
         self.context
     }
+    /// A call that only borrows the lane's stores (a DSL node's, with no record context).
+    pub(crate) fn on_states(states: &'c [RefCell<Box<dyn ErasedState>>]) -> Self {
+        static NO_CONTEXT: LazyLock<Context> = LazyLock::new(Context::default);
+        Call { context: &NO_CONTEXT, states }
+    }
+
     pub(crate) fn state(&self, slot: usize) -> Result<&'c RefCell<Box<dyn ErasedState>>, String> {
         self.states.get(slot).ok_or_else(|| format!("no state slot {slot} on this lane"))
+    }
+
+    /// Borrows a lane slot for reading.
+    pub(crate) fn borrow(&self, slot: usize) -> Result<Ref<'c, Box<dyn ErasedState>>, String> {
+        self.state(slot)?.try_borrow().map_err(|_| format!("state slot {slot} is already borrowed"))
+    }
+
+    /// Borrows a lane slot for writing.
+    pub(crate) fn borrow_mut(&self, slot: usize) -> Result<RefMut<'c, Box<dyn ErasedState>>, String> {
+        self.state(slot)?.try_borrow_mut().map_err(|_| format!("state slot {slot} is already borrowed"))
     }
 }

@@ -133,10 +133,10 @@ fn register<K: StoreKey + Key, V: StoreValue>(
     registry: &mut Registry<'_>,
     mutable: bool,
 ) -> Result<usize, String> {
-    let (name, version) = (registry.operator(), registry.version());
+    let (name, version, kind) = (registry.operator(), registry.version(), registry.kind());
     if std::any::TypeId::of::<K>() == std::any::TypeId::of::<()>() {
         return Err(format!(
-            "operator `{name}` keeps key-scoped state (`Keyed`), but its stream has no key (`()`): records without a key are spread over the lanes, so one entry would be written by several; give the records a key first (e.g. `key_by`)"
+            "{kind} `{name}` keeps key-scoped state (`Keyed`), but its stream has no key (`()`): records without a key are spread over the lanes, so one entry would be written by several; give the records a key first (e.g. `key_by`)"
         ));
     }
     let id = SlotId::Keyed(name, std::any::TypeId::of::<(K, V)>());
@@ -161,8 +161,7 @@ impl<K: StoreKey + Key, V: StoreValue> ParamRef<K> for Keyed<V> {
     fn fetch<'c>(slot: &'c usize, call: &Call<'c>, key: &K) -> Result<Ref<'c, Keyed<V>>, BoxError> {
         // Point the store at this record's key, then hand out a shared borrow.
         drop(<Keyed<V> as ParamMut<K>>::fetch(slot, call, key)?);
-        let cell = call.state(*slot)?;
-        let state = cell.try_borrow().map_err(|_| format!("state slot {slot} is already borrowed"))?;
+        let state = call.borrow(*slot)?;
         Ok(Ref::filter_map(state, |s| s.as_any().downcast_ref::<Keyed<V>>())
             .map_err(|_| format!("state slot {slot} does not hold a `Keyed` store"))?)
     }
@@ -175,8 +174,7 @@ impl<K: StoreKey + Key, V: StoreValue> ParamMut<K> for Keyed<V> {
         register::<K, V>(registry, true)
     }
     fn fetch<'c>(slot: &'c usize, call: &Call<'c>, key: &K) -> Result<RefMut<'c, Keyed<V>>, BoxError> {
-        let cell = call.state(*slot)?;
-        let state = cell.try_borrow_mut().map_err(|_| format!("state slot {slot} is already borrowed"))?;
+        let state = call.borrow_mut(*slot)?;
         let mut keyed = RefMut::filter_map(state, |s| s.as_any_mut().downcast_mut::<Keyed<V>>())
             .map_err(|_| format!("state slot {slot} does not hold a `Keyed` store"))?;
         if !keyed.store.set_key(key) {

@@ -17,6 +17,8 @@ pub struct Registry<'r> {
     pub(crate) states: &'r mut Vec<StateSlot>,
     pub(crate) operator: &'static str,
     pub(crate) version: u32,
+    /// What is registering, for errors: `"operator"`, `"table"`, `"aggregation"`.
+    pub(crate) kind: &'static str,
     /// This operator's borrows: slot, mutable, what (for errors).
     borrowed: Vec<(usize, bool, String)>,
 }
@@ -29,7 +31,17 @@ impl std::fmt::Debug for Registry<'_> {
 
 impl<'r> Registry<'r> {
     pub(crate) fn new(states: &'r mut Vec<StateSlot>, operator: &'static str, version: u32) -> Self {
-        Registry { states, operator, version, borrowed: Vec::new() }
+        Registry { states, operator, version, kind: "operator", borrowed: Vec::new() }
+    }
+
+    /// A registry for a DSL node (`kind`: `"table"`, `"aggregation"`) keeping the store `store`.
+    pub(crate) fn for_store(states: &'r mut Vec<StateSlot>, store: &'static str, kind: &'static str) -> Self {
+        Registry { states, operator: store, version: 1, kind, borrowed: Vec::new() }
+    }
+
+    /// What is registering (`"operator"`, `"table"`, `"aggregation"`), for errors.
+    pub(crate) fn kind(&self) -> &'static str {
+        self.kind
     }
 
     /// The operator being registered.
@@ -54,8 +66,13 @@ impl<'r> Registry<'r> {
             let clash =
                 self.states.iter().any(|s| matches!(s.id, SlotId::Keyed(n, t) if n == name && t != types));
             if clash {
+                let hint = match self.kind {
+                    "operator" => "its store is named after the operator: rename one with `#[stoat::operator(name = \"...\")]`",
+                    _ => "give one another store name",
+                };
                 return Err(format!(
-                    "two operators named `{name}` keep key-scoped state (`Keyed`) of different types; its store is named after the operator: rename one with `#[stoat::operator(name = \"...\")]`"
+                    "two {kind}s named `{name}` keep key-scoped state (`Keyed`) of different types; {hint}",
+                    kind = self.kind
                 ));
             }
         }
@@ -68,8 +85,8 @@ impl<'r> Registry<'r> {
         };
         if let Some((_, _, first)) = self.borrowed.iter().find(|(s, m, _)| *s == slot && (*m || mutable)) {
             return Err(format!(
-                "operator `{}` takes `{first}` and `{what}`: one parameter may borrow a state mutably only if no other borrows it",
-                self.operator
+                "{} `{}` takes `{first}` and `{what}`: one parameter may borrow a state mutably only if no other borrows it",
+                self.kind, self.operator
             ));
         }
         self.borrowed.push((slot, mutable, what.to_string()));
@@ -127,8 +144,7 @@ impl<K, S: StateSet> ParamRef<K> for S {
         registry.slot(SlotId::of::<S>(), StateSlot::of::<S>, false, std::any::type_name::<S>())
     }
     fn fetch<'c>(slot: &'c usize, call: &Call<'c>, _: &K) -> Result<Ref<'c, S>, BoxError> {
-        let cell = call.state(*slot)?;
-        let state = cell.try_borrow().map_err(|_| format!("state slot {slot} is already borrowed"))?;
+        let state = call.borrow(*slot)?;
         Ref::filter_map(state, |s| s.as_any().downcast_ref::<S>()).map_err(|_| wrong_slot::<S>(*slot))
     }
 }
@@ -140,8 +156,7 @@ impl<K, S: StateSet> ParamMut<K> for S {
         registry.slot(SlotId::of::<S>(), StateSlot::of::<S>, true, std::any::type_name::<S>())
     }
     fn fetch<'c>(slot: &'c usize, call: &Call<'c>, _: &K) -> Result<RefMut<'c, S>, BoxError> {
-        let cell = call.state(*slot)?;
-        let state = cell.try_borrow_mut().map_err(|_| format!("state slot {slot} is already borrowed"))?;
+        let state = call.borrow_mut(*slot)?;
         RefMut::filter_map(state, |s| s.as_any_mut().downcast_mut::<S>()).map_err(|_| wrong_slot::<S>(*slot))
     }
 }

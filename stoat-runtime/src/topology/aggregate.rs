@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::{lock, Stream};
 use crate::error::{BoxError, Panicked, Result};
 use crate::lane::{LaneCx, Push};
-use crate::operator::{Call, Context, Data, Key, Keyed, ParamMut, Registry};
+use crate::operator::{Call, Data, Key, Keyed, ParamMut, Registry};
 use crate::record::{Envelope, Record};
 use crate::state::{StoreKey, StoreValue};
 
@@ -44,26 +44,13 @@ impl<K: Key, V: Data> Stream<K, V> {
                 "`group_by_key` on a stream without a key (`()`): its records are spread over the lanes; group them with `group_by(|_, v| ...)`".into(),
             );
         }
-        Grouped { stream: self.step_alias() }
+        Grouped { stream: self.alias() }
     }
 
     /// Groups the records by `key(key, value)`, moving each to the lane that owns its group
     /// (in memory: no repartition topic).
     pub fn group_by<K2: Key>(&self, key: impl Fn(&K, &V) -> K2 + Send + Sync + 'static) -> Grouped<K2, V> {
         Grouped { stream: self.key_by(key) }
-    }
-
-    /// Another handle on this stream (same outlet).
-    pub(super) fn alias(&self) -> Stream<K, V> {
-        self.step_alias()
-    }
-
-    fn step_alias(&self) -> Stream<K, V> {
-        Stream {
-            graph: Arc::clone(&self.graph),
-            outlet: Arc::clone(&self.outlet),
-            _types: std::marker::PhantomData,
-        }
     }
 }
 
@@ -123,11 +110,11 @@ impl<K: Key + StoreKey, V: Data> Grouped<K, V> {
     ) {
         let slot = {
             let mut graph = lock(&self.stream.graph);
-            let mut registry = Registry::new(&mut graph.states, store, 1);
+            let mut registry = Registry::for_store(&mut graph.states, store, "aggregation");
             match <Keyed<Entry<A>> as ParamMut<K>>::register(&mut registry) {
                 Ok(slot) => slot,
                 Err(e) => {
-                    graph.errors.push(e.replace("operator", "aggregation"));
+                    graph.errors.push(e);
                     return;
                 }
             }
@@ -135,13 +122,7 @@ impl<K: Key + StoreKey, V: Data> Grouped<K, V> {
         let f = Arc::new(f);
         let outlet = Arc::clone(&next.outlet);
         self.stream.outlet.add(Arc::new(move |lanes| {
-            Box::new(FoldNode {
-                what,
-                slot,
-                f: Arc::clone(&f),
-                ctx: Context::default(),
-                next: outlet.instantiate(lanes),
-            })
+            Box::new(FoldNode { what, slot, f: Arc::clone(&f), next: outlet.instantiate(lanes) })
         }));
     }
 }
@@ -166,8 +147,6 @@ struct FoldNode<F, K, A> {
     what: &'static str,
     slot: usize,
     f: Arc<F>,
-    /// A context for borrowing the store (its fields are not read).
-    ctx: Context,
     next: Box<dyn Push<K, A>>,
 }
 
@@ -182,7 +161,7 @@ where
         let Envelope { record, origin } = env;
         let Record { key, value, timestamp, headers } = record;
         let folded = {
-            let call = Call { context: &self.ctx, states: &cx.states };
+            let call = Call::on_states(&cx.states);
             let f = &self.f;
             let slot = &self.slot;
             let step = || -> std::result::Result<Entry<A>, BoxError> {

@@ -13,7 +13,7 @@ use super::{lock, ErasedState, SlotId, StateSlot, Stream, Topology};
 use crate::codec::Nullable;
 use crate::error::{BoxError, Panicked, Result, StoreError};
 use crate::lane::{lane_of, LaneCx, Push};
-use crate::operator::{Data, Key};
+use crate::operator::{Call, Data, Key};
 use crate::record::{Envelope, Record};
 use crate::state::{StateEnv, Store, StoreDecl, StoreDelta, StoreKey, StoreValue, Table};
 
@@ -211,8 +211,7 @@ where
         let Record { key, value, timestamp, headers } = record;
         let joined = (|| -> std::result::Result<Option<R>, BoxError> {
             let table_key = Panicked::catch(|| (self.key)(&key, &value))?;
-            let cell = cx.states.get(self.slot).ok_or("no state slot for the global table")?;
-            let guard = cell.try_borrow().map_err(|_| "the global table's slot is busy")?;
+            let guard = Call::on_states(&cx.states).borrow(self.slot)?;
             let copy = guard
                 .as_any()
                 .downcast_ref::<GlobalCopy<GK, T>>()

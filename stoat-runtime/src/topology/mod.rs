@@ -245,6 +245,11 @@ impl<K, V> std::fmt::Debug for Stream<K, V> {
 }
 
 impl<K: Key, V: Data> Stream<K, V> {
+    /// Another handle on this stream (the same outlet).
+    fn alias(&self) -> Stream<K, V> {
+        Stream { graph: Arc::clone(&self.graph), outlet: Arc::clone(&self.outlet), _types: PhantomData }
+    }
+
     /// A stream the topology does not require anyone to consume (a table's changes).
     fn internal<K2: Key, V2: Data>(&self) -> Stream<K2, V2> {
         Stream { graph: Arc::clone(&self.graph), outlet: Outlet::new(), _types: PhantomData }

@@ -35,11 +35,6 @@ impl<K: Key, V: Data> Stream<K, V> {
         }));
     }
 
-    /// A stream the topology does not require anyone to consume (a derived table's updates).
-    pub(super) fn step_internal<K2: Key, V2: Data>(&self) -> Stream<K2, V2> {
-        self.internal()
-    }
-
     /// A stream derived by the DSL method `name`.
     fn step<K2: Key, V2: Data>(&self, name: &str) -> Stream<K2, V2> {
         self.derive(format!("the output of `{name}`"))
@@ -203,15 +198,7 @@ impl<K: Key, V: Data> Stream<K, V> {
     /// branches[2].to("small");
     /// ```
     pub fn split(&self) -> Split<K, V> {
-        Split { stream: self.clone_handle(), predicates: Vec::new() }
-    }
-
-    fn clone_handle(&self) -> Stream<K, V> {
-        Stream {
-            graph: Arc::clone(&self.graph),
-            outlet: Arc::clone(&self.outlet),
-            _types: std::marker::PhantomData,
-        }
+        Split { stream: self.alias(), predicates: Vec::new() }
     }
 }
 

@@ -11,7 +11,7 @@ use super::{lock, Stream, Topology};
 use crate::codec::Nullable;
 use crate::error::{BoxError, Panicked, Result};
 use crate::lane::{LaneCx, Push};
-use crate::operator::{Call, Context, Data, Key, Keyed, ParamMut, ParamRef, Registry};
+use crate::operator::{Call, Data, Key, Keyed, ParamMut, ParamRef, Registry};
 use crate::record::{Envelope, Record};
 use crate::state::{StoreKey, StoreValue};
 
@@ -64,11 +64,11 @@ impl Topology {
         super::aggregate::claim(&updates, store, "table");
         let slot = {
             let mut graph = lock(&self.graph);
-            let mut registry = Registry::new(&mut graph.states, store, 1);
+            let mut registry = Registry::for_store(&mut graph.states, store, "table");
             match <Keyed<Entry<V>> as ParamMut<K>>::register(&mut registry) {
                 Ok(slot) => Some(slot),
                 Err(e) => {
-                    graph.errors.push(e.replace("operator", "table"));
+                    graph.errors.push(e);
                     None
                 }
             }
@@ -78,11 +78,7 @@ impl Topology {
         if let Some(slot) = slot {
             let outlet = Arc::clone(&changes.outlet);
             updates.outlet.add(Arc::new(move |lanes| {
-                Box::new(UpsertNode::<K, V> {
-                    slot,
-                    ctx: Context::default(),
-                    next: outlet.instantiate(lanes),
-                })
+                Box::new(UpsertNode::<K, V> { slot, next: outlet.instantiate(lanes) })
             }));
         }
         let getter = slot.map(|slot| {
@@ -103,7 +99,7 @@ impl<K: Key + StoreKey, V: Data> KTable<K, V> {
     pub fn filter(&self, keep: impl Fn(&K, &V) -> bool + Send + Sync + 'static) -> KTable<K, V> {
         let keep = Arc::new(keep);
         let k2 = Arc::clone(&keep);
-        let updates = self.updates.step_internal();
+        let updates = self.updates.internal();
         self.updates.add_fn("filter", &updates, false, move |r: Record<K, Change<V>>, out| {
             let pass = |v: Option<V>| v.filter(|v| k2(&r.key, v));
             let change = Change { old: pass(r.value.old), new: pass(r.value.new) };
@@ -122,7 +118,7 @@ impl<K: Key + StoreKey, V: Data> KTable<K, V> {
     pub fn map_values<V2: Data>(&self, f: impl Fn(&V) -> V2 + Send + Sync + 'static) -> KTable<K, V2> {
         let f = Arc::new(f);
         let f2 = Arc::clone(&f);
-        let updates = self.updates.step_internal();
+        let updates = self.updates.internal();
         self.updates.add_fn("map_values", &updates, false, move |r: Record<K, Change<V>>, out| {
             let change =
                 Change { old: r.value.old.as_ref().map(|v| f2(v)), new: r.value.new.as_ref().map(|v| f2(v)) };
@@ -239,7 +235,6 @@ impl<K: Key + StoreKey, V: Data> Stream<K, V> {
                 what,
                 getter: Arc::clone(&getter),
                 f: Arc::clone(&f),
-                ctx: Context::default(),
                 next: outlet.instantiate(lanes),
                 _table: std::marker::PhantomData::<fn(T)>,
             })
@@ -251,8 +246,6 @@ impl<K: Key + StoreKey, V: Data> Stream<K, V> {
 /// Writes a table's updates to its store and passes them on with the values they replace.
 struct UpsertNode<K, V> {
     slot: usize,
-    /// A context for borrowing the store (its fields are not read).
-    ctx: Context,
     next: Box<dyn Push<K, Change<V>>>,
 }
 
@@ -260,7 +253,7 @@ impl<K: Key + StoreKey, V: Data + StoreValue> Push<K, Option<V>> for UpsertNode<
     fn push(&mut self, env: Envelope<K, Option<V>>, cx: &mut LaneCx) -> Result<()> {
         let Envelope { record, origin } = env;
         let written = {
-            let call = Call { context: &self.ctx, states: &cx.states };
+            let call = Call::on_states(&cx.states);
             (|| -> std::result::Result<Option<V>, BoxError> {
                 let mut store = <Keyed<Entry<V>> as ParamMut<K>>::fetch(&self.slot, &call, &record.key)?;
                 let old = store.get()?.map(|e| e.value);
@@ -290,7 +283,6 @@ struct LookupNode<F, K, T, R> {
     what: &'static str,
     getter: Getter<K, T>,
     f: Arc<F>,
-    ctx: Context,
     next: Box<dyn Push<K, R>>,
     _table: std::marker::PhantomData<fn(T)>,
 }
@@ -307,7 +299,7 @@ where
         let Envelope { record, origin } = env;
         let Record { key, value, timestamp, headers } = record;
         let joined = {
-            let call = Call { context: &self.ctx, states: &cx.states };
+            let call = Call::on_states(&cx.states);
             let found = (|| -> std::result::Result<Option<T>, BoxError> {
                 Ok((self.getter)(&call, &key)?.map(|e| e.value))
             })();

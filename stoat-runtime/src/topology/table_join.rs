@@ -11,7 +11,7 @@ use super::table::{Change, Getter, KTable};
 use super::Stream;
 use crate::error::{Panicked, Result};
 use crate::lane::{LaneCx, Push};
-use crate::operator::{Call, Context, Data, Key};
+use crate::operator::{Call, Data, Key};
 use crate::record::{Envelope, Record};
 use crate::state::StoreKey;
 
@@ -109,7 +109,6 @@ impl<K: Key + StoreKey, A: Data> KTable<K, A> {
                 side: Side::Left,
                 other: Arc::clone(&right_get),
                 f,
-                ctx: Context::default(),
                 next: out.instantiate(lanes),
                 _types: std::marker::PhantomData,
             })
@@ -123,7 +122,6 @@ impl<K: Key + StoreKey, A: Data> KTable<K, A> {
                 side: Side::Right,
                 other: Arc::clone(&left_get),
                 f,
-                ctx: Context::default(),
                 next: out.instantiate(lanes),
                 _types: std::marker::PhantomData,
             })
@@ -140,7 +138,6 @@ struct TableJoinNode<F, K, Mine, Theirs, R> {
     /// Reads the other table's entry for a key.
     other: Getter<K, Theirs>,
     f: F,
-    ctx: Context,
     next: Box<dyn Push<K, Option<R>>>,
     _types: std::marker::PhantomData<fn(Mine, Theirs)>,
 }
@@ -157,7 +154,7 @@ where
         let Envelope { record, origin } = env;
         let Record { key, value: change, timestamp, headers } = record;
         let theirs = {
-            let call = Call { context: &self.ctx, states: &cx.states };
+            let call = Call::on_states(&cx.states);
             (self.other)(&call, &key)
         };
         let theirs = match theirs {
