@@ -126,7 +126,7 @@ fn a_table_without_a_key_is_refused() {
     let settings = topology.table(&Topic::<(), Customer>::json("settings"), "settings");
     topology.stream::<(), String>("orders").left_join(&settings, |o, _c: Option<Customer>| o).to("out");
     let err = topology.build().err().map(|e| e.to_string()).unwrap_or_default();
-    assert!(err.contains("table `settings` keeps key-scoped state") && err.contains("no key"), "{err}");
+    assert!(err.contains("table `settings` keeps its entries by key") && err.contains("no key"), "{err}");
 }
 
 #[test]

@@ -6,8 +6,7 @@
 
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
-
+use super::replica::Entry;
 use super::{lock, Stream};
 use crate::error::{BoxError, Panicked, Result};
 use crate::lane::{LaneCx, Push};
@@ -25,14 +24,6 @@ impl<K, V> std::fmt::Debug for Grouped<K, V> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Grouped").field("stream", &self.stream).finish()
     }
-}
-
-/// What an aggregation or a table stores per key: the value and its timestamp (for an
-/// aggregate, the largest it has seen).
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub(super) struct Entry<A> {
-    pub value: A,
-    pub timestamp: i64,
 }
 
 impl<K: Key, V: Data> Stream<K, V> {

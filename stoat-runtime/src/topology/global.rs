@@ -5,17 +5,17 @@
 //! dispatched before it: no re-keying of the stream, no co-partitioning, and a result that does
 //! not depend on the number of lanes or on when a lane commits.
 
-use std::any::Any;
 use std::sync::Arc;
 
-use super::aggregate::{claim, Entry};
-use super::{lock, ErasedState, SlotId, StateSlot, Stream, Topology};
+use super::aggregate::claim;
+use super::replica::{Entry, LaneTable};
+use super::{lock, Stream, Topology};
 use crate::codec::Nullable;
-use crate::error::{BoxError, Panicked, Result, StoreError};
+use crate::error::{BoxError, Panicked, Result};
 use crate::lane::{lane_of, LaneCx, Push};
 use crate::operator::{Call, Data, Key};
 use crate::record::{Envelope, Record};
-use crate::state::{StateEnv, Store, StoreDecl, StoreDelta, StoreKey, StoreValue, Table};
+use crate::state::{StoreKey, StoreValue};
 
 /// A table every lane reads in full (Kafka Streams' `GlobalKTable`), kept in a named store.
 pub struct GlobalTable<K, V> {
@@ -30,32 +30,6 @@ impl<K, V> std::fmt::Debug for GlobalTable<K, V> {
     }
 }
 
-/// A lane's copy of a global table: the store, with this epoch's updates of every key buffered;
-/// at the barrier only the keys this lane owns are handed over.
-struct GlobalCopy<K, V> {
-    table: Table<K, Entry<V>>,
-    /// (this lane, lanes), known once the lane has applied an update.
-    owner: Option<(usize, usize)>,
-}
-
-impl<K: StoreKey + Key, V: StoreValue> ErasedState for GlobalCopy<K, V> {
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-    fn as_any_mut(&mut self) -> &mut dyn Any {
-        self
-    }
-    fn end_batch(&mut self) {
-        Store::end_batch(&mut self.table)
-    }
-    fn seal(&mut self, out: &mut Vec<StoreDelta>) -> Result<(), StoreError> {
-        if let Some((lane, lanes)) = self.owner {
-            self.table.retain_writes(|k| lane_of(k, lanes) == lane);
-        }
-        Store::seal(&mut self.table, out)
-    }
-}
-
 impl Topology {
     /// The global table of `topic`'s records in the store `store`: upserts, tombstones delete,
     /// null keys dropped and counted. Every lane sees every update, in dispatch order with its
@@ -65,18 +39,16 @@ impl Topology {
         K: Key + StoreKey,
         V: Data + StoreValue,
     {
-        let updates = self.source_of(topic.name(), topic.key_codec(), Nullable(topic.value_codec()), true);
+        let updates = self.source_of(
+            topic.name(),
+            topic.key_codec(),
+            Nullable(topic.value_codec()),
+            Arc::new(true.into()),
+        );
         let claimed = claim(&updates, store, "global table");
-        let id = SlotId::Keyed(store, std::any::TypeId::of::<GlobalCopy<K, V>>());
         let slot = claimed.then(|| {
             let mut graph = lock(&self.graph);
-            let decl = StoreDecl { name: store, owner: store, declared: "GlobalTable", version: 1 };
-            let spec = <Table<K, Entry<V>> as Store>::spec(decl);
-            let open = move |env: &StateEnv| {
-                let table = <Table<K, Entry<V>> as Store>::open(env, store)?;
-                Ok(Box::new(GlobalCopy::<K, V> { table, owner: None }) as Box<dyn ErasedState>)
-            };
-            graph.states.push(StateSlot::custom(id, vec![spec], open));
+            graph.states.push(LaneTable::<K, Entry<V>>::slot(store, "GlobalTable", 1, lane_of::<K>));
             graph.states.len() - 1
         });
         if let Some(slot) = slot {
@@ -161,21 +133,14 @@ struct GlobalUpsert<K, V> {
 impl<K: Key + StoreKey, V: Data + StoreValue> Push<K, Option<V>> for GlobalUpsert<K, V> {
     fn push(&mut self, env: Envelope<K, Option<V>>, cx: &mut LaneCx) -> Result<()> {
         let Envelope { record, origin } = env;
-        let (lane, lanes) = (cx.lane, cx.lanes());
-        let applied = (|| -> std::result::Result<(), BoxError> {
-            let cell = cx.states.get_mut(self.slot).ok_or("no state slot for the global table")?;
-            let copy = cell
-                .get_mut()
-                .as_any_mut()
-                .downcast_mut::<GlobalCopy<K, V>>()
-                .ok_or("the global table's slot holds something else")?;
-            copy.owner = Some((lane, lanes));
-            match record.value {
-                Some(value) => copy.table.put(record.key, Entry { value, timestamp: record.timestamp })?,
-                None => copy.table.delete(&record.key)?,
-            }
-            Ok(())
-        })();
+        let lane = (cx.lane, cx.lanes());
+        let applied =
+            LaneTable::<K, Entry<V>>::write(&Call::on_states(&cx.states), self.slot, lane, |table| {
+                match record.value {
+                    Some(value) => table.put(record.key, Entry { value, timestamp: record.timestamp }),
+                    None => table.delete(&record.key),
+                }
+            });
         match applied {
             Ok(()) => Ok(()),
             Err(e) => cx.operator_error("global table", origin, e),
@@ -211,13 +176,9 @@ where
         let Record { key, value, timestamp, headers } = record;
         let joined = (|| -> std::result::Result<Option<R>, BoxError> {
             let table_key = Panicked::catch(|| (self.key)(&key, &value))?;
-            let guard = Call::on_states(&cx.states).borrow(self.slot)?;
-            let copy = guard
-                .as_any()
-                .downcast_ref::<GlobalCopy<GK, T>>()
-                .ok_or("the global table's slot holds something else")?;
-            let found = copy.table.get(&table_key)?.map(|e| e.value);
-            drop(guard);
+            let call = Call::on_states(&cx.states);
+            let found =
+                LaneTable::<GK, Entry<T>>::read(&call, self.slot, |t| t.get(&table_key))?.map(|e| e.value);
             Ok(Panicked::catch(|| (self.f)(value, found))?)
         })();
         match joined {

@@ -4,9 +4,11 @@
 
 mod aggregate;
 mod cogroup;
+mod fk_join;
 mod global;
 mod nodes;
 mod program;
+mod replica;
 mod source;
 mod stateless;
 mod table;
@@ -25,6 +27,7 @@ pub use table::{GroupedTable, KTable};
 pub use topic::Topic;
 
 use std::marker::PhantomData;
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use nodes::{Discard, Fanout, OpNode, RekeyNode, SinkNode};
@@ -138,16 +141,17 @@ impl Topology {
         key_codec: impl Codec<K>,
         value_codec: impl Codec<V>,
     ) -> Stream<K, V> {
-        self.source_of(topic, key_codec, value_codec, false)
+        self.source_of(topic, key_codec, value_codec, Arc::default())
     }
 
-    /// A source of `topic`; with `broadcast`, each record goes to every lane.
+    /// A source of `topic`; while `broadcast` is set (it may be set until the topology is
+    /// built), each record goes to every lane.
     fn source_of<K: Key, V: Data>(
         &self,
         topic: &str,
         key_codec: impl Codec<K>,
         value_codec: impl Codec<V>,
-        broadcast: bool,
+        broadcast: Arc<AtomicBool>,
     ) -> Stream<K, V> {
         let outlet = Outlet::<K, V>::new();
         let mut graph = lock(&self.graph);

@@ -5,6 +5,7 @@
 //! nulls (tombstones, unkeyed records) as a matter of course.
 
 use std::any::Any;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use crate::codec::Codec;
@@ -44,8 +45,8 @@ pub(crate) struct TypedSource<K, V> {
     pub topic: String,
     pub key_codec: Arc<dyn Codec<K>>,
     pub value_codec: Arc<dyn Codec<V>>,
-    /// Every record goes to every lane (a global table).
-    pub broadcast: bool,
+    /// Every record goes to every lane (a global table, or a table a foreign-key join reads).
+    pub broadcast: Arc<AtomicBool>,
 }
 
 impl<K: Key, V: Clone + Send + 'static> SourceDecoder for TypedSource<K, V> {
@@ -57,7 +58,7 @@ impl<K: Key, V: Clone + Send + 'static> SourceDecoder for TypedSource<K, V> {
             key_codec: Arc::clone(&self.key_codec),
             value_codec: Arc::clone(&self.value_codec),
             spread: std::any::TypeId::of::<K>() == std::any::TypeId::of::<()>(),
-            broadcast: self.broadcast,
+            broadcast: self.broadcast.load(Ordering::Relaxed),
             bufs: (0..lanes).map(|_| Vec::new()).collect(),
         })
     }

@@ -6,12 +6,14 @@
 
 use std::sync::Arc;
 
-use super::aggregate::Entry;
+use std::sync::atomic::AtomicBool;
+
+use super::replica::{Entry, LaneTable};
 use super::{lock, Stream, Topology};
 use crate::codec::Nullable;
 use crate::error::{BoxError, Panicked, Result};
-use crate::lane::{LaneCx, Push};
-use crate::operator::{Call, Data, Key, Keyed, ParamMut, ParamRef, Registry};
+use crate::lane::{lane_of, LaneCx, Push};
+use crate::operator::{Call, Data, Key};
 use crate::record::{Envelope, Record};
 use crate::state::{StoreKey, StoreValue};
 
@@ -38,11 +40,22 @@ pub(super) type Getter<K, V> =
 /// A table: the latest value of each key of a topic (Kafka Streams' `KTable`), kept in a named
 /// state store, or derived from one (`filter`, `map_values`).
 pub struct KTable<K, V> {
-    /// The table's updates, with the values they replace.
+    /// The table's updates, with the values they replace, on the lane that owns each key.
     pub(super) updates: Stream<K, Change<V>>,
     /// How to read a key's current entry (`None`: the table could not be built).
     pub(super) getter: Option<Getter<K, V>>,
     pub(super) store: &'static str,
+    /// For a table read from a topic: how to replicate it on every lane.
+    pub(super) replication: Option<Replication<K, V>>,
+}
+
+/// How a table read from a topic is replicated when something needs every lane to follow it
+/// (a foreign-key join): its source then sends every record to every lane, each lane keeps the
+/// epoch's updates of every key in its copy of the store (sealing only its own), and `everywhere`
+/// carries every update on every lane.
+pub(super) struct Replication<K, V> {
+    pub broadcast: Arc<AtomicBool>,
+    pub everywhere: Stream<K, Change<V>>,
 }
 
 impl<K, V> std::fmt::Debug for KTable<K, V> {
@@ -60,34 +73,66 @@ impl Topology {
         K: Key + StoreKey,
         V: Data + StoreValue,
     {
-        let updates = self.stream_with(topic.name(), topic.key_codec(), Nullable(topic.value_codec()));
-        super::aggregate::claim(&updates, store, "table");
+        let broadcast = Arc::new(AtomicBool::new(false));
+        let upserts = self.source_of(
+            topic.name(),
+            topic.key_codec(),
+            Nullable(topic.value_codec()),
+            Arc::clone(&broadcast),
+        );
+        let everywhere = upserts.internal::<K, Change<V>>();
+        let mut table = upserts.upsert_into(store, "table", Some(&everywhere));
+        table.replication = Some(Replication { broadcast, everywhere });
+        table
+    }
+}
+
+impl<K: Key + StoreKey, V: Data + StoreValue> Stream<K, Option<V>> {
+    /// The table of this stream's records in the store `store`: `Some(value)` sets the key's
+    /// value, `None` deletes it (Kafka Streams' `toTable()`, where a null value deletes). A stream
+    /// of plain values becomes a table with `.map_values(Some).to_table(store)`.
+    pub fn to_table(&self, store: &'static str) -> KTable<K, V> {
+        self.upsert_into(store, "to_table", None)
+    }
+
+    /// Upserts this stream's records into a new table's store; `everywhere`, if given, gets
+    /// every update on every lane it reaches (a replicated table's).
+    fn upsert_into(
+        &self,
+        store: &'static str,
+        what: &'static str,
+        everywhere: Option<&Stream<K, Change<V>>>,
+    ) -> KTable<K, V> {
+        // Nothing needs to consume a table's changes: joins read its store.
+        let changes = self.internal::<K, Change<V>>();
+        let mut table = KTable { updates: changes.alias(), getter: None, store, replication: None };
+        if std::any::TypeId::of::<K>() == std::any::TypeId::of::<()>() {
+            lock(&self.graph).errors.push(format!(
+                "{what} `{store}` keeps its entries by key, but its stream has no key (`()`): records without a key are spread over the lanes; give the records a key first (e.g. `key_by`)"
+            ));
+            return table;
+        }
+        if !super::aggregate::claim(self, store, what) {
+            return table;
+        }
         let slot = {
             let mut graph = lock(&self.graph);
-            let mut registry = Registry::for_store(&mut graph.states, store, "table");
-            match <Keyed<Entry<V>> as ParamMut<K>>::register(&mut registry) {
-                Ok(slot) => Some(slot),
-                Err(e) => {
-                    graph.errors.push(e);
-                    None
-                }
-            }
+            // The schema of the `Keyed` store tables used to keep, so state stays readable.
+            graph.states.push(LaneTable::<K, Entry<V>>::slot(store, "Keyed", 1, lane_of::<K>));
+            graph.states.len() - 1
         };
-        // Nothing needs to consume a table's changes: joins read its store.
-        let changes = updates.internal::<K, Change<V>>();
-        if let Some(slot) = slot {
-            let outlet = Arc::clone(&changes.outlet);
-            updates.outlet.add(Arc::new(move |lanes| {
-                Box::new(UpsertNode::<K, V> { slot, next: outlet.instantiate(lanes) })
-            }));
-        }
-        let getter = slot.map(|slot| {
-            Arc::new(move |call: &Call<'_>, key: &K| {
-                let store = <Keyed<Entry<V>> as ParamRef<K>>::fetch(&slot, call, key)?;
-                Ok(store.get()?)
-            }) as Getter<K, V>
-        });
-        KTable { updates: changes, getter, store }
+        let (next, all) = (Arc::clone(&changes.outlet), everywhere.map(|s| Arc::clone(&s.outlet)));
+        self.outlet.add(Arc::new(move |lanes| {
+            Box::new(UpsertNode::<K, V> {
+                slot,
+                next: next.instantiate(lanes),
+                everywhere: all.as_ref().map(|all| all.instantiate(lanes)),
+            })
+        }));
+        table.getter = Some(Arc::new(move |call: &Call<'_>, key: &K| {
+            LaneTable::<K, Entry<V>>::read(call, slot, |t| t.get(key))
+        }));
+        table
     }
 }
 
@@ -111,7 +156,7 @@ impl<K: Key + StoreKey, V: Data> KTable<K, V> {
             Arc::new(move |call: &Call<'_>, key: &K| Ok(parent(call, key)?.filter(|e| keep(key, &e.value))))
                 as Getter<K, V>
         });
-        KTable { updates, getter, store: self.store }
+        KTable { updates, getter, store: self.store, replication: None }
     }
 
     /// Each entry's value mapped by `f` (Kafka Streams' `KTable#mapValues`).
@@ -129,7 +174,7 @@ impl<K: Key + StoreKey, V: Data> KTable<K, V> {
                 Ok(parent(call, key)?.map(|e| Entry { value: f(&e.value), timestamp: e.timestamp }))
             }) as Getter<K, V2>
         });
-        KTable { updates, getter, store: self.store }
+        KTable { updates, getter, store: self.store, replication: None }
     }
 }
 
@@ -243,37 +288,52 @@ impl<K: Key + StoreKey, V: Data> Stream<K, V> {
     }
 }
 
-/// Writes a table's updates to its store and passes them on with the values they replace.
+/// Writes a table's updates to this lane's copy of its store and passes on those of the keys
+/// this lane owns, with the values they replace (a replicated table's lanes see every key's).
 struct UpsertNode<K, V> {
     slot: usize,
     next: Box<dyn Push<K, Change<V>>>,
+    /// Where every update goes, owned or not (a replicated table's).
+    everywhere: Option<Box<dyn Push<K, Change<V>>>>,
 }
 
 impl<K: Key + StoreKey, V: Data + StoreValue> Push<K, Option<V>> for UpsertNode<K, V> {
     fn push(&mut self, env: Envelope<K, Option<V>>, cx: &mut LaneCx) -> Result<()> {
         let Envelope { record, origin } = env;
-        let written = {
-            let call = Call::on_states(&cx.states);
-            (|| -> std::result::Result<Option<V>, BoxError> {
-                let mut store = <Keyed<Entry<V>> as ParamMut<K>>::fetch(&self.slot, &call, &record.key)?;
-                let old = store.get()?.map(|e| e.value);
+        let lane = (cx.lane, cx.lanes());
+        let written =
+            LaneTable::<K, Entry<V>>::write(&Call::on_states(&cx.states), self.slot, lane, |table| {
+                let old = table.get(&record.key)?.map(|e| e.value);
                 match &record.value {
-                    Some(value) => store.set(Entry { value: value.clone(), timestamp: record.timestamp })?,
-                    None => store.delete()?,
+                    Some(value) => table.put(
+                        record.key.clone(),
+                        Entry { value: value.clone(), timestamp: record.timestamp },
+                    )?,
+                    None => table.delete(&record.key)?,
                 }
                 Ok(old)
-            })()
+            });
+        let old = match written {
+            Ok(old) => old,
+            Err(e) => return cx.operator_error("table", origin, e),
         };
-        match written {
-            Ok(old) => {
-                let Record { key, value, timestamp, headers } = record;
-                let change = Record { key, value: Change { old, new: value }, timestamp, headers };
+        let Record { key, value, timestamp, headers } = record;
+        let owned = lane_of(&key, lane.1) == lane.0;
+        let change = Record { key, value: Change { old, new: value }, timestamp, headers };
+        match (&mut self.everywhere, owned) {
+            (Some(all), true) => {
+                all.push(Envelope { record: change.duplicate(), origin }, cx)?;
                 self.next.push(Envelope { record: change, origin }, cx)
             }
-            Err(e) => cx.operator_error("table", origin, e),
+            (Some(all), false) => all.push(Envelope { record: change, origin }, cx),
+            (None, true) => self.next.push(Envelope { record: change, origin }, cx),
+            (None, false) => Ok(()),
         }
     }
     fn flush(&mut self, cx: &mut LaneCx) -> Result<()> {
+        if let Some(all) = &mut self.everywhere {
+            all.flush(cx)?;
+        }
         self.next.flush(cx)
     }
 }

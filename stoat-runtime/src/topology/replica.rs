@@ -1,0 +1,96 @@
+//! Per-lane copies of DSL stores. A [`LaneTable`] is a lane's view of one store: every write the
+//! lane makes this epoch is visible to its own reads, but at the barrier it hands over only the
+//! writes of the keys it owns. That lets a store be *replicated*: every lane applies every update
+//! of a global table (or of a table a foreign-key join reads), in dispatch order with its other
+//! input, so any lane reads any key as of the record it is processing, and still each key has
+//! exactly one writer in the epoch's commit.
+
+use std::any::Any;
+
+use serde::{Deserialize, Serialize};
+
+use super::{ErasedState, SlotId, StateSlot};
+use crate::error::{BoxError, StoreError};
+use crate::operator::{Call, Key};
+use crate::state::{StateEnv, Store, StoreDecl, StoreDelta, StoreKey, StoreValue, Table};
+
+/// What a table or an aggregation stores per key: the value and its timestamp (for an
+/// aggregate, the largest it has seen).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(super) struct Entry<A> {
+    pub value: A,
+    pub timestamp: i64,
+}
+
+/// Which lane owns a store key among `lanes`.
+pub(super) type Owner<K> = fn(&K, usize) -> usize;
+
+/// A lane's copy of a store: the table with this epoch's writes, of which only the owned keys'
+/// are sealed.
+pub(super) struct LaneTable<K, V> {
+    pub table: Table<K, V>,
+    owner: Owner<K>,
+    /// (this lane, lanes), known once the lane has written.
+    lane: Option<(usize, usize)>,
+}
+
+impl<K: StoreKey + Key, V: StoreValue> LaneTable<K, V> {
+    /// The lane slot of store `store`, keyed by `K`, holding `V`s, whose keys `owner` assigns
+    /// to lanes. `declared` and `version` name its schema.
+    pub fn slot(store: &'static str, declared: &'static str, version: u32, owner: Owner<K>) -> StateSlot {
+        let id = SlotId::Keyed(store, std::any::TypeId::of::<LaneTable<K, V>>());
+        let decl = StoreDecl { name: store, owner: store, declared, version };
+        let spec = <Table<K, V> as Store>::spec(decl);
+        StateSlot::custom(id, vec![spec], move |env: &StateEnv| {
+            let table = <Table<K, V> as Store>::open(env, store)?;
+            Ok(Box::new(LaneTable { table, owner, lane: None }) as Box<dyn ErasedState>)
+        })
+    }
+
+    /// Reads the copy in lane slot `slot`.
+    pub fn read<R>(
+        call: &Call<'_>,
+        slot: usize,
+        f: impl FnOnce(&Table<K, V>) -> Result<R, StoreError>,
+    ) -> Result<R, BoxError> {
+        let guard = call.borrow(slot)?;
+        let copy = guard.as_any().downcast_ref::<Self>().ok_or_else(|| mismatch(slot))?;
+        Ok(f(&copy.table)?)
+    }
+
+    /// Writes the copy in lane slot `slot`, on lane `lane` of `lanes`.
+    pub fn write<R>(
+        call: &Call<'_>,
+        slot: usize,
+        (lane, lanes): (usize, usize),
+        f: impl FnOnce(&mut Table<K, V>) -> Result<R, StoreError>,
+    ) -> Result<R, BoxError> {
+        let mut guard = call.borrow_mut(slot)?;
+        let copy = guard.as_any_mut().downcast_mut::<Self>().ok_or_else(|| mismatch(slot))?;
+        copy.lane = Some((lane, lanes));
+        Ok(f(&mut copy.table)?)
+    }
+}
+
+fn mismatch(slot: usize) -> String {
+    format!("state slot {slot} holds another store than the DSL expects")
+}
+
+impl<K: StoreKey + Key, V: StoreValue> ErasedState for LaneTable<K, V> {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
+    }
+    fn end_batch(&mut self) {
+        Store::end_batch(&mut self.table)
+    }
+    fn seal(&mut self, out: &mut Vec<StoreDelta>) -> Result<(), StoreError> {
+        if let Some((lane, lanes)) = self.lane {
+            let owner = self.owner;
+            self.table.retain_writes(|k| owner(k, lanes) == lane);
+        }
+        Store::seal(&mut self.table, out)
+    }
+}
