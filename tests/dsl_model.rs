@@ -1,14 +1,14 @@
-//! Randomized tests of tables, joins and table aggregations against a model written here: many
-//! random sequences of upserts, deletes and stream records over a few keys, each run with 1, 3
-//! and 16 lanes; every output, per key and in order, with its timestamp, must be what the model
-//! says (Kafka Streams 4.4's rules, cache off).
+//! Property tests of tables, joins and table aggregations against a model written here: random
+//! sequences of upserts, deletes and stream records over a few keys (proptest shrinks a failing
+//! one to a minimal case), each run with 1, 3 and 16 lanes; every output, per key and in order,
+//! with its timestamp, must be what the model says (Kafka Streams 4.4's rules, cache off). The
+//! foreign-key join's model replays Kafka Streams' own subscription protocol (instructions sent
+//! to the foreign key's side, responses resolved against the current left row).
 
-mod support;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use std::collections::{BTreeMap, HashMap};
-
+use proptest::prelude::*;
 use stoat::prelude::*;
-use support::Rng;
 
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 struct Row {
@@ -26,25 +26,74 @@ enum Op {
     S(String, String, i64),
 }
 
-fn ops(seed: u64, count: usize) -> Vec<Op> {
-    let mut rng = Rng::new(seed);
+/// One random step: which topic (0: a, 1: b, else s), the key, the row (`None`: a tombstone),
+/// and how far the timestamp moves (mostly forward, sometimes back).
+type Step = (u8, u8, Option<(u8, u8)>, i64);
+
+fn step() -> impl Strategy<Value = Step> {
+    (0u8..3, 0u8..5, prop::option::weighted(0.8, (0u8..3, 0u8..100)), -10i64..40)
+}
+
+fn ops_of(steps: &[Step]) -> Vec<Op> {
     let mut ts = 1_000i64;
-    (0..count)
-        .map(|i| {
-            // Timestamps mostly rise, sometimes jump back.
-            ts += rng.below(50) as i64 - 10;
-            let key = format!("k{}", rng.below(5));
-            let row = |rng: &mut Rng| {
-                (rng.below(5) > 0)
-                    .then(|| Row { group: format!("g{}", rng.below(3)), n: rng.below(100) as i64 })
-            };
-            match rng.below(3) {
-                0 => Op::A(key, row(&mut rng), ts),
-                1 => Op::B(key, row(&mut rng), ts),
+    steps
+        .iter()
+        .enumerate()
+        .map(|(i, &(topic, key, row, dt))| {
+            ts += dt;
+            let key = format!("k{key}");
+            let row = row.map(|(g, n)| Row { group: format!("g{g}"), n: n.into() });
+            match topic {
+                0 => Op::A(key, row, ts),
+                1 => Op::B(key, row, ts),
                 _ => Op::S(key, format!("s{i}"), ts),
             }
         })
         .collect()
+}
+
+/// The foreign key of an `a` row: a key of `b`, or none.
+fn foreign_key(r: &Row) -> Option<String> {
+    (r.n % 7 != 0).then(|| format!("k{}", r.n % 5))
+}
+
+/// Kafka Streams' foreign-key join instructions (`SubscriptionWrapper.Instruction`).
+#[derive(Clone, Copy, PartialEq)]
+enum Instruction {
+    DeleteNoPropagate,
+    DeleteAndPropagate,
+    PropagateNullIfMissing,
+    PropagateOnlyIfFound,
+}
+
+/// What Kafka Streams' subscription sender sends for a left update, inner or left join.
+fn instructions(left_join: bool, old: Option<&Row>, new: Option<&Row>) -> Vec<(Option<String>, Instruction)> {
+    use Instruction::*;
+    let old_fk = old.and_then(foreign_key);
+    let new_fk = new.and_then(foreign_key);
+    let mut sent = Vec::new();
+    if left_join {
+        if old.is_none() && new.is_none() {
+            return sent;
+        }
+        if old_fk.is_some() && old_fk != new_fk {
+            sent.push((old_fk, DeleteNoPropagate));
+        }
+        sent.push((new_fk, PropagateNullIfMissing));
+    } else if new.is_some() {
+        match (&old_fk, &new_fk) {
+            (Some(_), None) => sent.push((old_fk, DeleteAndPropagate)),
+            (None, None) => {}
+            (Some(o), Some(n)) if o != n => {
+                sent.push((old_fk.clone(), DeleteNoPropagate));
+                sent.push((new_fk, PropagateNullIfMissing));
+            }
+            _ => sent.push((new_fk, PropagateOnlyIfFound)),
+        }
+    } else if old_fk.is_some() {
+        sent.push((old_fk, DeleteAndPropagate));
+    }
+    sent
 }
 
 type Out = BTreeMap<String, Vec<(Option<String>, i64)>>;
@@ -62,9 +111,19 @@ fn model(ops: &[Op]) -> HashMap<&'static str, Out> {
     let mut a: HashMap<String, (Row, i64)> = HashMap::new();
     let mut b: HashMap<String, (Row, i64)> = HashMap::new();
     let mut totals: HashMap<String, (i64, i64)> = HashMap::new(); // group -> (sum, max ts)
+                                                                  // Per join (inner, left): foreign key -> the left keys subscribed to it.
+    let mut subscriptions: [BTreeMap<String, BTreeSet<String>>; 2] = Default::default();
     let mut out: HashMap<&'static str, Out> = HashMap::new();
     let mut emit = |topic: &'static str, key: &str, value: Option<String>, ts: i64| {
         out.entry(topic).or_default().entry(key.to_string()).or_default().push((value, ts));
+    };
+    // Kafka Streams' response resolver: joins a foreign value with the left row now current.
+    let resolve = |left_join: bool, current: Option<&Row>, foreign: Option<&Row>| -> Option<String> {
+        if foreign.is_none() && (!left_join || current.is_none()) {
+            None
+        } else {
+            Some(show(current, foreign))
+        }
     };
     for op in ops {
         match op {
@@ -104,6 +163,36 @@ fn model(ops: &[Op]) -> HashMap<&'static str, Out> {
                     Some(n) => a.insert(k.clone(), (n.clone(), *ts)),
                     None => a.remove(k),
                 };
+                // The foreign-key joins: send, receive at the foreign key, resolve.
+                for (j, topic) in [(0, "fk-inner"), (1, "fk-left")] {
+                    let left_join = j == 1;
+                    for (fk, instruction) in
+                        instructions(left_join, old.as_ref().map(|(r, _)| r), new.as_ref())
+                    {
+                        if let Some(fk) = &fk {
+                            let subs = subscriptions[j].entry(fk.clone()).or_default();
+                            match instruction {
+                                Instruction::DeleteNoPropagate | Instruction::DeleteAndPropagate => {
+                                    subs.remove(k)
+                                }
+                                _ => subs.insert(k.clone()),
+                            };
+                        }
+                        let found = fk.as_ref().and_then(|fk| b.get(fk));
+                        let at = found.map_or(*ts, |(_, t)| (*t).max(*ts));
+                        let foreign = match instruction {
+                            Instruction::DeleteNoPropagate => continue,
+                            Instruction::DeleteAndPropagate => None,
+                            Instruction::PropagateNullIfMissing => found.map(|(r, _)| r),
+                            Instruction::PropagateOnlyIfFound => match found {
+                                Some((r, _)) => Some(r),
+                                None => continue,
+                            },
+                        };
+                        let current = a.get(k).map(|(r, _)| r);
+                        emit(topic, k, resolve(left_join, current, foreign), at);
+                    }
+                }
             }
             Op::B(k, new, ts) => {
                 // A b update reaches the left join only where a has the key.
@@ -114,6 +203,13 @@ fn model(ops: &[Op]) -> HashMap<&'static str, Out> {
                     Some(n) => b.insert(k.clone(), (n.clone(), *ts)),
                     None => b.remove(k),
                 };
+                // Every left key subscribed to this foreign key gets a response.
+                for (j, topic) in [(0, "fk-inner"), (1, "fk-left")] {
+                    for sub in subscriptions[j].get(k).cloned().unwrap_or_default() {
+                        let current = a.get(&sub).map(|(r, _)| r);
+                        emit(topic, &sub, resolve(j == 1, current, new.as_ref()), *ts);
+                    }
+                }
             }
         }
     }
@@ -129,6 +225,9 @@ fn topology() -> Topology {
         .left_join(&a, |v, r: Option<Row>| format!("{v} {}", r.map_or("-".into(), |r| r.group)))
         .to("s-left");
     a.left_join(&b, |x, y: Option<Row>| show(Some(&x), y.as_ref())).to("ab-left");
+    a.join_foreign_key(&b, "fk_inner", |_, r| foreign_key(r), |x, y| show(Some(&x), Some(&y))).to("fk-inner");
+    a.left_join_foreign_key(&b, "fk_left", |_, r| foreign_key(r), |x, y| show(Some(&x), y.as_ref()))
+        .to("fk-left");
     a.group_by(|_, r| (r.group.clone(), r.n))
         .aggregate("sums", || 0i64, |_, n, s| s + n, |_, n, s| s - n)
         .map_values(|s| Some(s.to_string()))
@@ -149,7 +248,7 @@ fn run(ops: &[Op], lanes: usize) -> stoat::Result<HashMap<&'static str, Out>> {
         driver.run()?;
     }
     let mut out = HashMap::new();
-    for topic in ["s-left", "ab-left", "group-sums"] {
+    for topic in TOPICS {
         let mut per_key: Out = BTreeMap::new();
         for r in driver.output::<String, Option<String>>(topic).read_records()? {
             per_key.entry(r.key).or_default().push((r.value, r.timestamp));
@@ -159,18 +258,21 @@ fn run(ops: &[Op], lanes: usize) -> stoat::Result<HashMap<&'static str, Out>> {
     Ok(out)
 }
 
-#[test]
-fn random_table_workloads_match_the_model() -> stoat::Result<()> {
-    for seed in 1..=12u64 {
-        let ops = ops(seed, 120);
+const TOPICS: [&str; 5] = ["s-left", "ab-left", "group-sums", "fk-inner", "fk-left"];
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn random_table_workloads_match_the_model(steps in prop::collection::vec(step(), 1..100)) {
+        let ops = ops_of(&steps);
         let expected = model(&ops);
         for lanes in [1, 3, 16] {
-            let got = run(&ops, lanes)?;
-            for topic in ["s-left", "ab-left", "group-sums"] {
+            let got = run(&ops, lanes).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            for topic in TOPICS {
                 let want = expected.get(topic).cloned().unwrap_or_default();
-                assert_eq!(got[topic], want, "topic {topic}, seed {seed}, {lanes} lanes");
+                prop_assert_eq!(&got[topic], &want, "topic {}, {} lanes", topic, lanes);
             }
         }
     }
-    Ok(())
 }

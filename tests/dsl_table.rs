@@ -425,3 +425,35 @@ fn a_filtered_table_sends_a_tombstone_when_an_entry_stops_matching_and_joins_rea
     }
     Ok(())
 }
+
+#[test]
+fn a_stream_becomes_a_table_whose_none_values_delete() -> stoat::Result<()> {
+    for lanes in LANES {
+        let topology = Topology::new("to-table");
+        // Prices arrive keyed by product code; the table is keyed by product name.
+        let prices = topology
+            .stream::<String, Option<String>>("prices")
+            .key_by(|code, _| code.to_uppercase())
+            .to_table("prices");
+        topology
+            .stream::<String, String>("quotes")
+            .left_join(&prices, |q, p: Option<String>| format!("{q}@{}", p.unwrap_or("-".into())))
+            .to("quoted");
+        prices.to_stream().to("price-changes");
+        let driver = TestDriver::with_config(&topology, Config::default().lanes(lanes))?;
+        let (prices_in, quotes) =
+            (driver.input::<String, Option<String>>("prices"), driver.input::<String, String>("quotes"));
+        prices_in.pipe_at("ab".into(), Some("10".into()), 1)?;
+        quotes.pipe_at("AB".into(), "q1".into(), 2)?;
+        prices_in.pipe_at("ab".into(), None, 3)?;
+        quotes.pipe_at("AB".into(), "q2".into(), 4)?;
+        prices_in.pipe_at("ab".into(), Some("12".into()), 5)?;
+        quotes.pipe_at("AB".into(), "q3".into(), 6)?;
+        let quoted = driver.output::<String, String>("quoted").read_values()?;
+        assert_eq!(quoted, vec!["q1@10", "q2@-", "q3@12"], "{lanes} lanes");
+        let changes = driver.output::<String, Option<String>>("price-changes").read_key_values()?;
+        let ab = |v: Option<&str>| ("AB".to_string(), v.map(String::from));
+        assert_eq!(changes, vec![ab(Some("10")), ab(None), ab(Some("12"))], "{lanes} lanes");
+    }
+    Ok(())
+}

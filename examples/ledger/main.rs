@@ -1,15 +1,18 @@
-//! Ledger: tables, a table aggregation and a stream-table join, on Kafka.
+//! Ledger: tables, a table aggregation, a stream-table join and a foreign-key join, on Kafka.
 //!
 //! ```text
 //! ledger --bootstrap HOST:PORT --app-id ID [--state-dir DIR] [--lanes N] [--exit-when-idle SECS]
 //! ```
 //!
 //! Reads `<ID>-accounts` as a table (key: account id; value: JSON `{"region", "balance"}`; a
-//! tombstone closes the account) and `<ID>-payments` as a stream (key: account id; value: a
-//! payment id). Writes:
+//! tombstone closes the account), `<ID>-regions` as a table (key: region; value: its manager)
+//! and `<ID>-payments` as a stream (key: account id; value: a payment id). Writes:
 //! - `<ID>-region-totals`: per region, JSON `{"sum", "count"}` of its accounts' balances, updated
 //!   as accounts open, change, move between regions and close;
-//! - `<ID>-receipts`: per payment, `"<payment id> <region>"` (`-` for an unknown account).
+//! - `<ID>-receipts`: per payment, `"<payment id> <region>"` (`-` for an unknown account);
+//! - `<ID>-account-managers`: per account, `"<region> <manager>"` while its region has a manager,
+//!   a tombstone when it stops having one (the account closes, moves, or the region's manager
+//!   goes).
 //!
 //! Exactly-once, until SIGTERM/SIGINT or, with `--exit-when-idle`, until idle that long. The crash
 //! tests SIGKILL it at random moments.
@@ -37,6 +40,7 @@ pub struct Totals {
 const ACCOUNTS: Topic<String, Account> = Topic::json("accounts");
 const PAYMENTS: Topic<String, String> = Topic::new("payments");
 const TOTALS: Topic<String, Totals> = Topic::json("region-totals");
+const REGIONS: Topic<String, String> = Topic::new("regions");
 
 fn topology(app: &str) -> Topology {
     let topology = Topology::new(app);
@@ -56,6 +60,15 @@ fn topology(app: &str) -> Topology {
             format!("{payment} {}", a.map_or_else(|| "-".to_string(), |a| a.region))
         })
         .to(&format!("{app}-receipts"));
+    let regions = topology.table(&REGIONS.renamed(format!("{app}-regions")), "regions");
+    accounts
+        .join_foreign_key(
+            &regions,
+            "accounts_by_region",
+            |_, a| Some(a.region.clone()),
+            |a, manager| format!("{} {manager}", a.region),
+        )
+        .to(&format!("{app}-account-managers"));
     topology
 }
 

@@ -102,6 +102,8 @@ mod book {
     struct DslAggregations;
     #[doc = include_str!("../../book/src/dsl/tables.md")]
     struct DslTables;
+    #[doc = include_str!("../../book/src/dsl/joins.md")]
+    struct DslJoins;
     #[doc = include_str!("../../book/src/testing.md")]
     struct Testing;
     #[cfg(feature = "kafka")]
