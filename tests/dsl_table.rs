@@ -457,3 +457,51 @@ fn a_stream_becomes_a_table_whose_none_values_delete() -> stoat::Result<()> {
     }
     Ok(())
 }
+
+#[test]
+fn a_global_table_is_read_to_its_end_before_other_input() -> stoat::Result<()> {
+    const COUNTRIES: Topic<String, String> = Topic::new("countries");
+    const EVENTS: Topic<String, Event> = Topic::json("events");
+    for lanes in LANES {
+        let topology = Topology::new("geo");
+        let countries = topology.global_table(&COUNTRIES, "countries");
+        topology
+            .source(&EVENTS)
+            .left_join_global(
+                &countries,
+                |_, e| e.country.clone().unwrap_or_default(),
+                |_, c: Option<String>| c.unwrap_or_else(|| "?".into()),
+            )
+            .to("with-country");
+        let log = std::sync::Arc::new(stoat::log::EmbeddedLog::new(2));
+        // A backlog of events older than every country: in timestamp order they would all come
+        // first, and find no country.
+        for i in 0..50 {
+            let event = serde_json::to_vec(&Event { country: Some("fr".into()) }).unwrap_or_default();
+            log.produce("events", Some(format!("e{i}").into_bytes()), Some(event), i, Vec::new());
+        }
+        for i in 0..300 {
+            log.produce(
+                "countries",
+                Some(format!("c{i}").into_bytes()),
+                Some(b"x".to_vec()),
+                1_000 + i,
+                Vec::new(),
+            );
+        }
+        log.produce("countries", Some(b"fr".to_vec()), Some(b"France".to_vec()), 2_000, Vec::new());
+        let mut app = App::embedded_on(&topology, Config::default().lanes(lanes), log.clone())?;
+        app.run_until_idle()?;
+        let names: Vec<String> = log
+            .read_all("with-country")
+            .iter()
+            .filter_map(|(_, r)| r.value.as_deref().map(|b| String::from_utf8_lossy(b).into_owned()))
+            .collect();
+        assert_eq!(names.len(), 50, "{lanes} lanes");
+        assert!(
+            names.iter().all(|n| n == "France"),
+            "every event sees the whole table, {lanes} lanes: {names:?}"
+        );
+    }
+    Ok(())
+}

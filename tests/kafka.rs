@@ -565,3 +565,41 @@ fn a_table_lost_with_its_state_directory_is_restored_from_its_changelog() -> sto
     assert!(stats.restored >= 2, "both customers came back from the changelog: {stats:?}");
     Ok(())
 }
+
+#[test]
+fn a_global_table_written_in_transactions_is_read_to_its_end_before_other_input() -> stoat::Result<()> {
+    let k = kafka();
+    for (topic, partitions) in [("gt-src", 2), ("gt-countries", 2), ("gt-events", 3), ("gt-out", 2)] {
+        k.create_topic(topic, partitions);
+    }
+    // Events first: older than every country, so in timestamp order they would come first.
+    k.produce("gt-events", (0..30).map(|i| (Some(format!("e{i}").into_bytes()), b"fr".to_vec())));
+    std::thread::sleep(Duration::from_millis(20));
+    let countries = (0..500).map(|i| (Some(format!("c{i}").into_bytes()), b"x".to_vec()));
+    k.produce("gt-src", countries.chain([(Some(b"fr".to_vec()), b"France".to_vec())]));
+    // The countries topic is written by another stoat app, in transactions (commit markers
+    // included), as a global table's topic often is.
+    let copy = Topology::new("gt-copy");
+    copy.stream::<String, String>("gt-src").to("gt-countries");
+    run_until_idle(&copy, Config::default(), KafkaConfig::new(&k.bootstrap))?;
+
+    let topology = Topology::new("gt-app");
+    let countries = topology.global_table(&Topic::<String, String>::new("gt-countries"), "countries");
+    topology
+        .stream::<String, String>("gt-events")
+        .left_join_global(
+            &countries,
+            |_, c| c.clone(),
+            |_, c: Option<String>| c.unwrap_or_else(|| "?".into()),
+        )
+        .to("gt-out");
+    run_until_idle(&topology, Config::default().lanes(3), KafkaConfig::new(&k.bootstrap))?;
+    let names: Vec<String> = k
+        .read_committed("gt-out")
+        .into_iter()
+        .map(|(_, v, _)| String::from_utf8_lossy(v.as_deref().unwrap_or_default()).into_owned())
+        .collect();
+    assert_eq!(names.len(), 30);
+    assert!(names.iter().all(|n| n == "France"), "every event sees the whole global table: {names:?}");
+    Ok(())
+}

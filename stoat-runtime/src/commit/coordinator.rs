@@ -64,6 +64,17 @@ pub struct Engine {
     /// Since when, and how often, transient errors have been retried without a commit.
     pub(super) retrying_since: Option<Instant>,
     pub(super) retries: u32,
+    /// While global tables are read to their end at start: their sources, the others (held
+    /// back), and when it began.
+    bootstrap: Option<Bootstrap>,
+}
+
+/// A global-table bootstrap in progress.
+#[derive(Debug)]
+struct Bootstrap {
+    globals: Vec<u32>,
+    held: Vec<u32>,
+    since: Instant,
 }
 
 impl std::fmt::Debug for Engine {
@@ -123,6 +134,18 @@ impl Engine {
         let batchers = program.sources.iter().map(|s| s.batcher(config.lanes)).collect();
         log.assign(program.app(), &topics)?;
         let lane_source = vec![None; config.lanes];
+        // Global tables are read to their end before any other input (as Kafka Streams' global
+        // thread bootstraps them): the other sources are paused until then.
+        let (globals, held): (Vec<u32>, Vec<u32>) =
+            (0..program.sources.len() as u32).partition(|&i| program.sources[i as usize].bootstraps());
+        let bootstrap = (!globals.is_empty() && !held.is_empty()).then(|| Bootstrap {
+            globals,
+            held,
+            since: Instant::now(),
+        });
+        if let Some(b) = &bootstrap {
+            log.pause(&b.held, true)?;
+        }
         Ok(Engine {
             program,
             config,
@@ -145,6 +168,7 @@ impl Engine {
             committed: HashMap::new(),
             retrying_since: None,
             retries: 0,
+            bootstrap,
         })
     }
 
@@ -262,6 +286,18 @@ impl Engine {
             if (dispatched > 0 && now >= deadline) || (dispatched == 0 && now >= started + interval) {
                 break Trigger::Time;
             }
+            if n == 0 && self.bootstrap.is_some() {
+                if self.bootstrapped().await? {
+                    // The other input is let in: poll again at once.
+                    continue;
+                }
+                // Not at the end yet, though nothing came: wait for the global tables' input,
+                // idle or not.
+                if shutdown.is_none() {
+                    self.log.wait_for_data().await;
+                    continue;
+                }
+            }
             if n == 0 {
                 self.flush_all()?;
                 match shutdown {
@@ -284,6 +320,22 @@ impl Engine {
             self.commit(trigger).await?;
         }
         Ok(trigger)
+    }
+
+    /// Whether the global tables' bootstrap is over: once their sources are read to the end, the
+    /// held-back sources are resumed.
+    async fn bootstrapped(&mut self) -> Result<bool> {
+        let Some(b) = &self.bootstrap else { return Ok(true) };
+        let globals = b.globals.clone();
+        if !self.blocking(move |log| log.sources_caught_up(&globals)).await? {
+            return Ok(false);
+        }
+        let held = b.held.clone();
+        self.blocking(move |log| log.pause(&held, false)).await?;
+        let globals: Vec<&str> = b.globals.iter().map(|&i| self.topics[i as usize].as_str()).collect();
+        tracing::info!(app = %self.program.app(), ?globals, took = ?b.since.elapsed(), "global tables loaded; reading the other input");
+        self.bootstrap = None;
+        Ok(true)
     }
 
     /// Takes one round of records from the log and dispatches them. Returns how many.

@@ -45,6 +45,8 @@ struct AppState {
     reading: Vec<(u32, String, u32, u64)>,
     /// Where the next poll starts in `reading`, so partitions take turns.
     turn: usize,
+    /// Sources not read for now.
+    paused: Vec<u32>,
 }
 
 impl Default for EmbeddedLog {
@@ -278,6 +280,9 @@ impl Log for EmbeddedSession {
                     }
                     let idx = (app.turn + i) % n;
                     let (source, topic, partition, next) = &mut app.reading[idx];
+                    if app.paused.contains(source) {
+                        continue;
+                    }
                     let Some(part) =
                         state.topics.get(topic.as_str()).and_then(|p| p.get(*partition as usize))
                     else {
@@ -329,6 +334,28 @@ impl Log for EmbeddedSession {
             app.pending.clear();
             // Re-read what the aborted epoch consumed, from the committed offsets.
             app.reading.clear();
+        })
+    }
+
+    fn pause(&self, sources: &[u32], paused: bool) -> Result<()> {
+        self.with(|_, _, app| {
+            app.paused.retain(|s| !sources.contains(s));
+            if paused {
+                app.paused.extend_from_slice(sources);
+            }
+        })
+    }
+
+    fn sources_caught_up(&self, sources: &[u32]) -> Result<bool> {
+        self.with(|_, state, app| {
+            app.reading.iter().filter(|r| sources.contains(&r.0)).all(|(_, topic, partition, next)| {
+                let len = state
+                    .topics
+                    .get(topic.as_str())
+                    .and_then(|p| p.get(*partition as usize))
+                    .map_or(0, Vec::len);
+                *next as usize >= len
+            })
         })
     }
 

@@ -138,6 +138,17 @@ pub trait Log: Send + Sync + 'static {
     fn caught_up(&self) -> Result<bool> {
         Ok(true)
     }
+    /// Stops (`paused`) or resumes reading the partitions of the given sources (by index in
+    /// the list given to [`Log::assign`]): a global table's bootstrap holds the other input
+    /// back. Logs that cannot pause read everything at once.
+    fn pause(&self, _sources: &[u32], _paused: bool) -> Result<()> {
+        Ok(())
+    }
+    /// Whether every partition of the given sources has been read to its end. Logs that cannot
+    /// tell say yes.
+    fn sources_caught_up(&self, _sources: &[u32]) -> Result<bool> {
+        Ok(true)
+    }
     /// Resolves when new data may be available (or after a short time).
     fn wait_for_data(&self) -> BoxFuture<'_, ()>;
 }

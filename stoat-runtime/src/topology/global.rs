@@ -44,6 +44,7 @@ impl Topology {
             topic.key_codec(),
             Nullable(topic.value_codec()),
             Arc::new(true.into()),
+            true,
         );
         let claimed = claim(&updates, store, "global table");
         let slot = claimed.then(|| {

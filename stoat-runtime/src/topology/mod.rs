@@ -141,17 +141,19 @@ impl Topology {
         key_codec: impl Codec<K>,
         value_codec: impl Codec<V>,
     ) -> Stream<K, V> {
-        self.source_of(topic, key_codec, value_codec, Arc::default())
+        self.source_of(topic, key_codec, value_codec, Arc::default(), false)
     }
 
     /// A source of `topic`; while `broadcast` is set (it may be set until the topology is
-    /// built), each record goes to every lane.
+    /// built), each record goes to every lane; with `bootstrap`, the topic is read to its end
+    /// at start before any other.
     fn source_of<K: Key, V: Data>(
         &self,
         topic: &str,
         key_codec: impl Codec<K>,
         value_codec: impl Codec<V>,
         broadcast: Arc<AtomicBool>,
+        bootstrap: bool,
     ) -> Stream<K, V> {
         let outlet = Outlet::<K, V>::new();
         let mut graph = lock(&self.graph);
@@ -168,6 +170,7 @@ impl Topology {
             key_codec: Arc::new(key_codec),
             value_codec: Arc::new(value_codec),
             broadcast,
+            bootstrap,
         });
         let root_outlet = Arc::clone(&outlet);
         let root: RootFactory = Arc::new(move |lanes| Box::new(RootOf::new(root_outlet.instantiate(lanes))));

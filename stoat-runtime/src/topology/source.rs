@@ -18,6 +18,8 @@ use crate::record::{Envelope, Origin, Record};
 /// A source topic and how to decode it.
 pub(crate) trait SourceDecoder: Send + Sync {
     fn topic(&self) -> &str;
+    /// Whether the topic is read to its end before other input is (a global table's).
+    fn bootstraps(&self) -> bool;
     fn batcher(&self, lanes: usize) -> Box<dyn Batcher>;
 }
 
@@ -47,11 +49,16 @@ pub(crate) struct TypedSource<K, V> {
     pub value_codec: Arc<dyn Codec<V>>,
     /// Every record goes to every lane (a global table, or a table a foreign-key join reads).
     pub broadcast: Arc<AtomicBool>,
+    /// Read to its end at start, before other input (a global table).
+    pub bootstrap: bool,
 }
 
 impl<K: Key, V: Clone + Send + 'static> SourceDecoder for TypedSource<K, V> {
     fn topic(&self) -> &str {
         &self.topic
+    }
+    fn bootstraps(&self) -> bool {
+        self.bootstrap
     }
     fn batcher(&self, lanes: usize) -> Box<dyn Batcher> {
         Box::new(TypedBatcher::<K, V> {

@@ -79,6 +79,7 @@ impl Topology {
             topic.key_codec(),
             Nullable(topic.value_codec()),
             Arc::clone(&broadcast),
+            false,
         );
         let everywhere = upserts.internal::<K, Change<V>>();
         let mut table = upserts.upsert_into(store, "table", Some(&everywhere));

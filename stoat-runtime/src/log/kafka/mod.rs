@@ -189,6 +189,49 @@ impl KafkaLog {
         }
     }
 
+    /// Whether every assigned partition of the sources `keep` accepts has been read to its end.
+    fn read_to_end(&self, keep: impl Fn(u32) -> bool) -> Result<bool> {
+        let parts: Vec<(String, i32)> = {
+            let assignment = self.assignment.lock().unwrap_or_else(|p| p.into_inner());
+            let wanted = |t: &String| assignment.index.get(t).is_some_and(|&s| keep(s));
+            assignment.partitions.iter().filter(|(t, _)| wanted(t)).cloned().collect()
+        };
+        let positions =
+            self.consumer.position().map_err(|e| Error::Log(format!("cannot read positions: {e}")))?;
+        // A partition the consumer has not fetched from yet has no position: use the committed
+        // offset, where it starts.
+        let mut unknown = TopicPartitionList::new();
+        for (topic, p) in &parts {
+            if positions.find_partition(topic, *p).and_then(|e| e.offset().to_raw()).is_none_or(|o| o < 0) {
+                unknown.add_partition(topic, *p);
+            }
+        }
+        let committed = if unknown.count() > 0 {
+            self.consumer
+                .committed_offsets(unknown, Duration::from_secs(5))
+                .map_err(|e| Error::Log(format!("cannot read committed offsets: {e}")))?
+        } else {
+            TopicPartitionList::new()
+        };
+        for (topic, p) in parts {
+            let (_, high) = self
+                .consumer
+                .fetch_watermarks(&topic, p, Duration::from_secs(5))
+                .map_err(|e| Error::Log(format!("cannot read the end of `{topic}` partition {p}: {e}")))?;
+            let offset_of = |l: &TopicPartitionList| {
+                l.find_partition(&topic, p).and_then(|e| e.offset().to_raw()).filter(|&o| o >= 0)
+            };
+            let at = offset_of(&positions).or_else(|| offset_of(&committed)).unwrap_or(-1);
+            tracing::debug!(topic, partition = p, at, high, "input position");
+            if high > 0 && at < high {
+                // Said when idle: which partition still has input, and how far the app is.
+                tracing::info!(topic, partition = p, at, high, "input remains");
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
     /// Moves every input partition the aborted epoch read from back to the first record it read
     /// there (the committed offset), so those records are read again. Seeking needs no round
     /// trip to the group coordinator, which may be the broker that just failed.
@@ -466,44 +509,25 @@ impl Log for KafkaLog {
     }
 
     fn caught_up(&self) -> Result<bool> {
-        let parts: Vec<(String, i32)> = {
-            let assignment = self.assignment.lock().unwrap_or_else(|p| p.into_inner());
-            assignment.partitions.iter().cloned().collect()
-        };
-        let positions =
-            self.consumer.position().map_err(|e| Error::Log(format!("cannot read positions: {e}")))?;
-        // A partition the consumer has not fetched from yet has no position: use the committed
-        // offset, where it starts.
-        let mut unknown = TopicPartitionList::new();
-        for (topic, p) in &parts {
-            if positions.find_partition(topic, *p).and_then(|e| e.offset().to_raw()).is_none_or(|o| o < 0) {
-                unknown.add_partition(topic, *p);
+        self.read_to_end(|_| true)
+    }
+
+    fn sources_caught_up(&self, sources: &[u32]) -> Result<bool> {
+        self.read_to_end(|source| sources.contains(&source))
+    }
+
+    fn pause(&self, sources: &[u32], paused: bool) -> Result<()> {
+        let assignment = self.assignment.lock().unwrap_or_else(|p| p.into_inner());
+        let mut list = TopicPartitionList::new();
+        for (topic, p) in &assignment.partitions {
+            if assignment.index.get(topic).is_some_and(|s| sources.contains(s)) {
+                list.add_partition(topic, *p);
             }
         }
-        let committed = if unknown.count() > 0 {
-            self.consumer
-                .committed_offsets(unknown, Duration::from_secs(5))
-                .map_err(|e| Error::Log(format!("cannot read committed offsets: {e}")))?
-        } else {
-            TopicPartitionList::new()
-        };
-        for (topic, p) in parts {
-            let (_, high) = self
-                .consumer
-                .fetch_watermarks(&topic, p, Duration::from_secs(5))
-                .map_err(|e| Error::Log(format!("cannot read the end of `{topic}` partition {p}: {e}")))?;
-            let offset_of = |l: &TopicPartitionList| {
-                l.find_partition(&topic, p).and_then(|e| e.offset().to_raw()).filter(|&o| o >= 0)
-            };
-            let at = offset_of(&positions).or_else(|| offset_of(&committed)).unwrap_or(-1);
-            tracing::debug!(topic, partition = p, at, high, "input position");
-            if high > 0 && at < high {
-                // Said when idle: which partition still has input, and how far the app is.
-                tracing::info!(topic, partition = p, at, high, "input remains");
-                return Ok(false);
-            }
-        }
-        Ok(true)
+        let done = if paused { self.consumer.pause(&list) } else { self.consumer.resume(&list) };
+        done.map_err(|e| {
+            Error::Log(format!("cannot {} input partitions: {e}", if paused { "pause" } else { "resume" }))
+        })
     }
 
     fn wait_for_data(&self) -> BoxFuture<'_, ()> {
