@@ -167,3 +167,71 @@ fn two_aggregations_cannot_share_a_store() {
     let err = topology.build().err().map(|e| e.to_string()).unwrap_or_default();
     assert!(err.contains("store `n` is already used by another table or aggregation"), "{err}");
 }
+
+/// Word counts per epoch, then the number of words per count parity: an aggregation fed by
+/// another's outputs.
+fn counting_topology() -> Topology {
+    let topology = Topology::new("dsl-once");
+    let counts = topology
+        .stream::<String, String>("lines")
+        .flat_map_values(|line| words(&line))
+        .group_by(|_, word| word.clone())
+        .count("word_counts");
+    counts.to("counts");
+    counts
+        .group_by(|_, n| if n % 2 == 0 { "even".to_string() } else { "odd".to_string() })
+        .count("parities")
+        .to("parities");
+    topology
+}
+
+#[test]
+fn latest_per_epoch_emits_each_key_once_per_epoch_with_its_latest_aggregate() -> stoat::Result<()> {
+    for lanes in LANES {
+        let config = Config::default().lanes(lanes).emission(Emission::LatestPerEpoch);
+        let driver = TestDriver::with_config(&counting_topology(), config)?;
+        let produce = |line: &str, ts: i64| {
+            driver.log().produce(
+                "lines",
+                Some(b"doc".to_vec()),
+                Some(line.as_bytes().to_vec()),
+                ts,
+                Vec::new(),
+            )
+        };
+        // One epoch: a, a, b, c, c, c.
+        produce("a a b", 10);
+        produce("c c c", 5);
+        driver.run()?;
+        let read = |topic: &str| -> stoat::Result<HashMap<String, Vec<(u64, i64)>>> {
+            let mut got: HashMap<String, Vec<(u64, i64)>> = HashMap::new();
+            for r in driver.output::<String, u64>(topic).read_records()? {
+                got.entry(r.key).or_default().push((r.value, r.timestamp));
+            }
+            Ok(got)
+        };
+        let counts = read("counts")?;
+        let want: HashMap<String, Vec<(u64, i64)>> =
+            [("a", vec![(2, 10)]), ("b", vec![(1, 10)]), ("c", vec![(3, 5)])]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect();
+        assert_eq!(counts, want, "{lanes} lanes");
+        // The second aggregation counts the first one's released outputs: a=2 is even, b=1
+        // and c=3 are odd.
+        let parities = read("parities")?;
+        assert_eq!(parities["even"], vec![(1, 10)], "{lanes} lanes");
+        assert_eq!(parities["odd"], vec![(2, 10)], "{lanes} lanes");
+
+        // A second epoch touching only b: only b is emitted again (and its parity).
+        produce("b", 20);
+        driver.run()?;
+        let counts = read("counts")?;
+        assert_eq!(counts.get("b"), Some(&vec![(2, 20)]), "{lanes} lanes");
+        assert!(!counts.contains_key("a") && !counts.contains_key("c"), "{lanes} lanes: {counts:?}");
+        let parities = read("parities")?;
+        assert_eq!(parities["even"], vec![(2, 20)], "{lanes} lanes");
+        assert!(!parities.contains_key("odd"), "{lanes} lanes: {parities:?}");
+    }
+    Ok(())
+}

@@ -36,6 +36,19 @@ pub enum DispatchOrder {
     Arrival,
 }
 
+/// How often an aggregation emits a key's aggregate.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Emission {
+    /// Every update, as Kafka Streams does with its record cache off. The default.
+    #[default]
+    EveryUpdate,
+    /// At most once per key per epoch: the key's latest aggregate when the epoch ends, as Kafka
+    /// Streams' record cache does at a commit (cheaper downstream; which intermediate values are
+    /// emitted then depends on where epochs end).
+    LatestPerEpoch,
+}
+
 /// Configuration of a stoat application: `Config::default()` and the builder methods, one per
 /// setting (new settings may come; the struct cannot be built field by field).
 #[derive(Clone, Debug)]
@@ -78,6 +91,8 @@ pub struct Config {
     /// Which input record is processed next across partitions (default
     /// [`DispatchOrder::Timestamp`]).
     pub dispatch_order: DispatchOrder,
+    /// How often aggregations emit (default [`Emission::EveryUpdate`]).
+    pub emission: Emission,
 }
 
 fn cpus() -> usize {
@@ -99,6 +114,7 @@ impl Default for Config {
             retry_timeout: Duration::from_secs(300),
             rebuild_foreign_state: false,
             dispatch_order: DispatchOrder::Timestamp,
+            emission: Emission::EveryUpdate,
         }
     }
 }
@@ -133,6 +149,12 @@ impl Config {
     /// Sets which input record is processed next across partitions.
     pub fn dispatch_order(mut self, order: DispatchOrder) -> Self {
         self.dispatch_order = order;
+        self
+    }
+    /// Sets how often aggregations (`count`, `reduce`, `aggregate`, cogroups, table
+    /// aggregations) emit.
+    pub fn emission(mut self, emission: Emission) -> Self {
+        self.emission = emission;
         self
     }
     /// Sets the most records in flight (at least 256).

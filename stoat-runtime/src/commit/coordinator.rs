@@ -15,9 +15,9 @@ use tokio::sync::{mpsc, oneshot, Notify};
 use tokio::task::JoinHandle;
 
 use super::Shutdown;
-use crate::config::{Config, DispatchOrder, ErrorPolicy};
+use crate::config::{Config, DispatchOrder, Emission, ErrorPolicy};
 use crate::error::{Error, RecordLocation, Result};
-use crate::lane::{dead_letter, spawn_lane, Budget, Entry, LaneCx, LaneMsg, Shared};
+use crate::lane::{dead_letter, spawn_lane, Budget, Entry, LaneCx, LaneMsg, Phase, Shared};
 use crate::log::{CommitOffset, Log, LogRecord, Polled};
 use crate::record::Origin;
 use crate::state::{StateEnv, StateWriter};
@@ -118,6 +118,7 @@ impl Engine {
             failure: Mutex::new(None),
             stats,
             policy: config.error_policy.clone(),
+            once_per_epoch: config.emission == Emission::LatestPerEpoch,
             source_topics: program.source_topics().into_iter().map(std::sync::Arc::from).collect(),
             log: Arc::clone(&log),
         });
@@ -127,7 +128,15 @@ impl Engine {
             for slot in &program.states {
                 states.push(std::cell::RefCell::new((slot.open)(&state)?));
             }
-            let cx = LaneCx { lane, shared: Arc::clone(&shared), states, outputs: Vec::new(), unsent: 0 };
+            let cx = LaneCx {
+                lane,
+                shared: Arc::clone(&shared),
+                states,
+                outputs: Vec::new(),
+                unsent: 0,
+                phase: Phase::Batch,
+                released: 0,
+            };
             lanes.push(spawn_lane(cx, program.pipeline(config.lanes), rx));
         }
         let topics = program.source_topics();
@@ -435,8 +444,27 @@ impl Engine {
     }
 
     /// Waits until every dispatched and re-keyed record has been processed.
+    /// Waits until nothing is in flight; then, when aggregations hold their outputs until the
+    /// epoch ends, has every lane release them and waits for what they set off, until a round
+    /// releases nothing (one aggregation's outputs may feed another's).
     async fn quiesce(&mut self) -> Result<()> {
-        self.wait_until(|shared| shared.budget.in_flight() == 0).await
+        self.wait_until(|shared| shared.budget.in_flight() == 0).await?;
+        if !self.shared.once_per_epoch {
+            return Ok(());
+        }
+        loop {
+            let mut released = 0;
+            for (lane, tx) in self.shared.senders.iter().enumerate() {
+                let (reply, wait) = oneshot::channel();
+                let stopped = || Error::Runtime(format!("lane {lane} has stopped"));
+                tx.send(LaneMsg::EndEpoch(reply)).map_err(|_| stopped())?;
+                released += wait.await.map_err(|_| stopped())??;
+            }
+            self.wait_until(|shared| shared.budget.in_flight() == 0).await?;
+            if released == 0 {
+                return Ok(());
+            }
+        }
     }
 
     async fn commit(&mut self, trigger: Trigger) -> Result<()> {

@@ -32,6 +32,8 @@ pub(crate) struct Shared {
     pub failure: Mutex<Option<Error>>,
     pub stats: Arc<Stats>,
     pub policy: ErrorPolicy,
+    /// Whether aggregations hold their outputs until the epoch ends.
+    pub once_per_epoch: bool,
     pub source_topics: Vec<Arc<str>>,
     pub log: Arc<dyn Log>,
 }
@@ -112,6 +114,20 @@ pub(crate) struct LaneCx {
     /// Re-keyed records this lane holds in its re-key buffers, not yet sent (nor counted in
     /// the budget).
     pub unsent: usize,
+    /// What a pipeline flush is for.
+    pub phase: Phase,
+    /// Records nodes held back and released at this epoch's end, so far.
+    pub released: usize,
+}
+
+/// What a flush of the pipeline is for: the end of a batch, the end of the epoch (nodes that
+/// hold outputs back until then release them), or an aborted epoch (they drop them).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) enum Phase {
+    #[default]
+    Batch,
+    EpochEnd,
+    Discard,
 }
 
 impl LaneCx {

@@ -7,7 +7,7 @@ mod context;
 mod task;
 
 pub(crate) use budget::Budget;
-pub(crate) use context::{dead_letter, LaneCx, Shared};
+pub(crate) use context::{dead_letter, LaneCx, Phase, Shared};
 pub(crate) use task::{spawn_lane, LaneMsg, LanePipeline};
 
 use std::any::Any;

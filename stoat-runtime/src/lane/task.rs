@@ -10,12 +10,19 @@ use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use super::{Entry, LaneCx, Root, BATCH};
+use super::{Entry, LaneCx, Phase, Root, BATCH};
 use crate::error::{Error, Panicked, Result};
 use crate::state::StoreDelta;
 
 pub(crate) enum LaneMsg {
-    Batch { entry: Entry, records: Box<dyn Any + Send>, count: usize },
+    Batch {
+        entry: Entry,
+        records: Box<dyn Any + Send>,
+        count: usize,
+    },
+    /// The epoch's input is all processed: release what nodes hold until its end; replies
+    /// with how many records they released.
+    EndEpoch(oneshot::Sender<Result<usize>>),
     Seal(oneshot::Sender<Result<LaneSeal>>),
     Discard(oneshot::Sender<Result<()>>),
 }
@@ -91,6 +98,24 @@ impl LanePipeline {
         (ran, result)
     }
 
+    /// Flushes every node for `phase` (the epoch's end, or its abort).
+    fn flush_for(&mut self, cx: &mut LaneCx, phase: Phase) -> Result<()> {
+        cx.phase = phase;
+        let flushed = self.sources.iter_mut().chain(self.points.iter_mut()).try_for_each(|r| r.flush(cx));
+        cx.phase = Phase::Batch;
+        for state in &mut cx.states {
+            state.get_mut().end_batch();
+        }
+        flushed
+    }
+
+    /// Releases what nodes hold until the epoch's end; returns how many records.
+    fn end_epoch(&mut self, cx: &mut LaneCx) -> Result<usize> {
+        cx.released = 0;
+        self.flush_for(cx, Phase::EpochEnd)?;
+        Ok(std::mem::take(&mut cx.released))
+    }
+
     fn seal(&mut self, cx: &mut LaneCx) -> Result<LaneSeal> {
         let mut deltas = Vec::new();
         for state in &mut cx.states {
@@ -110,6 +135,8 @@ impl LanePipeline {
             let n = root.clear();
             cx.shared.done(Entry::Point(i), n);
         }
+        // Nodes drop what they hold for the epoch's end (and unsent re-keyed records).
+        self.flush_for(cx, Phase::Discard)?;
         cx.outputs.clear();
         let mut deltas = Vec::new();
         for state in &mut cx.states {
@@ -167,6 +194,13 @@ pub(crate) fn spawn_lane(
                             }
                             shared.done(entry, count);
                         }
+                    }
+                    LaneMsg::EndEpoch(reply) => {
+                        let released = match caught(lane, || pipeline.end_epoch(&mut cx)) {
+                            Ok(n) => flush_outputs(&mut cx).await.map(|()| n),
+                            Err(e) => Err(e),
+                        };
+                        let _ = reply.send(released);
                     }
                     LaneMsg::Seal(reply) => {
                         let sealed = match flush_outputs(&mut cx).await {

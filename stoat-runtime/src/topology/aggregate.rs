@@ -9,7 +9,9 @@ use std::sync::Arc;
 use super::replica::Entry;
 use super::{lock, Stream};
 use crate::error::{BoxError, Panicked, Result};
-use crate::lane::{LaneCx, Push};
+use rustc_hash::FxHashMap;
+
+use crate::lane::{LaneCx, Phase, Push};
 use crate::operator::{Call, Data, Key, Keyed, ParamMut, Registry};
 use crate::record::{Envelope, Record};
 use crate::state::{StoreKey, StoreValue};
@@ -113,7 +115,13 @@ impl<K: Key + StoreKey, V: Data> Grouped<K, V> {
         let f = Arc::new(f);
         let outlet = Arc::clone(&next.outlet);
         self.stream.outlet.add(Arc::new(move |lanes| {
-            Box::new(FoldNode { what, slot, f: Arc::clone(&f), next: outlet.instantiate(lanes) })
+            Box::new(FoldNode {
+                what,
+                slot,
+                f: Arc::clone(&f),
+                next: outlet.instantiate(lanes),
+                held: Held::new(),
+            })
         }));
     }
 }
@@ -133,12 +141,42 @@ pub(super) fn claim<K, V>(stream: &Stream<K, V>, store: &'static str, what: &str
 }
 
 /// One aggregation on one lane: reads the key's entry, folds the record in, writes it back and
-/// emits the new aggregate.
+/// emits the new aggregate, or, with [`Emission::LatestPerEpoch`](crate::config::Emission),
+/// keeps the key's latest aggregate until the epoch ends.
 struct FoldNode<F, K, A> {
     what: &'static str,
     slot: usize,
     f: Arc<F>,
     next: Box<dyn Push<K, A>>,
+    held: Held<K, A>,
+}
+
+/// The aggregates an aggregation holds until the epoch ends: one per key, the latest, in the
+/// order the keys were first updated.
+struct Held<K, A> {
+    records: Vec<Envelope<K, A>>,
+    index: FxHashMap<K, usize>,
+}
+
+impl<K: Key, A> Held<K, A> {
+    fn new() -> Self {
+        Held { records: Vec::new(), index: FxHashMap::default() }
+    }
+
+    fn hold(&mut self, env: Envelope<K, A>) {
+        match self.index.get(&env.record.key) {
+            Some(&i) => self.records[i] = env,
+            None => {
+                self.index.insert(env.record.key.clone(), self.records.len());
+                self.records.push(env);
+            }
+        }
+    }
+
+    fn clear(&mut self) {
+        self.records.clear();
+        self.index.clear();
+    }
 }
 
 impl<F, K, V, A> Push<K, V> for FoldNode<F, K, A>
@@ -168,12 +206,28 @@ where
         match folded {
             Ok(entry) => {
                 let record = Record { key, value: entry.value, timestamp: entry.timestamp, headers };
+                if cx.shared.once_per_epoch {
+                    self.held.hold(Envelope { record, origin });
+                    return Ok(());
+                }
                 self.next.push(Envelope { record, origin }, cx)
             }
             Err(e) => cx.operator_error(self.what, origin, e),
         }
     }
     fn flush(&mut self, cx: &mut LaneCx) -> Result<()> {
+        match cx.phase {
+            Phase::Batch => {}
+            Phase::Discard => self.held.clear(),
+            Phase::EpochEnd => {
+                let held = std::mem::take(&mut self.held.records);
+                self.held.index.clear();
+                for env in held {
+                    cx.released += 1;
+                    self.next.push(env, cx)?;
+                }
+            }
+        }
         self.next.flush(cx)
     }
 }

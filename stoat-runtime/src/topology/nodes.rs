@@ -7,7 +7,7 @@ use std::sync::Arc;
 use super::ErasedState;
 use crate::codec::Codec;
 use crate::error::{BoxError, Error, Panicked, Result};
-use crate::lane::{lane_of, Entry, LaneCx, Push, BATCH};
+use crate::lane::{lane_of, Entry, LaneCx, Phase, Push, BATCH};
 use crate::log::OutRecord;
 use crate::operator::{Call, Context, Emitter, Key, Operator};
 use crate::record::{Envelope, Record};
@@ -180,6 +180,14 @@ impl<K: Key, V: Send + 'static> Push<K, V> for RekeyNode<K, V> {
         Ok(())
     }
     fn flush(&mut self, cx: &mut LaneCx) -> Result<()> {
+        if cx.phase == Phase::Discard {
+            // The epoch is aborted: what this lane had not sent yet is dropped with it.
+            for buf in &mut self.bufs {
+                cx.unsent -= buf.len();
+                buf.clear();
+            }
+            return Ok(());
+        }
         for lane in 0..self.bufs.len() {
             if !self.bufs[lane].is_empty() {
                 self.send(lane, cx)?;
