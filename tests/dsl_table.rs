@@ -505,3 +505,87 @@ fn a_global_table_is_read_to_its_end_before_other_input() -> stoat::Result<()> {
     }
     Ok(())
 }
+
+#[stoat::operator]
+fn greet(
+    #[key] id: &String,
+    visit: String,
+    customers: &TableView<String, Customer>,
+) -> Result<String, StoreError> {
+    let name = customers.get(id)?.map_or("stranger".to_string(), |c| c.name);
+    Ok(format!("{visit}: hello {name}"))
+}
+
+#[test]
+fn an_operator_reads_a_table_under_its_records_key() -> stoat::Result<()> {
+    for lanes in LANES {
+        let topology = Topology::new("greeter");
+        topology.table(&CUSTOMERS, "customers");
+        topology.stream::<String, String>("visits").process(greet {}).to("greetings");
+        let driver = TestDriver::with_config(&topology, Config::default().lanes(lanes))?;
+        let visits = driver.input::<String, String>("visits");
+        driver.input_topic(&CUSTOMERS).pipe("c1".into(), Customer { name: "Ann".into() })?;
+        visits.pipe("c1".into(), "v1".into())?;
+        visits.pipe("c2".into(), "v2".into())?;
+        driver.input_topic(&CUSTOMERS).pipe("c1".into(), Customer { name: "Annie".into() })?;
+        visits.pipe("c1".into(), "v3".into())?;
+        let out = driver.output::<String, String>("greetings").read_values()?;
+        assert_eq!(out, vec!["v1: hello Ann", "v2: hello stranger", "v3: hello Annie"], "{lanes} lanes");
+    }
+    Ok(())
+}
+
+#[stoat::operator]
+fn country_of(visit: Event, countries: &TableView<String, String>) -> Result<String, StoreError> {
+    Ok(countries.get(&visit.country.unwrap_or_default())?.unwrap_or_else(|| "?".into()))
+}
+
+#[test]
+fn an_operator_reads_a_global_table_under_any_key_and_a_plain_table_only_under_its_own() -> stoat::Result<()>
+{
+    const COUNTRIES: Topic<String, String> = Topic::new("countries");
+    const EVENTS: Topic<String, Event> = Topic::json("events");
+    let ev = |c: &str| Event { country: Some(c.into()) };
+    // A global table: any key, on any lane.
+    let topology = Topology::new("geo-op");
+    topology.global_table(&COUNTRIES, "countries");
+    topology.source(&EVENTS).process(country_of {}).to("names");
+    let driver = TestDriver::with_config(&topology, Config::default().lanes(16))?;
+    driver.input_topic(&COUNTRIES).pipe("fr".into(), "France".into())?;
+    for i in 0..20 {
+        driver.input_topic(&EVENTS).pipe(format!("e{i}"), ev("fr"))?;
+    }
+    let names = driver.output::<String, String>("names").read_values()?;
+    assert_eq!(names, vec!["France"; 20]);
+
+    // A plain table keyed by country, read under another key than the record's: refused.
+    let topology = Topology::new("geo-op-plain");
+    topology.table(&COUNTRIES, "countries");
+    topology.source(&EVENTS).process(country_of {}).to("names");
+    let driver = TestDriver::with_config(&topology, Config::default().lanes(16))?;
+    driver.input_topic(&COUNTRIES).pipe("fr".into(), "France".into())?;
+    let mut err = String::new();
+    for i in 0..20 {
+        if let Err(e) = driver.input_topic(&EVENTS).pipe(format!("e{i}"), ev("fr")) {
+            err = e.to_string();
+            break;
+        }
+    }
+    assert!(err.contains("table `countries` is read on lane") && err.contains("global table"), "{err}");
+    Ok(())
+}
+
+#[test]
+fn an_operator_reading_a_table_the_topology_lacks_or_has_twice_is_refused() {
+    let topology = Topology::new("no-table");
+    topology.stream::<String, String>("visits").process(greet {}).to("greetings");
+    let err = topology.build().err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(err.contains("operator `greet` takes `&TableView<") && err.contains("no such table"), "{err}");
+
+    let topology = Topology::new("two-tables");
+    topology.table(&CUSTOMERS, "customers");
+    topology.table(&Topic::<String, Customer>::json("vips"), "vips");
+    topology.stream::<String, String>("visits").process(greet {}).to("greetings");
+    let err = topology.build().err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(err.contains("several tables") && err.contains("`customers`") && err.contains("`vips`"), "{err}");
+}

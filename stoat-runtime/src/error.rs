@@ -134,6 +134,16 @@ pub enum StoreError {
         /// What LMDB reported.
         reason: String,
     },
+    /// An operator read a key of a table that another lane owns.
+    #[error("table `{store}` is read on lane {lane} under a key that lane {owner} owns: an operator sees another lane's updates of a table only once they commit, so it may read its record's own key only (every lane follows a global table, which any lane may read under any key); join the stream with the table, or make it a global table")]
+    NotOwned {
+        /// The table's store.
+        store: String,
+        /// The reading lane.
+        lane: usize,
+        /// The lane that owns the key.
+        owner: usize,
+    },
     /// The LMDB map is full: the state does not fit in `state_map_size`.
     #[error("state in {path} is full: it does not fit in the LMDB map size of {map_size} bytes; raise `Config::state_map_size` or free disk space")]
     Full {

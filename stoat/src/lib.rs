@@ -51,7 +51,7 @@ pub mod logging;
 #[cfg(feature = "kafka")]
 pub use stoat_runtime::log::{Guarantee, KafkaConfig, OffsetReset};
 pub use stoat_runtime::operator;
-pub use stoat_runtime::operator::{Context, Data, Emit, Key, Keyed, Operator};
+pub use stoat_runtime::operator::{Context, Data, Emit, Key, Keyed, Operator, TableView};
 pub use stoat_runtime::record::{Headers, KeyValue, Record};
 pub use stoat_runtime::state::{KeyPrefix, KeyRef, StateSet, Store, StoreKey, StoreValue, Table};
 pub use stoat_runtime::stats::RunStats;
@@ -66,7 +66,7 @@ pub mod prelude {
     pub use crate::testing::{Harness, TestDriver};
     pub use crate::{
         App, Config, Context, DispatchOrder, Emission, Emit, ErrorPolicy, KeyValue, Keyed, Record, Shutdown,
-        StoreError, Stream, Table, Topic, Topology,
+        StoreError, Stream, Table, TableView, Topic, Topology,
     };
     #[cfg(feature = "kafka")]
     pub use crate::{Guarantee, KafkaConfig};

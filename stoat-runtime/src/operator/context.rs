@@ -18,6 +18,8 @@ pub struct Context {
     pub(crate) timestamp: i64,
     pub(crate) headers: Headers,
     pub(crate) lane: usize,
+    /// How many lanes the app runs.
+    pub(crate) lanes: usize,
 }
 
 impl Default for Context {
@@ -29,7 +31,15 @@ impl Default for Context {
 impl Context {
     /// A context for calling an operator function by hand (tests).
     pub fn detached(topic: &str, partition: u32, offset: u64, timestamp: i64) -> Self {
-        Context { topic: Arc::from(topic), partition, offset, timestamp, headers: Headers::new(), lane: 0 }
+        Context {
+            topic: Arc::from(topic),
+            partition,
+            offset,
+            timestamp,
+            headers: Headers::new(),
+            lane: 0,
+            lanes: 1,
+        }
     }
     /// The same context with these headers.
     pub fn with_headers(mut self, headers: Headers) -> Self {

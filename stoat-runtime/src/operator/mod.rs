@@ -14,6 +14,7 @@ mod input;
 mod keyed;
 mod output;
 mod param;
+mod table_view;
 
 pub use context::{Call, Context};
 pub use input::{Input, InputRef, Value, Whole};
@@ -23,6 +24,7 @@ pub use output::{
     Stamped,
 };
 pub use param::{ParamMut, ParamRef, Registry};
+pub use table_view::TableView;
 
 use std::hash::Hash;
 

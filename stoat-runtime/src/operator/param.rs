@@ -94,11 +94,54 @@ impl<'r> Registry<'r> {
     }
 }
 
+impl Registry<'_> {
+    /// A slot the topology already has (a table an operator reads), the only one `matches`
+    /// accepts, borrowed by this operator for reading.
+    pub(crate) fn existing(
+        &mut self,
+        matches: impl Fn(&SlotId) -> bool,
+        what: &str,
+    ) -> Result<usize, String> {
+        let found: Vec<usize> = (0..self.states.len()).filter(|&i| matches(&self.states[i].id)).collect();
+        let names = |slots: &[usize]| -> Vec<String> {
+            slots
+                .iter()
+                .flat_map(|&i| self.states[i].stores.iter().map(|s| format!("`{}`", s.name)))
+                .collect()
+        };
+        let slot = match found.as_slice() {
+            [slot] => *slot,
+            [] => {
+                return Err(format!(
+                    "{} `{}` takes `{what}`, but the topology has no such table before it: declare the table (`Topology::table`, `to_table`, `global_table`) before `process`",
+                    self.kind, self.operator
+                ))
+            }
+            several => {
+                return Err(format!(
+                    "{} `{}` takes `{what}`, but several tables have these types ({}): give their values distinct types",
+                    self.kind,
+                    self.operator,
+                    names(several).join(", ")
+                ))
+            }
+        };
+        if let Some((_, _, first)) = self.borrowed.iter().find(|(s, m, _)| *s == slot && *m) {
+            return Err(format!(
+                "{} `{}` takes `{first}` and `{what}`: one parameter may borrow a state mutably only if no other borrows it",
+                self.kind, self.operator
+            ));
+        }
+        self.borrowed.push((slot, false, what.to_string()));
+        Ok(slot)
+    }
+}
+
 /// A type an operator takes as `&Self` after its record: state structs, [`Context`].
 #[diagnostic::on_unimplemented(
     message = "`&{Self}` is not an operator parameter",
-    label = "not a state struct, `&Context` or another operator parameter",
-    note = "after its record, an operator takes `&S`/`&mut S` (a `#[stoat::state]` struct), `&Context` or `&mut Keyed<V>`"
+    label = "not a state struct, `&Context`, `&TableView` or another operator parameter",
+    note = "after its record, an operator takes `&S`/`&mut S` (a `#[stoat::state]` struct), `&Context`, `&mut Keyed<V>` or `&TableView<K, V>`"
 )]
 pub trait ParamRef<K> {
     /// What registration resolved (a slot index).
@@ -118,7 +161,7 @@ pub trait ParamRef<K> {
 #[diagnostic::on_unimplemented(
     message = "`&mut {Self}` is not an operator parameter",
     label = "not a state struct or `Keyed<V>`",
-    note = "after its record, an operator takes `&S`/`&mut S` (a `#[stoat::state]` struct), `&Context` or `&mut Keyed<V>`"
+    note = "after its record, an operator takes `&S`/`&mut S` (a `#[stoat::state]` struct), `&Context`, `&mut Keyed<V>` or `&TableView<K, V>`"
 )]
 pub trait ParamMut<K> {
     /// What registration resolved (a slot index).

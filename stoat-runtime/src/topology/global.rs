@@ -8,12 +8,12 @@
 use std::sync::Arc;
 
 use super::aggregate::claim;
-use super::replica::{Entry, LaneTable};
+use super::replica::Entry;
 use super::{lock, Stream, Topology};
 use crate::codec::Nullable;
 use crate::error::{BoxError, Panicked, Result};
-use crate::lane::{lane_of, LaneCx, Push};
-use crate::operator::{Call, Data, Key};
+use crate::lane::{LaneCx, Push};
+use crate::operator::{Call, Data, Key, TableView};
 use crate::record::{Envelope, Record};
 use crate::state::{StoreKey, StoreValue};
 
@@ -49,7 +49,7 @@ impl Topology {
         let claimed = claim(&updates, store, "global table");
         let slot = claimed.then(|| {
             let mut graph = lock(&self.graph);
-            graph.states.push(LaneTable::<K, Entry<V>>::slot(store, "GlobalTable", 1, lane_of::<K>));
+            graph.states.push(TableView::<K, V>::slot(store, "GlobalTable", 1, Arc::new(true.into())));
             graph.states.len() - 1
         });
         if let Some(slot) = slot {
@@ -135,13 +135,12 @@ impl<K: Key + StoreKey, V: Data + StoreValue> Push<K, Option<V>> for GlobalUpser
     fn push(&mut self, env: Envelope<K, Option<V>>, cx: &mut LaneCx) -> Result<()> {
         let Envelope { record, origin } = env;
         let lane = (cx.lane, cx.lanes());
-        let applied =
-            LaneTable::<K, Entry<V>>::write(&Call::on_states(&cx.states), self.slot, lane, |table| {
-                match record.value {
-                    Some(value) => table.put(record.key, Entry { value, timestamp: record.timestamp }),
-                    None => table.delete(&record.key),
-                }
-            });
+        let applied = TableView::<K, V>::write(&Call::on_states(&cx.states), self.slot, lane, |table| {
+            match record.value {
+                Some(value) => table.put(record.key, Entry { value, timestamp: record.timestamp }),
+                None => table.delete(&record.key),
+            }
+        });
         match applied {
             Ok(()) => Ok(()),
             Err(e) => cx.operator_error("global table", origin, e),
@@ -178,8 +177,7 @@ where
         let joined = (|| -> std::result::Result<Option<R>, BoxError> {
             let table_key = Panicked::catch(|| (self.key)(&key, &value))?;
             let call = Call::on_states(&cx.states);
-            let found =
-                LaneTable::<GK, Entry<T>>::read(&call, self.slot, |t| t.get(&table_key))?.map(|e| e.value);
+            let found = TableView::<GK, T>::read(&call, self.slot, |t| t.get(&table_key))?.map(|e| e.value);
             Ok(Panicked::catch(|| (self.f)(value, found))?)
         })();
         match joined {

@@ -21,6 +21,7 @@ pub use global::GlobalTable;
 pub(crate) use nodes::call_operator;
 pub use program::Program;
 pub(crate) use program::{ErasedState, SlotId, StateSlot};
+pub(crate) use replica::{Entry, LaneTable};
 pub(crate) use source::{Added, Batcher, SourceDecoder};
 pub use stateless::Split;
 pub use table::{GroupedTable, KTable};

@@ -71,6 +71,7 @@ impl<O: Operator<K, V, M>, K: Send + 'static, V: Send + 'static, M: 'static> Pus
         self.ctx.offset = origin.offset;
         self.ctx.timestamp = record.timestamp;
         self.ctx.lane = cx.lane;
+        self.ctx.lanes = cx.lanes();
         self.ctx.headers = std::mem::take(&mut record.headers);
         let result = call_operator(&*self.op, &self.slots, record, &self.ctx, &cx.states, &mut self.out);
         if let Err(e) = result {

@@ -17,17 +17,17 @@ use crate::state::{StateEnv, Store, StoreDecl, StoreDelta, StoreKey, StoreValue,
 /// What a table or an aggregation stores per key: the value and its timestamp (for an
 /// aggregate, the largest it has seen).
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub(super) struct Entry<A> {
+pub(crate) struct Entry<A> {
     pub value: A,
     pub timestamp: i64,
 }
 
 /// Which lane owns a store key among `lanes`.
-pub(super) type Owner<K> = fn(&K, usize) -> usize;
+pub(crate) type Owner<K> = fn(&K, usize) -> usize;
 
 /// A lane's copy of a store: the table with this epoch's writes, of which only the owned keys'
 /// are sealed.
-pub(super) struct LaneTable<K, V> {
+pub(crate) struct LaneTable<K, V> {
     pub table: Table<K, V>,
     owner: Owner<K>,
     /// (this lane, lanes), known once the lane has written.
@@ -39,12 +39,30 @@ impl<K: StoreKey + Key, V: StoreValue> LaneTable<K, V> {
     /// to lanes. `declared` and `version` name its schema.
     pub fn slot(store: &'static str, declared: &'static str, version: u32, owner: Owner<K>) -> StateSlot {
         let id = SlotId::Keyed(store, std::any::TypeId::of::<LaneTable<K, V>>());
+        Self::slot_of(id, store, declared, version, owner, |copy| Box::new(copy))
+    }
+
+    /// The lane slot `id` of store `store`, holding what `wrap` makes of the lane's copy.
+    pub fn slot_of(
+        id: SlotId,
+        store: &'static str,
+        declared: &'static str,
+        version: u32,
+        owner: Owner<K>,
+        wrap: impl Fn(LaneTable<K, V>) -> Box<dyn ErasedState> + Send + Sync + 'static,
+    ) -> StateSlot {
         let decl = StoreDecl { name: store, owner: store, declared, version };
         let spec = <Table<K, V> as Store>::spec(decl);
         StateSlot::custom(id, vec![spec], move |env: &StateEnv| {
             let table = <Table<K, V> as Store>::open(env, store)?;
-            Ok(Box::new(LaneTable { table, owner, lane: None }) as Box<dyn ErasedState>)
+            Ok(wrap(LaneTable { table, owner, lane: None }))
         })
+    }
+
+    /// The copy, for writing on lane `lane` of `lanes`.
+    pub fn on_lane(&mut self, (lane, lanes): (usize, usize)) -> &mut Table<K, V> {
+        self.lane = Some((lane, lanes));
+        &mut self.table
     }
 
     /// Reads the copy in lane slot `slot`.
@@ -67,8 +85,7 @@ impl<K: StoreKey + Key, V: StoreValue> LaneTable<K, V> {
     ) -> Result<R, BoxError> {
         let mut guard = call.borrow_mut(slot)?;
         let copy = guard.as_any_mut().downcast_mut::<Self>().ok_or_else(|| mismatch(slot))?;
-        copy.lane = Some((lane, lanes));
-        Ok(f(&mut copy.table)?)
+        Ok(f(copy.on_lane((lane, lanes)))?)
     }
 }
 

@@ -8,12 +8,12 @@ use std::sync::Arc;
 
 use std::sync::atomic::AtomicBool;
 
-use super::replica::{Entry, LaneTable};
+use super::replica::Entry;
 use super::{lock, Stream, Topology};
 use crate::codec::Nullable;
 use crate::error::{BoxError, Panicked, Result};
 use crate::lane::{lane_of, LaneCx, Push};
-use crate::operator::{Call, Data, Key};
+use crate::operator::{Call, Data, Key, TableView};
 use crate::record::{Envelope, Record};
 use crate::state::{StoreKey, StoreValue};
 
@@ -81,9 +81,9 @@ impl Topology {
             Arc::clone(&broadcast),
             false,
         );
-        let everywhere = upserts.internal::<K, Change<V>>();
-        let mut table = upserts.upsert_into(store, "table", Some(&everywhere));
-        table.replication = Some(Replication { broadcast, everywhere });
+        let replication = Replication { broadcast, everywhere: upserts.internal::<K, Change<V>>() };
+        let mut table = upserts.upsert_into(store, "table", Some(&replication));
+        table.replication = Some(replication);
         table
     }
 }
@@ -96,13 +96,13 @@ impl<K: Key + StoreKey, V: Data + StoreValue> Stream<K, Option<V>> {
         self.upsert_into(store, "to_table", None)
     }
 
-    /// Upserts this stream's records into a new table's store; `everywhere`, if given, gets
-    /// every update on every lane it reaches (a replicated table's).
+    /// Upserts this stream's records into a new table's store; with `replication` (a table read
+    /// from a topic), every update also goes to its `everywhere` stream on every lane it reaches.
     fn upsert_into(
         &self,
         store: &'static str,
         what: &'static str,
-        everywhere: Option<&Stream<K, Change<V>>>,
+        replication: Option<&Replication<K, V>>,
     ) -> KTable<K, V> {
         // Nothing needs to consume a table's changes: joins read its store.
         let changes = self.internal::<K, Change<V>>();
@@ -119,10 +119,12 @@ impl<K: Key + StoreKey, V: Data + StoreValue> Stream<K, Option<V>> {
         let slot = {
             let mut graph = lock(&self.graph);
             // The schema of the `Keyed` store tables used to keep, so state stays readable.
-            graph.states.push(LaneTable::<K, Entry<V>>::slot(store, "Keyed", 1, lane_of::<K>));
+            let replicated = replication.map_or_else(Arc::default, |r| Arc::clone(&r.broadcast));
+            graph.states.push(TableView::<K, V>::slot(store, "Keyed", 1, replicated));
             graph.states.len() - 1
         };
-        let (next, all) = (Arc::clone(&changes.outlet), everywhere.map(|s| Arc::clone(&s.outlet)));
+        let (next, all) =
+            (Arc::clone(&changes.outlet), replication.map(|r| Arc::clone(&r.everywhere.outlet)));
         self.outlet.add(Arc::new(move |lanes| {
             Box::new(UpsertNode::<K, V> {
                 slot,
@@ -131,7 +133,7 @@ impl<K: Key + StoreKey, V: Data + StoreValue> Stream<K, Option<V>> {
             })
         }));
         table.getter = Some(Arc::new(move |call: &Call<'_>, key: &K| {
-            LaneTable::<K, Entry<V>>::read(call, slot, |t| t.get(key))
+            TableView::<K, V>::read(call, slot, |t| t.get(key))
         }));
         table
     }
@@ -302,18 +304,15 @@ impl<K: Key + StoreKey, V: Data + StoreValue> Push<K, Option<V>> for UpsertNode<
     fn push(&mut self, env: Envelope<K, Option<V>>, cx: &mut LaneCx) -> Result<()> {
         let Envelope { record, origin } = env;
         let lane = (cx.lane, cx.lanes());
-        let written =
-            LaneTable::<K, Entry<V>>::write(&Call::on_states(&cx.states), self.slot, lane, |table| {
-                let old = table.get(&record.key)?.map(|e| e.value);
-                match &record.value {
-                    Some(value) => table.put(
-                        record.key.clone(),
-                        Entry { value: value.clone(), timestamp: record.timestamp },
-                    )?,
-                    None => table.delete(&record.key)?,
-                }
-                Ok(old)
-            });
+        let written = TableView::<K, V>::write(&Call::on_states(&cx.states), self.slot, lane, |table| {
+            let old = table.get(&record.key)?.map(|e| e.value);
+            match &record.value {
+                Some(value) => table
+                    .put(record.key.clone(), Entry { value: value.clone(), timestamp: record.timestamp })?,
+                None => table.delete(&record.key)?,
+            }
+            Ok(old)
+        });
         let old = match written {
             Ok(old) => old,
             Err(e) => return cx.operator_error("table", origin, e),
