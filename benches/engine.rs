@@ -37,7 +37,16 @@ fn hand_written(lines: &[String]) -> HashMap<String, u64> {
 }
 
 fn stoat_run(lines: &[String], lanes: usize) -> stoat::Result<(Duration, usize)> {
-    let mut app = App::embedded(&app::topology(), Config::default().lanes(lanes))?;
+    stoat_run_on(lines, Config::default().lanes(lanes), 1)
+}
+
+/// Word count on an embedded log whose input topic has `partitions` partitions.
+fn stoat_run_on(lines: &[String], config: Config, partitions: u32) -> stoat::Result<(Duration, usize)> {
+    let mut app = App::embedded_on(
+        &app::topology(),
+        config,
+        std::sync::Arc::new(stoat::log::EmbeddedLog::new(partitions)),
+    )?;
     let log = app.embedded_log().cloned().ok_or(stoat::Error::Runtime("no embedded log".into()))?;
     for line in lines {
         log.produce(app::LINES.name(), None, Some(line.as_bytes().to_vec()), 0, Vec::new());
@@ -62,6 +71,32 @@ fn main() -> stoat::Result<()> {
     if wanted("stateless") {
         stateless_bench(lines, cpus)?;
     }
+    if wanted("rekey-order") {
+        rekey_order_bench(lines, cpus)?;
+    }
+    Ok(())
+}
+
+/// The cost of `RekeyOrder::InputPartition` on word count (unkeyed lines, re-keyed by word): the
+/// lines of each input partition are split on one lane instead of on every lane.
+fn rekey_order_bench(lines: usize, cpus: usize) -> stoat::Result<()> {
+    let corpus = support::zipf_corpus(42, lines, 20_000);
+    let words: u64 = support::oracle(&corpus).values().sum();
+    let partitions = 4;
+    println!("re-key order: word count, {lines} lines on {partitions} partitions, {cpus} lanes, median of {RUNS} runs");
+    let mut rates = Vec::new();
+    for order in [RekeyOrder::PerKey, RekeyOrder::InputPartition] {
+        let mut times = Vec::new();
+        for _ in 0..RUNS {
+            times
+                .push(stoat_run_on(&corpus, Config::default().lanes(cpus).rekey_order(order), partitions)?.0);
+        }
+        let t = median(times);
+        let rate = words as f64 / t.as_secs_f64();
+        println!("{:<32} {:>12.0} words/s  ({:?})", format!("{order:?}:"), rate, t);
+        rates.push(rate);
+    }
+    println!("ratio InputPartition / PerKey: {:.3}", rates[1] / rates[0]);
     Ok(())
 }
 

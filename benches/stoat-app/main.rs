@@ -1,12 +1,13 @@
 //! The stoat side of the Kafka benchmark: runs one workload until SIGTERM.
 //!
 //! ```text
-//! bench_app WORKLOAD BOOTSTRAP INPUT OUTPUT APP_ID eos|alo COMMIT_MS STATE_DIR LANES
+//! bench_app stateless|wordcount|join BOOTSTRAP INPUT OUTPUT APP_ID eos|alo COMMIT_MS STATE_DIR LANES
 //! ```
 //!
 //! One module per workload, mirroring one class per workload on the Kafka Streams side
 //! (`benches/kafka-streams`).
 
+mod join;
 mod stateless;
 mod wordcount;
 
@@ -18,12 +19,13 @@ use stoat::prelude::*;
 fn run(args: &[String]) -> stoat::Result<()> {
     let [workload, bootstrap, input, output, app_id, guarantee, commit_ms, state_dir, lanes] = args else {
         return Err(stoat::Error::Config(
-            "usage: bench_app stateless|wordcount BOOTSTRAP INPUT OUTPUT APP_ID eos|alo COMMIT_MS STATE_DIR LANES".into(),
+            "usage: bench_app stateless|wordcount|join BOOTSTRAP INPUT OUTPUT APP_ID eos|alo COMMIT_MS STATE_DIR LANES".into(),
         ));
     };
     let topology = match workload.as_str() {
         "stateless" => stateless::topology(app_id, input, output),
         "wordcount" => wordcount::topology(app_id, input, output),
+        "join" => join::topology(app_id, input, output),
         other => return Err(stoat::Error::Config(format!("unknown workload `{other}`"))),
     };
     let guarantee = match guarantee.as_str() {

@@ -36,6 +36,22 @@ pub enum DispatchOrder {
     Arrival,
 }
 
+/// Which order records keep when they are re-keyed (`key_by`, `group_by`, re-keying operators).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RekeyOrder {
+    /// Records that shared a key before a re-key keep their order after it. Records without a
+    /// key (`()`) are spread over every lane, so they are processed in parallel whatever the
+    /// partition count; records from one input partition that reach one new key may then
+    /// interleave differently from Kafka Streams. The default.
+    #[default]
+    PerKey,
+    /// Also, records without a key from one input partition keep their order through a re-key,
+    /// as through a Kafka Streams repartition topic: each such partition is read by one lane.
+    /// Until the first re-key, no more lanes work on such a topic than it has partitions.
+    InputPartition,
+}
+
 /// How often an aggregation emits a key's aggregate.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -93,6 +109,8 @@ pub struct Config {
     pub dispatch_order: DispatchOrder,
     /// How often aggregations emit (default [`Emission::EveryUpdate`]).
     pub emission: Emission,
+    /// Which order re-keyed records keep (default [`RekeyOrder::PerKey`]).
+    pub rekey_order: RekeyOrder,
 }
 
 fn cpus() -> usize {
@@ -115,6 +133,7 @@ impl Default for Config {
             rebuild_foreign_state: false,
             dispatch_order: DispatchOrder::Timestamp,
             emission: Emission::EveryUpdate,
+            rekey_order: RekeyOrder::PerKey,
         }
     }
 }
@@ -155,6 +174,11 @@ impl Config {
     /// aggregations) emit.
     pub fn emission(mut self, emission: Emission) -> Self {
         self.emission = emission;
+        self
+    }
+    /// Sets which order re-keyed records keep.
+    pub fn rekey_order(mut self, order: RekeyOrder) -> Self {
+        self.rekey_order = order;
         self
     }
     /// Sets the most records in flight (at least 256).

@@ -41,7 +41,7 @@ pub use stoat_macros::{operator, state};
 pub use stoat_runtime::app::{App, AppHandle};
 pub use stoat_runtime::codec;
 pub use stoat_runtime::commit::Shutdown;
-pub use stoat_runtime::config::{Config, DispatchOrder, Emission, ErrorPolicy};
+pub use stoat_runtime::config::{Config, DispatchOrder, Emission, ErrorPolicy, RekeyOrder};
 pub use stoat_runtime::error::{
     BoxError, DecodeError, EncodeError, Error, RecordLocation, Result, StoreError,
 };
@@ -65,8 +65,8 @@ pub mod prelude {
     pub use crate::codec::{Binary, Json, RawBytes, Text, Unit, Utf8};
     pub use crate::testing::{Harness, TestDriver};
     pub use crate::{
-        App, Config, Context, DispatchOrder, Emission, Emit, ErrorPolicy, KeyValue, Keyed, Record, Shutdown,
-        StoreError, Stream, Table, TableView, Topic, Topology,
+        App, Config, Context, DispatchOrder, Emission, Emit, ErrorPolicy, KeyValue, Keyed, Record,
+        RekeyOrder, Shutdown, StoreError, Stream, Table, TableView, Topic, Topology,
     };
     #[cfg(feature = "kafka")]
     pub use crate::{Guarantee, KafkaConfig};

@@ -51,3 +51,18 @@ def wordcount_lines(seed: int, n: int, vocab: int = 100_000, words_per_line: int
         picked = [words[min(bisect.bisect_left(cdf, rng.random()), vocab - 1)] for _ in range(words_per_line)]
         lines.append(" ".join(picked).encode())
     return [(None, line) for line in lines]
+
+
+def customers(seed: int, n: int = 100_000):
+    """(customer id, "name|tier") for `n` customers: the join's table."""
+    rng = random.Random(seed + 7)
+    tiers = [b"gold", b"silver", b"bronze"]
+    return [(b"cust-%06d" % i, b"name-%08x|%s" % (rng.getrandbits(32), tiers[rng.randrange(3)]))
+            for i in range(n)]
+
+
+def orders(seed: int, n: int, customers: int = 100_000):
+    """(order id, "customer|amount|padding") keyed by order id, not by customer (~100 B)."""
+    rng = random.Random(seed + 11)
+    return [(b"order-%09d" % i, b"cust-%06d|%d|%s" % (rng.randrange(customers), rng.randrange(1, 100_000), b"x" * 60))
+            for i in range(n)]

@@ -20,10 +20,11 @@ MIN_WINDOW_S = 1.0
 
 TIERS = {
     # Sized to finish in under 20 minutes on a 2-core machine.
-    "quick": {"pairs": 3, "sizes": {"stateless": 500_000, "wordcount": 250_000}, "latency": False},
+    "quick": {"pairs": 3, "sizes": {"stateless": 500_000, "wordcount": 250_000, "join": 500_000},
+              "latency": False},
     # Latency runs: at 25 % and 50 % of the slower system's capacity, EOS, in ABBA pairs; each
     # sends `latency_warmup` seconds of input unmeasured, then `latency_seconds` measured.
-    "full": {"pairs": 5, "sizes": {"stateless": 600_000, "wordcount": 400_000}, "latency": True,
+    "full": {"pairs": 5, "sizes": {"stateless": 600_000, "wordcount": 400_000, "join": 600_000}, "latency": True,
              "latency_seconds": 30, "latency_warmup": 15, "latency_pairs": 2},
 }
 
@@ -195,6 +196,7 @@ def latency_run(broker, system, workload, mode, rate, seconds, seed, logs, warmu
     topic, out = app_id + "-in", app_id + "-out"
     create_topic(broker.bootstrap, topic, workload.partitions)
     create_topic(broker.bootstrap, out, workload.partitions)
+    preload_side_inputs(broker.bootstrap, workload, topic, seed)
     total = warmup + seconds
     records = workload.generate(seed, int(rate * total))
     state = tempfile.mkdtemp(prefix="stoatbench-state-")
@@ -212,6 +214,8 @@ def latency_run(broker, system, workload, mode, rate, seconds, seed, logs, warmu
     live.stop()
     stop_process(proc)
     expected = workload.expected(records)
+    if hasattr(workload, "attach"):
+        expected = workload.attach(expected, seed)
     ok, message = workload.verify(expected, verifier.read_all(broker.bootstrap, out),
                                   exact_updates=system.emits_every_update)
     result = {"system": system.name, "workload": workload.name, "mode": mode, "kind": "latency", "rate": rate,
@@ -295,6 +299,9 @@ def run_tier(tier, out_dir, seed=42, workloads=None, modes=("eos", "alo"), scale
             records = workload.generate(seed, n)
             expected = workload.expected(records)
             topic = "bench-in-%s-%d-%d" % (name, seed, n)
+            preload_side_inputs(broker.bootstrap, workload, topic, seed)
+            if hasattr(workload, "attach"):
+                expected = workload.attach(expected, seed)
             preload(broker.bootstrap, topic, records, workload.partitions)
             del records
             for mode in modes:
@@ -313,8 +320,32 @@ def run_tier(tier, out_dir, seed=42, workloads=None, modes=("eos", "alo"), scale
         broker.stop()
     result = {"tier": tier, "date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()), "machine": machine(),
               "topic_layout": {"input_partitions": 4, "output_partitions": 4, "replication": 1},
-              "seed": seed, "runs": runs}
+              "seed": seed, "runs": merge_earlier(out_dir, tier, runs)}
     return report.write_all(result, out_dir)
+
+
+def merge_earlier(out_dir, tier, runs):
+    """A run of some workloads keeps the tier's earlier results of the others (each run says
+    when it ran), so BENCHMARKS.md always covers every workload."""
+    path = os.path.join(out_dir, "%s-latest.json" % tier)
+    now = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
+    for r in runs:
+        r.setdefault("date", now)
+    try:
+        with open(path) as f:
+            earlier = json.load(f)
+    except (OSError, ValueError):
+        return runs
+    fresh = {r["workload"] for r in runs}
+    kept = [dict(r, date=r.get("date", earlier.get("date"))) for r in earlier.get("runs", [])
+            if r["workload"] not in fresh]
+    return kept + runs
+
+
+def preload_side_inputs(bootstrap, workload, topic, seed):
+    """The topics a workload reads besides its input (a join's table), named after the input."""
+    for suffix, records, partitions in getattr(workload, "side_inputs", lambda _seed: [])(seed):
+        preload(bootstrap, topic + suffix, records, partitions)
 
 
 def latency_runs(broker, workload, runs, seed, logs, conf):

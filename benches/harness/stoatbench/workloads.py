@@ -113,4 +113,49 @@ class WordCount:
         return True, "%d words, final counts exact" % len(last)
 
 
-WORKLOADS = {w.name: w for w in (Stateless(), WordCount())}
+class Join:
+    """(c) orders keyed by order id enriched with their customer from a 100K-customer table:
+    each output is the order's value, `|`, the customer's. Kafka Streams needs a repartition
+    topic or a GlobalKTable to join on a key the stream is not partitioned by; both sides use
+    the global table here (read to its end before the orders), which keeps the result exact."""
+
+    name = "join"
+    partitions = 4
+    customers = 100_000
+
+    def side_inputs(self, seed):
+        """Topics preloaded before the input: (suffix of the input topic, records, partitions)."""
+        return [("-customers", generator.customers(seed, self.customers), self.partitions)]
+
+    def generate(self, seed, n):
+        return generator.orders(seed, n, self.customers)
+
+    def expected(self, records):
+        return {"orders": {key: value for key, value in records}}
+
+    def attach(self, expected, seed):
+        """The customers the orders are joined with (kept apart: `expected` must stay cheap)."""
+        expected["customers"] = dict(generator.customers(seed, self.customers))
+        return expected
+
+    def verify(self, expected, outputs, exact_updates=True):
+        customers = expected.get("customers", {})
+        seen = Counter()
+        for key, value, _ts in outputs:
+            order = expected["orders"].get(key)
+            if order is None:
+                return False, "an output for an unknown order %r" % key
+            want = order + b"|" + customers.get(order.split(b"|", 1)[0], b"?")
+            if value != want:
+                return False, "order %r: %r, expected %r" % (key, value[:60] if value else value, want[:60])
+            seen[key] += 1
+        dups = [k for k, c in seen.items() if c > 1]
+        if dups:
+            return False, "%d orders joined twice (e.g. %r)" % (len(dups), dups[0])
+        lost = len(expected["orders"]) - len(seen)
+        if lost:
+            return False, "%d orders lost" % lost
+        return True, "%d orders, each joined exactly once" % len(seen)
+
+
+WORKLOADS = {w.name: w for w in (Stateless(), WordCount(), Join())}

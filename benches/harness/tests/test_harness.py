@@ -108,3 +108,32 @@ def test_latency_ratios_pair_runs_by_pair_index():
     rows = [r for r in report.summarize({"runs": runs}) if r["metric"] == "p99"]
     assert len(rows) == 1
     assert rows[0]["ratio"] == {"median": 0.3, "min": 0.1, "max": 0.5, "n": 2}
+
+
+def test_join_verifier_catches_wrong_customers_duplicates_and_losses():
+    w = WORKLOADS["join"]
+    records = w.generate(5, 200)
+    expected = w.attach(w.expected(records), 5)
+    customers = dict(w.side_inputs(5)[0][1])
+    good = [(k, v + b"|" + customers[v.split(b"|", 1)[0]], 0) for k, v in records]
+    assert w.verify(expected, good)[0]
+    ok, why = w.verify(expected, good + [good[3]])
+    assert not ok and "twice" in why
+    ok, why = w.verify(expected, good[:-1])
+    assert not ok and "lost" in why
+    wrong = list(good)
+    wrong[7] = (wrong[7][0], records[7][1] + b"|name-0|gold", 0)
+    ok, why = w.verify(expected, wrong)
+    assert not ok and "expected" in why
+
+
+def test_a_run_of_some_workloads_keeps_the_earlier_results_of_the_others(tmp_path):
+    import json
+
+    from stoatbench.run import merge_earlier
+
+    earlier = {"date": "2026-01-01", "runs": [{"workload": "stateless", "x": 1}, {"workload": "join", "x": 2}]}
+    (tmp_path / "quick-latest.json").write_text(json.dumps(earlier))
+    merged = merge_earlier(str(tmp_path), "quick", [{"workload": "join", "x": 3}])
+    assert [(r["workload"], r["x"]) for r in merged] == [("stateless", 1), ("join", 3)]
+    assert merged[0]["date"] == "2026-01-01" and merged[1]["date"] != "2026-01-01"

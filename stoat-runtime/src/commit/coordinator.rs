@@ -15,7 +15,7 @@ use tokio::sync::{mpsc, oneshot, Notify};
 use tokio::task::JoinHandle;
 
 use super::Shutdown;
-use crate::config::{Config, DispatchOrder, Emission, ErrorPolicy};
+use crate::config::{Config, DispatchOrder, Emission, ErrorPolicy, RekeyOrder};
 use crate::error::{Error, RecordLocation, Result};
 use crate::lane::{dead_letter, spawn_lane, Budget, Entry, LaneCx, LaneMsg, Phase, Shared};
 use crate::log::{CommitOffset, Log, LogRecord, Polled};
@@ -140,7 +140,8 @@ impl Engine {
             lanes.push(spawn_lane(cx, program.pipeline(config.lanes), rx));
         }
         let topics = program.source_topics();
-        let batchers = program.sources.iter().map(|s| s.batcher(config.lanes)).collect();
+        let by_partition = config.rekey_order == RekeyOrder::InputPartition;
+        let batchers = program.sources.iter().map(|s| s.batcher(config.lanes, by_partition)).collect();
         log.assign(program.app(), &topics)?;
         let lane_source = vec![None; config.lanes];
         // Global tables are read to their end before any other input (as Kafka Streams' global

@@ -20,7 +20,9 @@ pub(crate) trait SourceDecoder: Send + Sync {
     fn topic(&self) -> &str;
     /// Whether the topic is read to its end before other input is (a global table's).
     fn bootstraps(&self) -> bool;
-    fn batcher(&self, lanes: usize) -> Box<dyn Batcher>;
+    /// Per-lane batches for `lanes` lanes; with `by_partition`, records without a key go to the
+    /// lane of their partition instead of being spread over every lane.
+    fn batcher(&self, lanes: usize, by_partition: bool) -> Box<dyn Batcher>;
 }
 
 /// Per-lane batches of decoded records of one source.
@@ -60,8 +62,9 @@ impl<K: Key, V: Clone + Send + 'static> SourceDecoder for TypedSource<K, V> {
     fn bootstraps(&self) -> bool {
         self.bootstrap
     }
-    fn batcher(&self, lanes: usize) -> Box<dyn Batcher> {
+    fn batcher(&self, lanes: usize, by_partition: bool) -> Box<dyn Batcher> {
         Box::new(TypedBatcher::<K, V> {
+            by_partition,
             key_codec: Arc::clone(&self.key_codec),
             value_codec: Arc::clone(&self.value_codec),
             spread: std::any::TypeId::of::<K>() == std::any::TypeId::of::<()>(),
@@ -72,6 +75,8 @@ impl<K: Key, V: Clone + Send + 'static> SourceDecoder for TypedSource<K, V> {
 }
 
 struct TypedBatcher<K, V> {
+    /// Records without a key go to the lane of their partition (`RekeyOrder::InputPartition`).
+    by_partition: bool,
     key_codec: Arc<dyn Codec<K>>,
     value_codec: Arc<dyn Codec<V>>,
     spread: bool,
@@ -104,7 +109,9 @@ impl<K: Key, V: Clone + Send + 'static> Batcher for TypedBatcher<K, V> {
             }
             return Ok(Added::All);
         }
-        let lane = if self.spread {
+        let lane = if self.spread && self.by_partition {
+            lane_of(&(origin.source, origin.partition), lanes)
+        } else if self.spread {
             lane_of(&(origin.partition, origin.offset), lanes)
         } else {
             lane_of(&key, lanes)
