@@ -235,3 +235,28 @@ fn latest_per_epoch_emits_each_key_once_per_epoch_with_its_latest_aggregate() ->
     }
     Ok(())
 }
+
+#[stoat::operator]
+fn share(#[key] word: &String, _line: String, counts: &TableView<String, u64>) -> Result<String, StoreError> {
+    Ok(format!("{word}={}", counts.get(word)?.unwrap_or(0)))
+}
+
+#[test]
+fn an_operator_reads_an_aggregations_store() -> stoat::Result<()> {
+    for lanes in LANES {
+        let topology = Topology::new("agg-read");
+        let words = topology.stream::<String, String>("words");
+        words.group_by_key().count("counts").to("counts");
+        words.process(share {}).to("seen");
+        let driver = TestDriver::with_config(&topology, Config::default().lanes(lanes))?;
+        let input = driver.input::<String, String>("words");
+        for w in ["a", "b", "a", "a"] {
+            input.pipe(w.into(), "x".into())?;
+        }
+        let seen = driver.output::<String, String>("seen").read_values()?;
+        // The operator runs after the count on each record (it was added after it), on the
+        // word's lane: it sees the count including the record.
+        assert_eq!(seen, vec!["a=1", "b=1", "a=2", "a=3"], "{lanes} lanes");
+    }
+    Ok(())
+}

@@ -1,4 +1,4 @@
-//! Property tests of tables, joins and table aggregations against a model written here: random
+//! Property tests of tables, joins, stream and table aggregations against a model written here: random
 //! sequences of upserts, deletes and stream records over a few keys (proptest shrinks a failing
 //! one to a minimal case), each run with 1, 3 and 16 lanes; every output, per key and in order,
 //! with its timestamp, must be what the model says (Kafka Streams 4.4's rules, cache off). The
@@ -111,6 +111,7 @@ fn model(ops: &[Op]) -> HashMap<&'static str, Out> {
     let mut a: HashMap<String, (Row, i64)> = HashMap::new();
     let mut b: HashMap<String, (Row, i64)> = HashMap::new();
     let mut totals: HashMap<String, (i64, i64)> = HashMap::new(); // group -> (sum, max ts)
+    let mut counts: HashMap<String, (u64, i64)> = HashMap::new(); // s key -> (count, max ts)
                                                                   // Per join (inner, left): foreign key -> the left keys subscribed to it.
     let mut subscriptions: [BTreeMap<String, BTreeSet<String>>; 2] = Default::default();
     let mut out: HashMap<&'static str, Out> = HashMap::new();
@@ -130,6 +131,10 @@ fn model(ops: &[Op]) -> HashMap<&'static str, Out> {
             Op::S(k, v, ts) => {
                 let joined = format!("{v} {}", a.get(k).map_or("-".to_string(), |(r, _)| r.group.clone()));
                 emit("s-left", k, Some(joined), *ts);
+                // A stream aggregation: the count per key, with the largest timestamp so far.
+                let c = counts.entry(k.clone()).or_insert((0, i64::MIN));
+                *c = (c.0 + 1, c.1.max(*ts));
+                emit("s-counts", k, Some(c.0.to_string()), c.1);
             }
             Op::A(k, new, ts) => {
                 let old = a.get(k).cloned();
@@ -220,10 +225,9 @@ fn topology() -> Topology {
     let topology = Topology::new("model");
     let a = topology.table(&A, "a");
     let b = topology.table(&B, "b");
-    topology
-        .source(&S)
-        .left_join(&a, |v, r: Option<Row>| format!("{v} {}", r.map_or("-".into(), |r| r.group)))
-        .to("s-left");
+    let s = topology.source(&S);
+    s.left_join(&a, |v, r: Option<Row>| format!("{v} {}", r.map_or("-".into(), |r| r.group))).to("s-left");
+    s.group_by_key().count("s_counts").map_values(|n| Some(n.to_string())).to("s-counts");
     a.left_join(&b, |x, y: Option<Row>| show(Some(&x), y.as_ref())).to("ab-left");
     a.join_foreign_key(&b, "fk_inner", |_, r| foreign_key(r), |x, y| show(Some(&x), Some(&y))).to("fk-inner");
     a.left_join_foreign_key(&b, "fk_left", |_, r| foreign_key(r), |x, y| show(Some(&x), y.as_ref()))
@@ -258,7 +262,7 @@ fn run(ops: &[Op], lanes: usize) -> stoat::Result<HashMap<&'static str, Out>> {
     Ok(out)
 }
 
-const TOPICS: [&str; 5] = ["s-left", "ab-left", "group-sums", "fk-inner", "fk-left"];
+const TOPICS: [&str; 6] = ["s-left", "s-counts", "ab-left", "group-sums", "fk-inner", "fk-left"];
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 24, failure_persistence: None, ..ProptestConfig::default() })]

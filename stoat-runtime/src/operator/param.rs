@@ -34,11 +34,6 @@ impl<'r> Registry<'r> {
         Registry { states, operator, version, kind: "operator", borrowed: Vec::new() }
     }
 
-    /// A registry for a DSL node (`kind`: `"table"`, `"aggregation"`) keeping the store `store`.
-    pub(crate) fn for_store(states: &'r mut Vec<StateSlot>, store: &'static str, kind: &'static str) -> Self {
-        Registry { states, operator: store, version: 1, kind, borrowed: Vec::new() }
-    }
-
     /// What is registering (`"operator"`, `"table"`, `"aggregation"`), for errors.
     pub(crate) fn kind(&self) -> &'static str {
         self.kind

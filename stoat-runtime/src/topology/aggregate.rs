@@ -7,12 +7,12 @@
 use std::sync::Arc;
 
 use super::replica::Entry;
-use super::{lock, Stream};
+use super::{lock, SlotId, Stream};
 use crate::error::{BoxError, Panicked, Result};
 use rustc_hash::FxHashMap;
 
 use crate::lane::{LaneCx, Phase, Push};
-use crate::operator::{Call, Data, Key, Keyed, ParamMut, Registry};
+use crate::operator::{Call, Data, Key, TableView};
 use crate::record::{Envelope, Record};
 use crate::state::{StoreKey, StoreValue};
 
@@ -101,14 +101,17 @@ impl<K: Key + StoreKey, V: Data> Grouped<K, V> {
         f: impl Fn(&K, Option<A>, V) -> A + Send + Sync + 'static,
         next: &Stream<K, A>,
     ) {
+        // The store is a table operators can read (`&TableView<K, A>`), with the schema of the
+        // `Keyed` store aggregations used to keep, so state stays readable.
         let slot = {
             let mut graph = lock(&self.stream.graph);
-            let mut registry = Registry::for_store(&mut graph.states, store, "aggregation");
-            match <Keyed<Entry<A>> as ParamMut<K>>::register(&mut registry) {
-                Ok(slot) => slot,
-                Err(e) => {
-                    graph.errors.push(e);
-                    return;
+            // A cogroup folds several streams into one store: they share its slot.
+            let id = SlotId::Keyed(store, std::any::TypeId::of::<TableView<K, A>>());
+            match graph.states.iter().position(|s| s.id == id) {
+                Some(slot) => slot,
+                None => {
+                    graph.states.push(TableView::<K, A>::slot(store, "Keyed", 1, Arc::default()));
+                    graph.states.len() - 1
                 }
             }
         };
@@ -189,16 +192,16 @@ where
     fn push(&mut self, env: Envelope<K, V>, cx: &mut LaneCx) -> Result<()> {
         let Envelope { record, origin } = env;
         let Record { key, value, timestamp, headers } = record;
+        let lane = (cx.lane, cx.lanes());
         let folded = {
             let call = Call::on_states(&cx.states);
             let f = &self.f;
             let slot = &self.slot;
             let step = || -> std::result::Result<Entry<A>, BoxError> {
-                let mut store = <Keyed<Entry<A>> as ParamMut<K>>::fetch(slot, &call, &key)?;
-                let old = store.get()?;
+                let old = TableView::<K, A>::read(&call, *slot, |t| t.get(&key))?;
                 let timestamp = old.as_ref().map_or(timestamp, |o| o.timestamp.max(timestamp));
                 let entry = Entry { value: f(&key, old.map(|o| o.value), value), timestamp };
-                store.set(entry.clone())?;
+                TableView::<K, A>::write(&call, *slot, lane, |t| t.put(key.clone(), entry.clone()))?;
                 Ok(entry)
             };
             Panicked::catch(step).unwrap_or_else(|p| Err(Box::new(p) as BoxError))
