@@ -82,21 +82,22 @@ fn main() -> stoat::Result<()> {
 fn rekey_order_bench(lines: usize, cpus: usize) -> stoat::Result<()> {
     let corpus = support::zipf_corpus(42, lines, 20_000);
     let words: u64 = support::oracle(&corpus).values().sum();
-    let partitions = 4;
-    println!("re-key order: word count, {lines} lines on {partitions} partitions, {cpus} lanes, median of {RUNS} runs");
-    let mut rates = Vec::new();
-    for order in [RekeyOrder::PerKey, RekeyOrder::InputPartition] {
-        let mut times = Vec::new();
-        for _ in 0..RUNS {
-            times
-                .push(stoat_run_on(&corpus, Config::default().lanes(cpus).rekey_order(order), partitions)?.0);
+    for partitions in [1, 4] {
+        println!("re-key order: word count, {lines} lines on {partitions} partition(s), {cpus} lanes, median of {RUNS} runs");
+        let mut rates = Vec::new();
+        for order in [RekeyOrder::PerKey, RekeyOrder::InputPartition] {
+            let mut times = Vec::new();
+            for _ in 0..RUNS {
+                let config = Config::default().lanes(cpus).rekey_order(order);
+                times.push(stoat_run_on(&corpus, config, partitions)?.0);
+            }
+            let t = median(times);
+            let rate = words as f64 / t.as_secs_f64();
+            println!("{:<32} {:>12.0} words/s  ({:?})", format!("{order:?}:"), rate, t);
+            rates.push(rate);
         }
-        let t = median(times);
-        let rate = words as f64 / t.as_secs_f64();
-        println!("{:<32} {:>12.0} words/s  ({:?})", format!("{order:?}:"), rate, t);
-        rates.push(rate);
+        println!("ratio InputPartition / PerKey: {:.3}", rates[1] / rates[0]);
     }
-    println!("ratio InputPartition / PerKey: {:.3}", rates[1] / rates[0]);
     Ok(())
 }
 

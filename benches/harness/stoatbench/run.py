@@ -20,11 +20,11 @@ MIN_WINDOW_S = 1.0
 
 TIERS = {
     # Sized to finish in under 20 minutes on a 2-core machine.
-    "quick": {"pairs": 3, "sizes": {"stateless": 500_000, "wordcount": 250_000, "join": 500_000},
+    "quick": {"pairs": 3, "sizes": {"stateless": 500_000, "wordcount": 250_000, "join": 1_000_000},
               "latency": False},
     # Latency runs: at 25 % and 50 % of the slower system's capacity, EOS, in ABBA pairs; each
     # sends `latency_warmup` seconds of input unmeasured, then `latency_seconds` measured.
-    "full": {"pairs": 5, "sizes": {"stateless": 600_000, "wordcount": 400_000, "join": 600_000}, "latency": True,
+    "full": {"pairs": 5, "sizes": {"stateless": 600_000, "wordcount": 400_000, "join": 1_200_000}, "latency": True,
              "latency_seconds": 30, "latency_warmup": 15, "latency_pairs": 2},
 }
 
