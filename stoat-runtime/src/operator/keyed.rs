@@ -133,10 +133,10 @@ fn register<K: StoreKey + Key, V: StoreValue>(
     registry: &mut Registry<'_>,
     mutable: bool,
 ) -> Result<usize, String> {
-    let (name, version, kind) = (registry.operator(), registry.version(), registry.kind());
+    let (name, version) = (registry.operator(), registry.version());
     if std::any::TypeId::of::<K>() == std::any::TypeId::of::<()>() {
         return Err(format!(
-            "{kind} `{name}` keeps key-scoped state (`Keyed`), but its stream has no key (`()`): records without a key are spread over the lanes, so one entry would be written by several; give the records a key first (e.g. `key_by`)"
+            "operator `{name}` keeps key-scoped state (`Keyed`), but its stream has no key (`()`): records without a key are spread over the lanes, so one entry would be written by several; give the records a key first (e.g. `key_by`)"
         ));
     }
     let id = SlotId::Keyed(name, std::any::TypeId::of::<(K, V)>());

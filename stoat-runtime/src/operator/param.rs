@@ -17,8 +17,6 @@ pub struct Registry<'r> {
     pub(crate) states: &'r mut Vec<StateSlot>,
     pub(crate) operator: &'static str,
     pub(crate) version: u32,
-    /// What is registering, for errors: `"operator"`, `"table"`, `"aggregation"`.
-    pub(crate) kind: &'static str,
     /// This operator's borrows: slot, mutable, what (for errors).
     borrowed: Vec<(usize, bool, String)>,
 }
@@ -31,12 +29,7 @@ impl std::fmt::Debug for Registry<'_> {
 
 impl<'r> Registry<'r> {
     pub(crate) fn new(states: &'r mut Vec<StateSlot>, operator: &'static str, version: u32) -> Self {
-        Registry { states, operator, version, kind: "operator", borrowed: Vec::new() }
-    }
-
-    /// What is registering (`"operator"`, `"table"`, `"aggregation"`), for errors.
-    pub(crate) fn kind(&self) -> &'static str {
-        self.kind
+        Registry { states, operator, version, borrowed: Vec::new() }
     }
 
     /// The operator being registered.
@@ -61,13 +54,8 @@ impl<'r> Registry<'r> {
             let clash =
                 self.states.iter().any(|s| matches!(s.id, SlotId::Keyed(n, t) if n == name && t != types));
             if clash {
-                let hint = match self.kind {
-                    "operator" => "its store is named after the operator: rename one with `#[stoat::operator(name = \"...\")]`",
-                    _ => "give one another store name",
-                };
                 return Err(format!(
-                    "two {kind}s named `{name}` keep key-scoped state (`Keyed`) of different types; {hint}",
-                    kind = self.kind
+                    "two operators named `{name}` keep key-scoped state (`Keyed`) of different types; its store is named after the operator: rename one with `#[stoat::operator(name = \"...\")]`"
                 ));
             }
         }
@@ -78,10 +66,15 @@ impl<'r> Registry<'r> {
                 self.states.len() - 1
             }
         };
+        self.borrow(slot, mutable, what)
+    }
+
+    /// Records this operator's borrow of `slot`; refuses a mutable borrow next to any other.
+    fn borrow(&mut self, slot: usize, mutable: bool, what: &str) -> Result<usize, String> {
         if let Some((_, _, first)) = self.borrowed.iter().find(|(s, m, _)| *s == slot && (*m || mutable)) {
             return Err(format!(
-                "{} `{}` takes `{first}` and `{what}`: one parameter may borrow a state mutably only if no other borrows it",
-                self.kind, self.operator
+                "operator `{}` takes `{first}` and `{what}`: one parameter may borrow a state mutably only if no other borrows it",
+                self.operator
             ));
         }
         self.borrowed.push((slot, mutable, what.to_string()));
@@ -108,27 +101,19 @@ impl Registry<'_> {
             [slot] => *slot,
             [] => {
                 return Err(format!(
-                    "{} `{}` takes `{what}`, but the topology has no such table before it: declare the table (`Topology::table`, `to_table`, `global_table`) before `process`",
-                    self.kind, self.operator
+                    "operator `{}` takes `{what}`, but the topology has no such table before it: declare the table (`Topology::table`, `to_table`, `global_table`) before `process`",
+                    self.operator
                 ))
             }
             several => {
                 return Err(format!(
-                    "{} `{}` takes `{what}`, but several tables have these types ({}): give their values distinct types",
-                    self.kind,
+                    "operator `{}` takes `{what}`, but several tables have these types ({}): give their values distinct types",
                     self.operator,
                     names(several).join(", ")
                 ))
             }
         };
-        if let Some((_, _, first)) = self.borrowed.iter().find(|(s, m, _)| *s == slot && *m) {
-            return Err(format!(
-                "{} `{}` takes `{first}` and `{what}`: one parameter may borrow a state mutably only if no other borrows it",
-                self.kind, self.operator
-            ));
-        }
-        self.borrowed.push((slot, false, what.to_string()));
-        Ok(slot)
+        self.borrow(slot, false, what)
     }
 }
 
