@@ -603,3 +603,38 @@ fn a_global_table_written_in_transactions_is_read_to_its_end_before_other_input(
     assert!(names.iter().all(|n| n == "France"), "every event sees the whole global table: {names:?}");
     Ok(())
 }
+
+#[test]
+fn stream_time_is_committed_with_the_offsets_and_survives_a_restart() -> stoat::Result<()> {
+    let k = kafka();
+    k.create_topic("st-clicks", 2);
+    k.create_topic("st-out", 2);
+    let size = Duration::from_secs(10);
+    let topology = Topology::new("st-app");
+    topology
+        .stream::<String, u64>("st-clicks")
+        .group_by_key()
+        .windowed_by(TimeWindows::of_size_with_no_grace(size))
+        .count("window_counts")
+        .to_with("st-out", TimeWindowed::new(Utf8, size), Binary::default());
+    let clicks = |records: &[(&str, i64)]| {
+        use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+        let producer: BaseProducer =
+            rdkafka::ClientConfig::new().set("bootstrap.servers", &k.bootstrap).create().expect("producer");
+        for (user, ts) in records {
+            let value = 1u64.to_be_bytes();
+            producer
+                .send(BaseRecord::to("st-clicks").key(*user).payload(&value[..]).timestamp(*ts))
+                .expect("send");
+        }
+        producer.flush(Duration::from_secs(10)).expect("flush");
+    };
+    clicks(&[("a", 100_000), ("b", 130_000)]);
+    let first = run_until_idle(&topology, Config::default().lanes(2), KafkaConfig::new(&k.bootstrap))?;
+    assert_eq!(first.dropped_late, 0);
+    clicks(&[("a", 105_000)]);
+    let second = run_until_idle(&topology, Config::default().lanes(2), KafkaConfig::new(&k.bootstrap))?;
+    assert_eq!(second.dropped_late, 1, "the restarted app knew stream time was 130 s");
+    assert_eq!(k.read_committed("st-out").len(), 2);
+    Ok(())
+}

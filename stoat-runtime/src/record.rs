@@ -80,6 +80,9 @@ pub(crate) struct Origin {
     pub source: u32,
     pub partition: u32,
     pub offset: u64,
+    /// The stream time when the record was dispatched: the largest timestamp of the records
+    /// dispatched so far (this one included) from the sources its records meet.
+    pub stream_time: i64,
 }
 
 /// A record on its way through a lane.

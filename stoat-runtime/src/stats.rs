@@ -22,6 +22,7 @@ pub struct Stats {
     restored: AtomicU64,
     null_keys: AtomicU64,
     null_values: AtomicU64,
+    late: AtomicU64,
 }
 
 /// A snapshot of [`Stats`].
@@ -57,6 +58,9 @@ pub struct RunStats {
     /// Input records dropped because their value was null (a tombstone) and the stream's value
     /// type has no null (declare it `Option<V>` to keep them).
     pub dropped_null_values: u64,
+    /// Updates of windows that had closed (stream time past their end plus grace), dropped: one
+    /// per record and closed window, as Kafka Streams' dropped-records metric counts them.
+    pub dropped_late: u64,
 }
 
 impl RunStats {
@@ -114,6 +118,11 @@ impl Stats {
         metrics::counter!("stoat_records_dropped_total", "reason" => reason).increment(1);
     }
 
+    pub(crate) fn drop_late(&self, n: u64) {
+        self.late.fetch_add(n, Ordering::Relaxed);
+        metrics::counter!("stoat_records_dropped_total", "reason" => "late").increment(n);
+    }
+
     pub(crate) fn skip(&self, reason: &'static str) {
         let counter = match reason {
             "decode" => &self.skipped_decode,
@@ -140,6 +149,7 @@ impl Stats {
             restored: self.restored.load(Ordering::Relaxed),
             dropped_null_keys: self.null_keys.load(Ordering::Relaxed),
             dropped_null_values: self.null_values.load(Ordering::Relaxed),
+            dropped_late: self.late.load(Ordering::Relaxed),
         }
     }
 }

@@ -6,11 +6,13 @@ mod binary;
 mod json;
 mod nullable;
 mod text;
+mod windowed;
 
 pub use binary::{Binary, FixedWidth};
 pub use json::Json;
 pub use nullable::Nullable;
 pub use text::{RawBytes, Text, Unit, Utf8};
+pub use windowed::TimeWindowed;
 
 use crate::error::{DecodeError, EncodeError};
 

@@ -34,6 +34,18 @@ pub(super) const REASSIGN_EVERY: Duration = Duration::from_secs(5);
 /// How often the coordinator looks at its lanes and the stop request while it waits for them.
 pub(super) const WATCH_EVERY: Duration = Duration::from_millis(50);
 
+/// Stream time per source group from partition times: the largest time of the partitions of
+/// the group's sources (`i64::MIN` before any record).
+pub(super) fn stream_times(groups: &[usize], partition_times: &HashMap<(u32, u32), i64>) -> Vec<i64> {
+    let mut times = vec![i64::MIN; groups.len()];
+    for (&(source, _), &time) in partition_times {
+        if let Some(&group) = groups.get(source as usize) {
+            times[group] = times[group].max(time);
+        }
+    }
+    times
+}
+
 /// A running topology: lanes, the state writer, and the coordinator's position in every input.
 pub struct Engine {
     pub(super) program: Arc<Program>,
@@ -46,6 +58,13 @@ pub struct Engine {
     pub(super) batchers: Vec<Box<dyn Batcher>>,
     /// Next offset to read per (source, partition), for the epoch's commit.
     pub(super) positions: HashMap<(u32, u32), u64>,
+    /// Per (source, partition), the largest timestamp dispatched from it: committed with its
+    /// offset, so stream time resumes where it was.
+    pub(super) partition_times: HashMap<(u32, u32), i64>,
+    /// The partition times of the last commit: where a retried epoch starts again.
+    pub(super) committed_times: HashMap<(u32, u32), i64>,
+    /// Stream time per source group (indexed by the group's id, a source index).
+    pub(super) stream_times: Vec<i64>,
     pub(super) assigned_at: Instant,
     /// When the last epoch's barrier started (commit cadence).
     pub(super) last_barrier: Instant,
@@ -143,7 +162,13 @@ impl Engine {
         let by_partition = config.rekey_order == RekeyOrder::InputPartition;
         let batchers = program.sources.iter().map(|s| s.batcher(config.lanes, by_partition)).collect();
         log.assign(program.app(), &topics)?;
+        let partition_times: HashMap<(u32, u32), i64> = log
+            .committed_times(program.app(), &topics)?
+            .into_iter()
+            .map(|(source, partition, time)| ((source, partition), time))
+            .collect();
         let lane_source = vec![None; config.lanes];
+        let stream_times = stream_times(&program.source_groups, &partition_times);
         // Global tables are read to their end before any other input (as Kafka Streams' global
         // thread bootstraps them): the other sources are paused until then.
         let (globals, held): (Vec<u32>, Vec<u32>) =
@@ -166,6 +191,9 @@ impl Engine {
             topics,
             batchers,
             positions: HashMap::new(),
+            committed_times: partition_times.clone(),
+            partition_times,
+            stream_times,
             assigned_at: Instant::now(),
             last_barrier: Instant::now(),
             epoch: state.committed_epoch()?,
@@ -357,10 +385,21 @@ impl Engine {
             self.merge.apply(&mut polled);
         }
         for p in &polled {
-            let origin = Origin { source: p.source, partition: p.partition, offset: p.record.offset };
-            self.positions.insert((p.source, p.partition), p.record.offset + 1);
             let s = p.source as usize;
-            match self.batchers[s].add(&p.record, origin) {
+            let group = self.program.source_groups.get(s).copied().unwrap_or(s);
+            let stream_time = self.stream_times[group].max(p.record.timestamp);
+            let origin =
+                Origin { source: p.source, partition: p.partition, offset: p.record.offset, stream_time };
+            self.positions.insert((p.source, p.partition), p.record.offset + 1);
+            let added = self.batchers[s].add(&p.record, origin);
+            if matches!(added, Ok(Added::Lane(_) | Added::All)) {
+                // Records dropped at the source (null keys or values, undecodable) do not move
+                // stream time.
+                self.stream_times[group] = stream_time;
+                let time = self.partition_times.entry((p.source, p.partition)).or_insert(i64::MIN);
+                *time = (*time).max(p.record.timestamp);
+            }
+            match added {
                 Ok(Added::Lane(lane)) => self.batched(s, lane).await?,
                 Ok(Added::All) => {
                     for lane in 0..self.config.lanes {
@@ -497,6 +536,7 @@ impl Engine {
                 topic: self.topics[source as usize].clone(),
                 partition,
                 next_offset,
+                time: self.partition_times.get(&(source, partition)).copied(),
             })
             .collect();
         let app = self.program.app().to_string();
@@ -510,6 +550,7 @@ impl Engine {
             })
             .await?;
         self.committed.clone_from(&self.positions);
+        self.committed_times.clone_from(&self.partition_times);
         self.retrying_since = None;
         self.retries = 0;
         let logged_at = started.elapsed();

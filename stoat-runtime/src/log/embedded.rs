@@ -32,6 +32,8 @@ pub struct EmbeddedLog {
 struct State {
     topics: HashMap<String, Vec<Vec<Arc<LogRecord>>>>,
     groups: HashMap<(String, String, u32), u64>,
+    /// Partition times committed with the offsets: (group, topic, partition) -> time.
+    times: HashMap<(String, String, u32), i64>,
     apps: HashMap<String, AppState>,
 }
 
@@ -323,6 +325,9 @@ impl Log for EmbeddedSession {
             }
             for o in offsets {
                 state.groups.insert((group.to_string(), o.topic.clone(), o.partition), o.next_offset);
+                if let Some(time) = o.time {
+                    state.times.insert((group.to_string(), o.topic.clone(), o.partition), time);
+                }
             }
         })?;
         self.log.appended.notify_waiters();
@@ -334,6 +339,18 @@ impl Log for EmbeddedSession {
             app.pending.clear();
             // Re-read what the aborted epoch consumed, from the committed offsets.
             app.reading.clear();
+        })
+    }
+
+    fn committed_times(&self, group: &str, topics: &[String]) -> Result<Vec<(u32, u32, i64)>> {
+        self.with(|_, state, _| {
+            let mut times = Vec::new();
+            for ((g, topic, partition), &time) in &state.times {
+                if let Some(source) = topics.iter().position(|t| t == topic).filter(|_| g == group) {
+                    times.push((source as u32, *partition, time));
+                }
+            }
+            times
         })
     }
 
@@ -397,7 +414,7 @@ mod tests {
         for v in 0..9u8 {
             shared.produce("i", None, Some(vec![v]), 0, Headers::new());
         }
-        let offsets = [CommitOffset { topic: "i".into(), partition: 0, next_offset: 7 }];
+        let offsets = [CommitOffset { topic: "i".into(), partition: 0, next_offset: 7, time: None }];
         log.commit("g", &offsets).ok();
         let got = shared.read("o", 0, 0);
         assert_eq!(got.len(), 1);

@@ -56,6 +56,9 @@ pub struct CommitOffset {
     pub partition: u32,
     /// The next offset to read.
     pub next_offset: u64,
+    /// The partition's time: the largest timestamp of its records processed so far (stored with
+    /// the offset, so stream time resumes where it was after a restart).
+    pub time: Option<i64>,
 }
 
 /// A record read from an input topic: which of the assigned topics (by index), its partition and
@@ -137,6 +140,11 @@ pub trait Log: Send + Sync + 'static {
     /// idle). Logs that cannot tell say yes.
     fn caught_up(&self) -> Result<bool> {
         Ok(true)
+    }
+    /// The partition times `group` committed with its offsets ([`CommitOffset::time`]), as
+    /// (index of the topic in `topics`, partition, time). Logs that keep none return none.
+    fn committed_times(&self, _group: &str, _topics: &[String]) -> Result<Vec<(u32, u32, i64)>> {
+        Ok(Vec::new())
     }
     /// Stops (`paused`) or resumes reading the partitions of the given sources (by index in
     /// the list given to [`Log::assign`]): a global table's bootstrap holds the other input

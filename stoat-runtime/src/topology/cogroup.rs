@@ -62,6 +62,7 @@ impl<K: Key + StoreKey, A: Data + StoreValue> Cogrouped<K, A> {
         other: &Grouped<K, V>,
         f: impl Fn(&K, V, A) -> A + Send + Sync + 'static,
     ) -> Self {
+        self.first.meets(&other.stream);
         self.parts.push(part(other, f));
         self
     }

@@ -14,6 +14,7 @@ mod stateless;
 mod table;
 mod table_join;
 mod topic;
+mod window;
 
 pub use aggregate::Grouped;
 pub use cogroup::Cogrouped;
@@ -26,6 +27,7 @@ pub(crate) use source::{Added, Batcher, SourceDecoder};
 pub use stateless::Split;
 pub use table::{GroupedTable, KTable};
 pub use topic::Topic;
+pub use window::{TimeWindows, Window, Windowed, WindowedGrouped};
 
 use std::marker::PhantomData;
 use std::sync::atomic::AtomicBool;
@@ -90,6 +92,8 @@ struct Graph {
     errors: Vec<String>,
     /// Every stream, described, to find those that go nowhere.
     streams: Vec<(String, Arc<dyn Consumed>)>,
+    /// Pairs of sources whose records meet in one node.
+    meetings: Vec<(usize, usize)>,
 }
 
 /// A topology under construction. Start streams with [`Topology::stream`], then build it into a
@@ -176,8 +180,9 @@ impl Topology {
         let root_outlet = Arc::clone(&outlet);
         let root: RootFactory = Arc::new(move |lanes| Box::new(RootOf::new(root_outlet.instantiate(lanes))));
         graph.sources.push((decoder, root));
+        let source = graph.sources.len() - 1;
         drop(graph);
-        Stream { graph: Arc::clone(&self.graph), outlet, _types: PhantomData }
+        Stream { graph: Arc::clone(&self.graph), outlet, source, _types: PhantomData }
     }
 
     /// Checks the topology and compiles it.
@@ -231,8 +236,28 @@ impl Topology {
             states: graph.states.clone(),
             stores,
             sinks: graph.sinks.clone(),
+            source_groups: source_groups(graph.sources.len(), &graph.meetings),
         })
     }
+}
+
+/// The stream-time group of every source: sources whose records meet in a node (directly or
+/// through others) share one group, as the partitions of a Kafka Streams task share its stream
+/// time.
+fn source_groups(sources: usize, meetings: &[(usize, usize)]) -> Vec<usize> {
+    let mut group: Vec<usize> = (0..sources).collect();
+    fn find(group: &mut [usize], mut i: usize) -> usize {
+        while group[i] != i {
+            group[i] = group[group[i]];
+            i = group[i];
+        }
+        i
+    }
+    for &(a, b) in meetings {
+        let (ra, rb) = (find(&mut group, a), find(&mut group, b));
+        group[ra.max(rb)] = ra.min(rb);
+    }
+    (0..sources).map(|i| find(&mut group, i)).collect()
 }
 
 /// A typed stream of records with keys `K` and values `V`. Each method adds a node and returns the
@@ -240,6 +265,8 @@ impl Topology {
 pub struct Stream<K, V> {
     graph: Arc<Mutex<Graph>>,
     outlet: Arc<Outlet<K, V>>,
+    /// A source upstream of it (the index of its first one).
+    source: usize,
     _types: PhantomData<fn(K, V)>,
 }
 
@@ -255,18 +282,34 @@ impl<K, V> std::fmt::Debug for Stream<K, V> {
 impl<K: Key, V: Data> Stream<K, V> {
     /// Another handle on this stream (the same outlet).
     fn alias(&self) -> Stream<K, V> {
-        Stream { graph: Arc::clone(&self.graph), outlet: Arc::clone(&self.outlet), _types: PhantomData }
+        Stream {
+            graph: Arc::clone(&self.graph),
+            outlet: Arc::clone(&self.outlet),
+            source: self.source,
+            _types: PhantomData,
+        }
     }
 
     /// A stream the topology does not require anyone to consume (a table's changes).
     fn internal<K2: Key, V2: Data>(&self) -> Stream<K2, V2> {
-        Stream { graph: Arc::clone(&self.graph), outlet: Outlet::new(), _types: PhantomData }
+        Stream {
+            graph: Arc::clone(&self.graph),
+            outlet: Outlet::new(),
+            source: self.source,
+            _types: PhantomData,
+        }
     }
 
     fn derive<K2: Key, V2: Data>(&self, what: String) -> Stream<K2, V2> {
         let outlet = Outlet::new();
         lock(&self.graph).streams.push((what, Arc::clone(&outlet) as Arc<dyn Consumed>));
-        Stream { graph: Arc::clone(&self.graph), outlet, _types: PhantomData }
+        Stream { graph: Arc::clone(&self.graph), outlet, source: self.source, _types: PhantomData }
+    }
+
+    /// Records that this stream's records and `other`'s meet in one node (a merge, a join, a
+    /// cogroup): their sources then share one stream time.
+    fn meets<K2, V2>(&self, other: &Stream<K2, V2>) {
+        lock(&self.graph).meetings.push((self.source, other.source));
     }
 
     /// Registers a re-key point whose records continue into `next`; returns its index.

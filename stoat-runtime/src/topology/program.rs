@@ -85,6 +85,8 @@ pub struct Program {
     pub(crate) sinks: Vec<String>,
     /// Streams nothing consumes (their records are dropped), described.
     pub(crate) unconsumed: Vec<String>,
+    /// Per source, its stream-time group (sources whose records meet share one).
+    pub(crate) source_groups: Vec<usize>,
 }
 
 impl std::fmt::Debug for Program {

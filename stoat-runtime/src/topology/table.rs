@@ -269,6 +269,7 @@ impl<K: Key + StoreKey, V: Data> Stream<K, V> {
         R: Data,
     {
         let next = self.derive::<K, R>(format!("the output of `{what}` with table `{}`", table.store));
+        self.meets(&table.updates);
         if std::any::TypeId::of::<K>() == std::any::TypeId::of::<()>() {
             lock(&self.graph).errors.push(format!(
                 "`{what}` with table `{}` on a stream without a key (`()`): give the records the table's key first (`key_by`)",

@@ -95,6 +95,7 @@ impl<K: Key + StoreKey, A: Data> KTable<K, A> {
             "the output of `{what}` of tables `{}` and `{}`",
             self.store, other.store
         ));
+        self.updates.meets(&other.updates);
         let (Some(left_get), Some(right_get)) = (self.getter.clone(), other.getter.clone()) else {
             return next;
         };

@@ -47,6 +47,9 @@ struct Assignment {
     rewind: HashMap<String, HashMap<i32, i64>>,
 }
 
+/// How a committed input offset's metadata carries its partition's time (`t=<ms>`).
+const PARTITION_TIME: &str = "t=";
+
 /// A [`Log`] on Apache Kafka.
 pub struct KafkaLog {
     app: String,
@@ -396,8 +399,11 @@ impl Log for KafkaLog {
     fn commit(&self, _group: &str, offsets: &[CommitOffset]) -> Result<CommitReceipt> {
         let mut tpl = TopicPartitionList::new();
         for o in offsets {
-            tpl.add_partition_offset(&o.topic, o.partition as i32, Offset::Offset(o.next_offset as i64))
-                .map_err(|e| Error::Log(e.to_string()))?;
+            let mut elem = tpl.add_partition(&o.topic, o.partition as i32);
+            elem.set_offset(Offset::Offset(o.next_offset as i64)).map_err(|e| Error::Log(e.to_string()))?;
+            if let Some(time) = o.time {
+                elem.set_metadata(format!("{PARTITION_TIME}{time}"));
+            }
         }
         let timeout = self.config.timeout;
         let app = &self.app;
@@ -510,6 +516,29 @@ impl Log for KafkaLog {
 
     fn caught_up(&self) -> Result<bool> {
         self.read_to_end(|_| true)
+    }
+
+    fn committed_times(&self, _group: &str, topics: &[String]) -> Result<Vec<(u32, u32, i64)>> {
+        let parts: Vec<(String, i32)> = {
+            let assignment = self.assignment.lock().unwrap_or_else(|p| p.into_inner());
+            assignment.partitions.iter().cloned().collect()
+        };
+        let mut list = TopicPartitionList::new();
+        for (topic, p) in &parts {
+            list.add_partition(topic, *p);
+        }
+        let committed = self
+            .consumer
+            .committed_offsets(list, self.config.timeout)
+            .map_err(|e| Error::Transient(format!("cannot read the committed input offsets: {e}")))?;
+        let mut times = Vec::new();
+        for elem in committed.elements() {
+            let Some(source) = topics.iter().position(|t| t == elem.topic()) else { continue };
+            if let Some(time) = elem.metadata().strip_prefix(PARTITION_TIME).and_then(|t| t.parse().ok()) {
+                times.push((source as u32, elem.partition().max(0) as u32, time));
+            }
+        }
+        Ok(times)
     }
 
     fn sources_caught_up(&self, sources: &[u32]) -> Result<bool> {

@@ -1,0 +1,260 @@
+//! Windowed aggregations over event time: tumbling and hopping windows with a grace period
+//! (Kafka Streams' `TimeWindows`). A record updates every window that contains its timestamp
+//! and is still open; a window closes once stream time reaches its end plus the grace period,
+//! and records for closed windows are dropped and counted.
+//!
+//! Stream time is the largest timestamp dispatched so far from the sources the record's stream
+//! meets (stamped on each record when it is dispatched, carried through re-keys), so whether a
+//! record is late does not depend on the number of lanes or on how they interleave.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::replica::{Entry, LaneTable};
+use super::{aggregate::claim, lock, Grouped, Stream};
+use crate::error::{BoxError, Panicked, Result};
+use crate::lane::{lane_of, LaneCx, Push};
+use crate::operator::{Call, Data, Key};
+use crate::record::{Envelope, Record};
+use crate::state::{StoreKey, StoreValue};
+
+/// A time window `[start, end)`, in ms since the Unix epoch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Window {
+    /// The first instant in the window.
+    pub start: i64,
+    /// The first instant after it.
+    pub end: i64,
+}
+
+/// A key and the window of its aggregate: the key of a windowed aggregation's outputs. It prints
+/// as Kafka Streams' `Windowed` does (`[key@start/end]`) and is written to topics as its
+/// `TimeWindowedSerializer` writes it (see [`TimeWindowed`](crate::codec::TimeWindowed)).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Windowed<K> {
+    /// The record key.
+    pub key: K,
+    /// The window.
+    pub window: Window,
+}
+
+impl<K: fmt::Display> fmt::Display for Windowed<K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "[{}@{}/{}]", self.key, self.window.start, self.window.end)
+    }
+}
+
+/// Tumbling or hopping windows aligned to the epoch (Kafka Streams' `TimeWindows`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TimeWindows {
+    size: i64,
+    advance: i64,
+    grace: i64,
+}
+
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+impl TimeWindows {
+    /// Tumbling windows of `size` that accept records up to `grace` after they end.
+    pub fn of_size_and_grace(size: Duration, grace: Duration) -> Self {
+        let size = millis(size).max(1);
+        TimeWindows { size, advance: size, grace: millis(grace) }
+    }
+
+    /// Tumbling windows of `size` that accept no record after they end.
+    pub fn of_size_with_no_grace(size: Duration) -> Self {
+        Self::of_size_and_grace(size, Duration::ZERO)
+    }
+
+    /// Hopping windows: a new window every `advance` (at most the size).
+    pub fn advance_by(mut self, advance: Duration) -> Self {
+        self.advance = millis(advance).clamp(1, self.size);
+        self
+    }
+
+    /// The window size.
+    pub fn size(&self) -> Duration {
+        Duration::from_millis(self.size as u64)
+    }
+
+    /// The windows that contain `timestamp`, by ascending start (Kafka Streams' `windowsFor`).
+    fn windows_for(&self, timestamp: i64) -> impl Iterator<Item = Window> + '_ {
+        let first = ((timestamp - self.size + self.advance).max(0) / self.advance) * self.advance;
+        (0..)
+            .map(move |i| first + i * self.advance)
+            .take_while(move |&start| start <= timestamp)
+            .map(|start| Window { start, end: start + self.size })
+    }
+}
+
+/// A grouped stream cut into windows, ready to aggregate (Kafka Streams'
+/// `TimeWindowedKStream`).
+pub struct WindowedGrouped<K, V> {
+    grouped: Grouped<K, V>,
+    windows: TimeWindows,
+}
+
+impl<K, V> fmt::Debug for WindowedGrouped<K, V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WindowedGrouped").field("windows", &self.windows).finish_non_exhaustive()
+    }
+}
+
+impl<K: Key + StoreKey, V: Data> Grouped<K, V> {
+    /// Cuts each group into `windows` for a windowed aggregation.
+    pub fn windowed_by(&self, windows: TimeWindows) -> WindowedGrouped<K, V> {
+        WindowedGrouped { grouped: Grouped { stream: self.stream.alias() }, windows }
+    }
+}
+
+/// The lane that owns a window store entry: the lane of its key.
+fn window_owner<K: std::hash::Hash>(entry: &(K, i64), lanes: usize) -> usize {
+    lane_of(&entry.0, lanes)
+}
+
+impl<K: Key + StoreKey, V: Data> WindowedGrouped<K, V> {
+    /// The number of records per key and window, in the store `store`; emits the window's new
+    /// count on every record.
+    pub fn count(&self, store: &'static str) -> Stream<Windowed<K>, u64> {
+        self.fold(store, "count", |_, old: Option<u64>, _| old.unwrap_or(0) + 1)
+    }
+
+    /// Combines each key's values per window with `f(aggregate, value)`.
+    pub fn reduce(
+        &self,
+        store: &'static str,
+        f: impl Fn(V, V) -> V + Send + Sync + 'static,
+    ) -> Stream<Windowed<K>, V>
+    where
+        V: StoreValue,
+    {
+        self.fold(store, "reduce", move |_, old: Option<V>, value| match old {
+            Some(acc) => f(acc, value),
+            None => value,
+        })
+    }
+
+    /// Folds each key's values per window: `init()` for a new window, then
+    /// `f(key, value, aggregate)`.
+    pub fn aggregate<A: Data + StoreValue>(
+        &self,
+        store: &'static str,
+        init: impl Fn() -> A + Send + Sync + 'static,
+        f: impl Fn(&K, V, A) -> A + Send + Sync + 'static,
+    ) -> Stream<Windowed<K>, A> {
+        self.fold(store, "aggregate", move |key, old: Option<A>, value| {
+            f(key, value, old.unwrap_or_else(&init))
+        })
+    }
+
+    fn fold<A: Data + StoreValue>(
+        &self,
+        store: &'static str,
+        what: &'static str,
+        f: impl Fn(&K, Option<A>, V) -> A + Send + Sync + 'static,
+    ) -> Stream<Windowed<K>, A> {
+        let stream = &self.grouped.stream;
+        let next =
+            stream.derive::<Windowed<K>, A>(format!("the output of windowed `{what}` into store `{store}`"));
+        if !claim(stream, store, what) {
+            return next;
+        }
+        let slot = {
+            let mut graph = lock(&stream.graph);
+            graph.states.push(LaneTable::<(K, i64), Entry<A>>::slot(store, "Windowed", 1, window_owner::<K>));
+            graph.states.len() - 1
+        };
+        let (f, windows) = (Arc::new(f), self.windows);
+        let outlet = Arc::clone(&next.outlet);
+        stream.outlet.add(Arc::new(move |lanes| {
+            Box::new(WindowFoldNode {
+                what,
+                slot,
+                windows,
+                f: Arc::clone(&f),
+                next: outlet.instantiate(lanes),
+            })
+        }));
+        next
+    }
+}
+
+/// One windowed aggregation on one lane.
+struct WindowFoldNode<F, K, A> {
+    what: &'static str,
+    slot: usize,
+    windows: TimeWindows,
+    f: Arc<F>,
+    next: Box<dyn Push<Windowed<K>, A>>,
+}
+
+impl<F, K, V, A> Push<K, V> for WindowFoldNode<F, K, A>
+where
+    F: Fn(&K, Option<A>, V) -> A + Send + Sync + 'static,
+    K: Key + StoreKey,
+    V: Data,
+    A: Data + StoreValue,
+{
+    fn push(&mut self, env: Envelope<K, V>, cx: &mut LaneCx) -> Result<()> {
+        let Envelope { record, origin } = env;
+        let Record { key, value, timestamp, headers } = record;
+        // A window is open while stream time is before its end plus the grace period.
+        let close = origin.stream_time.saturating_sub(self.windows.grace);
+        let lane = (cx.lane, cx.lanes());
+        let mut late = 0u64;
+        let mut updated = Vec::new();
+        let folded = {
+            let call = Call::on_states(&cx.states);
+            let (f, slot) = (&self.f, self.slot);
+            (|| -> std::result::Result<(), BoxError> {
+                for window in self.windows.windows_for(timestamp) {
+                    if window.end <= close {
+                        late += 1;
+                        continue;
+                    }
+                    let id = (key.clone(), window.start);
+                    let old = LaneTable::<(K, i64), Entry<A>>::read(&call, slot, |t| t.get(&id))?;
+                    let ts = old.as_ref().map_or(timestamp, |o| o.timestamp.max(timestamp));
+                    let fresh = old.is_none();
+                    let value = Panicked::catch(|| f(&key, old.map(|o| o.value), value.clone()))?;
+                    let entry = Entry { value, timestamp: ts };
+                    LaneTable::<(K, i64), Entry<A>>::write(&call, slot, lane, |t| {
+                        if fresh {
+                            // A new window: forget the key's windows that can no longer change.
+                            for ((k, start), _) in t.prefix(&key)? {
+                                if start + self.windows.size <= close {
+                                    t.delete(&(k, start))?;
+                                }
+                            }
+                        }
+                        t.put(id, entry.clone())
+                    })?;
+                    updated.push((window, entry));
+                }
+                Ok(())
+            })()
+        };
+        if late > 0 {
+            cx.shared.stats.drop_late(late);
+        }
+        if let Err(e) = folded {
+            return cx.operator_error(self.what, origin, e);
+        }
+        for (window, entry) in updated {
+            let record = Record {
+                key: Windowed { key: key.clone(), window },
+                value: entry.value,
+                timestamp: entry.timestamp,
+                headers: headers.clone(),
+            };
+            self.next.push(Envelope { record, origin }, cx)?;
+        }
+        Ok(())
+    }
+    fn flush(&mut self, cx: &mut LaneCx) -> Result<()> {
+        self.next.flush(cx)
+    }
+}

@@ -1,0 +1,183 @@
+//! Windowed aggregations against Kafka Streams 4.4's rules (its cache off), on random input
+//! with out-of-order and late records, with 1, 3 and 16 lanes: tumbling count (10 s windows, 5 s
+//! grace) and hopping sum (10 s windows advancing by 5 s, 2 s grace). Stream time is the
+//! largest timestamp seen so far; a window takes a record while `end + grace > stream time`.
+//! Expected outputs come from a model written here, per (key, window) in order.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use stoat::prelude::*;
+use support::Rng;
+
+const LANES: [usize; 3] = [1, 3, 16];
+
+/// (user, amount, timestamp): timestamps mostly rise, sometimes jump back by up to 25 s.
+fn clicks(seed: u64, n: usize) -> Vec<(String, u64, i64)> {
+    let mut rng = Rng::new(seed);
+    let mut ts = 100_000i64;
+    (0..n)
+        .map(|_| {
+            ts += rng.below(3_000) as i64;
+            let at = if rng.below(5) == 0 { ts - rng.below(25_000) as i64 } else { ts };
+            (format!("u{}", rng.below(4)), rng.below(100) as u64, at)
+        })
+        .collect()
+}
+
+type PerWindow = BTreeMap<(String, i64), Vec<(u64, i64)>>;
+
+/// Kafka Streams' windowed aggregation: for each record, stream time moves first; each window
+/// containing the record (ascending start) is updated unless `end + grace <= stream time`.
+fn model(
+    records: &[(String, u64, i64)],
+    size: i64,
+    advance: i64,
+    grace: i64,
+    f: impl Fn(u64, u64) -> u64,
+) -> (PerWindow, u64) {
+    let mut stream_time = i64::MIN;
+    let mut state: BTreeMap<(String, i64), (u64, i64)> = BTreeMap::new();
+    let mut out = PerWindow::new();
+    let mut late = 0;
+    for (user, amount, ts) in records {
+        stream_time = stream_time.max(*ts);
+        let mut start = ((ts - size + advance).max(0) / advance) * advance;
+        while start <= *ts {
+            if start + size + grace <= stream_time {
+                late += 1;
+            } else {
+                let e = state.entry((user.clone(), start)).or_insert((0, i64::MIN));
+                *e = (f(e.0, *amount), e.1.max(*ts));
+                out.entry((user.clone(), start)).or_default().push(*e);
+            }
+            start += advance;
+        }
+    }
+    (out, late)
+}
+
+fn run(
+    topology: &Topology,
+    records: &[(String, u64, i64)],
+    lanes: usize,
+    size: Duration,
+) -> stoat::Result<(PerWindow, stoat::RunStats)> {
+    let driver = TestDriver::with_config(topology, Config::default().lanes(lanes).commit_max_records(500))?;
+    let input = driver.input::<String, u64>("clicks");
+    for chunk in records.chunks(97) {
+        for (user, amount, ts) in chunk {
+            input.enqueue_at(user, amount, *ts)?;
+        }
+        driver.run()?;
+    }
+    let mut out = PerWindow::new();
+    for r in driver.output_with("out", TimeWindowed::new(Utf8, size), Binary::default()).read_records()? {
+        let r: Record<Windowed<String>, u64> = r;
+        assert_eq!(r.key.window.end - r.key.window.start, size.as_millis() as i64);
+        out.entry((r.key.key, r.key.window.start)).or_default().push((r.value, r.timestamp));
+    }
+    Ok((out, driver.stats()))
+}
+
+#[test]
+fn a_tumbling_count_with_grace_matches_kafka_streams() -> stoat::Result<()> {
+    let size = Duration::from_secs(10);
+    let topology = Topology::new("tumbling");
+    topology
+        .stream::<String, u64>("clicks")
+        .group_by_key()
+        .windowed_by(TimeWindows::of_size_and_grace(size, Duration::from_secs(5)))
+        .count("window_counts")
+        .to("out");
+    for seed in 1..=3 {
+        let records = clicks(seed, 600);
+        let (expected, late) = model(&records, 10_000, 10_000, 5_000, |n, _| n + 1);
+        assert!(late > 10, "the input has late records ({late})");
+        for lanes in LANES {
+            let (got, stats) = run(&topology, &records, lanes, size)?;
+            assert_eq!(got, expected, "seed {seed}, {lanes} lanes");
+            assert_eq!(stats.dropped_late, late, "seed {seed}, {lanes} lanes");
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn a_hopping_sum_updates_each_open_window_in_start_order() -> stoat::Result<()> {
+    let size = Duration::from_secs(10);
+    let topology = Topology::new("hopping");
+    topology
+        .stream::<String, u64>("clicks")
+        .group_by_key()
+        .windowed_by(
+            TimeWindows::of_size_and_grace(size, Duration::from_secs(2)).advance_by(Duration::from_secs(5)),
+        )
+        .aggregate("window_sums", || 0u64, |_, amount, sum| sum + amount)
+        .to("out");
+    for seed in 4..=6 {
+        let records = clicks(seed, 600);
+        let (expected, late) = model(&records, 10_000, 5_000, 2_000, |sum, amount| sum + amount);
+        for lanes in LANES {
+            let (got, stats) = run(&topology, &records, lanes, size)?;
+            assert_eq!(got, expected, "seed {seed}, {lanes} lanes");
+            assert_eq!(stats.dropped_late, late, "seed {seed}, {lanes} lanes");
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn windowed_keys_print_and_encode_as_kafka_streams_does() -> stoat::Result<()> {
+    use stoat::codec::Codec;
+    let key = Windowed { key: "ann".to_string(), window: stoat::Window { start: 10_000, end: 20_000 } };
+    assert_eq!(key.to_string(), "[ann@10000/20000]");
+    let codec = TimeWindowed::new(Utf8, Duration::from_secs(10));
+    let bytes = codec.encode(&key).map_err(|e| stoat::Error::Runtime(e.to_string()))?.unwrap_or_default();
+    // TimeWindowedSerializer: the key's bytes, then the start as 8 big-endian bytes.
+    assert_eq!(bytes, [b"ann".as_slice(), &10_000i64.to_be_bytes()].concat());
+    assert_eq!(codec.decode(Some(&bytes)).map_err(|e| stoat::Error::Runtime(e.to_string()))?, key);
+    let without_size = <Windowed<String> as stoat::codec::DefaultCodec>::Codec::default();
+    let err = without_size.decode(Some(&bytes)).err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(err.contains("TimeWindowed::new"), "{err}");
+    Ok(())
+}
+
+#[test]
+fn stream_time_survives_a_restart_so_late_records_stay_late() -> stoat::Result<()> {
+    let size = Duration::from_secs(10);
+    let topology = Topology::new("restart-time");
+    topology
+        .stream::<String, u64>("clicks")
+        .group_by_key()
+        .windowed_by(TimeWindows::of_size_with_no_grace(size))
+        .count("window_counts")
+        .to_with("out", TimeWindowed::new(Utf8, size), Binary::default());
+    let log = Arc::new(stoat::log::EmbeddedLog::new(2));
+    let dir = tempfile::tempdir().map_err(|cause| stoat::Error::Io { what: "tempdir".into(), cause })?;
+    let config = || Config::default().lanes(3).state_dir(dir.path());
+    let click = |user: &str, ts: i64| {
+        log.produce(
+            "clicks",
+            Some(user.as_bytes().to_vec()),
+            Some(1u64.to_be_bytes().to_vec()),
+            ts,
+            Vec::new(),
+        )
+    };
+    {
+        let mut app = App::embedded_on(&topology, config(), log.clone())?;
+        click("a", 100_000);
+        click("b", 130_000); // stream time 130 s: the window [100 s, 110 s) is closed
+        app.run_until_idle()?;
+    }
+    let mut app = App::embedded_on(&topology, config(), log.clone())?;
+    click("a", 105_000); // late after the restart too
+    let stats = app.run_until_idle()?;
+    assert_eq!(stats.dropped_late, 1, "stream time was restored from the committed partition times");
+    assert_eq!(log.read_all("out").len(), 2, "only the first run's two windows were emitted");
+    Ok(())
+}
