@@ -181,3 +181,83 @@ fn stream_time_survives_a_restart_so_late_records_stay_late() -> stoat::Result<(
     assert_eq!(log.read_all("out").len(), 2, "only the first run's two windows were emitted");
     Ok(())
 }
+
+#[test]
+fn emit_on_window_close_emits_each_closed_window_once_with_its_final_count() -> stoat::Result<()> {
+    let size = Duration::from_secs(10);
+    let topology = Topology::new("tumbling-final");
+    topology
+        .stream::<String, u64>("clicks")
+        .group_by_key()
+        .windowed_by(TimeWindows::of_size_and_grace(size, Duration::from_secs(5)))
+        .emit_on_window_close()
+        .count("final_counts")
+        .to("out");
+    for seed in 7..=9 {
+        let records = clicks(seed, 600);
+        let (updates, late) = model(&records, 10_000, 10_000, 5_000, |n, _| n + 1);
+        // What Kafka Streams' suppress(untilWindowCloses) emits by the end: each window whose
+        // end plus grace stream time has reached, once, with its last update.
+        let stream_time = records.iter().map(|r| r.2).max().unwrap_or(0);
+        let expected: PerWindow = updates
+            .into_iter()
+            .filter(|((_, start), _)| start + 10_000 + 5_000 <= stream_time)
+            .map(|(window, ups)| (window, ups.last().copied().into_iter().collect()))
+            .collect();
+        assert!(expected.len() > 20, "windows closed: {}", expected.len());
+        for lanes in LANES {
+            let (got, stats) = run(&topology, &records, lanes, size)?;
+            assert_eq!(got, expected, "seed {seed}, {lanes} lanes");
+            assert_eq!(stats.dropped_late, late, "seed {seed}, {lanes} lanes");
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn windows_left_open_at_a_stop_are_emitted_after_a_restart_when_they_close() -> stoat::Result<()> {
+    let size = Duration::from_secs(10);
+    let topology = Topology::new("final-restart");
+    topology
+        .stream::<String, u64>("clicks")
+        .group_by_key()
+        .windowed_by(TimeWindows::of_size_with_no_grace(size))
+        .emit_on_window_close()
+        .count("final_counts")
+        .to_with("out", TimeWindowed::new(Utf8, size), Binary::default());
+    let log = Arc::new(stoat::log::EmbeddedLog::new(2));
+    let dir = tempfile::tempdir().map_err(|cause| stoat::Error::Io { what: "tempdir".into(), cause })?;
+    let config = || Config::default().lanes(3).state_dir(dir.path());
+    let click = |user: &str, ts: i64| {
+        log.produce(
+            "clicks",
+            Some(user.as_bytes().to_vec()),
+            Some(1u64.to_be_bytes().to_vec()),
+            ts,
+            Vec::new(),
+        )
+    };
+    {
+        let mut app = App::embedded_on(&topology, config(), log.clone())?;
+        click("a", 100_000);
+        click("a", 101_000);
+        click("b", 105_000);
+        app.run_until_idle()?;
+    }
+    assert!(log.read_all("out").is_empty(), "the window [100 s, 110 s) is still open");
+    let mut app = App::embedded_on(&topology, config(), log.clone())?;
+    click("c", 125_000);
+    app.run_until_idle()?;
+    let codec = TimeWindowed::new(Utf8, size);
+    let mut out: Vec<(String, i64, u64)> = Vec::new();
+    for (_, r) in log.read_all("out") {
+        use stoat::codec::Codec;
+        let key: Windowed<String> =
+            codec.decode(r.key.as_deref()).map_err(|e| stoat::Error::Runtime(e.to_string()))?;
+        let n = u64::from_be_bytes(r.value.as_deref().unwrap_or_default().try_into().unwrap_or_default());
+        out.push((key.key, key.window.start, n));
+    }
+    out.sort();
+    assert_eq!(out, vec![("a".to_string(), 100_000, 2), ("b".to_string(), 100_000, 1)]);
+    Ok(())
+}

@@ -138,6 +138,8 @@ impl Engine {
             stats,
             policy: config.error_policy.clone(),
             once_per_epoch: config.emission == Emission::LatestPerEpoch,
+            epoch_end: config.emission == Emission::LatestPerEpoch || program.epoch_end,
+            source_groups: program.source_groups.clone(),
             source_topics: program.source_topics().into_iter().map(std::sync::Arc::from).collect(),
             log: Arc::clone(&log),
         });
@@ -155,6 +157,7 @@ impl Engine {
                 unsent: 0,
                 phase: Phase::Batch,
                 released: 0,
+                stream_times: Arc::default(),
             };
             lanes.push(spawn_lane(cx, program.pipeline(config.lanes), rx));
         }
@@ -484,20 +487,22 @@ impl Engine {
     }
 
     /// Waits until every dispatched and re-keyed record has been processed.
-    /// Waits until nothing is in flight; then, when aggregations hold their outputs until the
-    /// epoch ends, has every lane release them and waits for what they set off, until a round
-    /// releases nothing (one aggregation's outputs may feed another's).
+    /// Waits until nothing is in flight; then, when nodes act at the epoch's end (aggregations
+    /// holding their outputs, windows emitted when they close), has every lane run them with the
+    /// epoch's stream times and waits for what they set off, until a round releases nothing (one
+    /// aggregation's outputs may feed another's).
     async fn quiesce(&mut self) -> Result<()> {
         self.wait_until(|shared| shared.budget.in_flight() == 0).await?;
-        if !self.shared.once_per_epoch {
+        if !self.shared.epoch_end {
             return Ok(());
         }
+        let stream_times = Arc::new(self.stream_times.clone());
         loop {
             let mut released = 0;
             for (lane, tx) in self.shared.senders.iter().enumerate() {
                 let (reply, wait) = oneshot::channel();
                 let stopped = || Error::Runtime(format!("lane {lane} has stopped"));
-                tx.send(LaneMsg::EndEpoch(reply)).map_err(|_| stopped())?;
+                tx.send(LaneMsg::EndEpoch(Arc::clone(&stream_times), reply)).map_err(|_| stopped())?;
                 released += wait.await.map_err(|_| stopped())??;
             }
             self.wait_until(|shared| shared.budget.in_flight() == 0).await?;

@@ -34,6 +34,10 @@ pub(crate) struct Shared {
     pub policy: ErrorPolicy,
     /// Whether aggregations hold their outputs until the epoch ends.
     pub once_per_epoch: bool,
+    /// Whether lanes are asked to act at each epoch's end (held outputs, closing windows).
+    pub epoch_end: bool,
+    /// Per source, its stream-time group.
+    pub source_groups: Vec<usize>,
     pub source_topics: Vec<Arc<str>>,
     pub log: Arc<dyn Log>,
 }
@@ -118,6 +122,16 @@ pub(crate) struct LaneCx {
     pub phase: Phase,
     /// Records nodes held back and released at this epoch's end, so far.
     pub released: usize,
+    /// Stream time per source group as of the epoch's end (set when it ends).
+    pub stream_times: Arc<Vec<i64>>,
+}
+
+impl LaneCx {
+    /// The stream time, as of the epoch's end, of the group of `source`.
+    pub fn stream_time_of(&self, source: usize) -> i64 {
+        let group = self.shared.source_groups.get(source).copied().unwrap_or(source);
+        self.stream_times.get(group).copied().unwrap_or(i64::MIN)
+    }
 }
 
 /// What a flush of the pipeline is for: the end of a batch, the end of the epoch (nodes that

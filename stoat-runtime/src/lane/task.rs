@@ -20,9 +20,9 @@ pub(crate) enum LaneMsg {
         records: Box<dyn Any + Send>,
         count: usize,
     },
-    /// The epoch's input is all processed: release what nodes hold until its end; replies
-    /// with how many records they released.
-    EndEpoch(oneshot::Sender<Result<usize>>),
+    /// The epoch's input is all processed: release what nodes hold until its end (with the
+    /// epoch's stream time per source group); replies with how many records they released.
+    EndEpoch(std::sync::Arc<Vec<i64>>, oneshot::Sender<Result<usize>>),
     Seal(oneshot::Sender<Result<LaneSeal>>),
     Discard(oneshot::Sender<Result<()>>),
 }
@@ -195,7 +195,8 @@ pub(crate) fn spawn_lane(
                             shared.done(entry, count);
                         }
                     }
-                    LaneMsg::EndEpoch(reply) => {
+                    LaneMsg::EndEpoch(stream_times, reply) => {
+                        cx.stream_times = stream_times;
                         let released = match caught(lane, || pipeline.end_epoch(&mut cx)) {
                             Ok(n) => flush_outputs(&mut cx).await.map(|()| n),
                             Err(e) => Err(e),

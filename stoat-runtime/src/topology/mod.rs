@@ -94,6 +94,8 @@ struct Graph {
     streams: Vec<(String, Arc<dyn Consumed>)>,
     /// Pairs of sources whose records meet in one node.
     meetings: Vec<(usize, usize)>,
+    /// Whether a node acts when an epoch ends (windows emitted when they close).
+    epoch_end: bool,
 }
 
 /// A topology under construction. Start streams with [`Topology::stream`], then build it into a
@@ -237,6 +239,7 @@ impl Topology {
             stores,
             sinks: graph.sinks.clone(),
             source_groups: source_groups(graph.sources.len(), &graph.meetings),
+            epoch_end: graph.epoch_end,
         })
     }
 }

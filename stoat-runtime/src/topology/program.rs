@@ -87,6 +87,8 @@ pub struct Program {
     pub(crate) unconsumed: Vec<String>,
     /// Per source, its stream-time group (sources whose records meet share one).
     pub(crate) source_groups: Vec<usize>,
+    /// Whether a node acts when an epoch ends (windows emitted when they close).
+    pub(crate) epoch_end: bool,
 }
 
 impl std::fmt::Debug for Program {

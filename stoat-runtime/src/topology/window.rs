@@ -14,7 +14,7 @@ use std::time::Duration;
 use super::replica::{Entry, LaneTable};
 use super::{aggregate::claim, lock, Grouped, Stream};
 use crate::error::{BoxError, Panicked, Result};
-use crate::lane::{lane_of, LaneCx, Push};
+use crate::lane::{lane_of, LaneCx, Phase, Push};
 use crate::operator::{Call, Data, Key};
 use crate::record::{Envelope, Record};
 use crate::state::{StoreKey, StoreValue};
@@ -95,6 +95,8 @@ impl TimeWindows {
 pub struct WindowedGrouped<K, V> {
     grouped: Grouped<K, V>,
     windows: TimeWindows,
+    /// Emit each window once, when it closes (Kafka Streams' `EmitStrategy.onWindowClose()`).
+    on_close: bool,
 }
 
 impl<K, V> fmt::Debug for WindowedGrouped<K, V> {
@@ -106,7 +108,7 @@ impl<K, V> fmt::Debug for WindowedGrouped<K, V> {
 impl<K: Key + StoreKey, V: Data> Grouped<K, V> {
     /// Cuts each group into `windows` for a windowed aggregation.
     pub fn windowed_by(&self, windows: TimeWindows) -> WindowedGrouped<K, V> {
-        WindowedGrouped { grouped: Grouped { stream: self.stream.alias() }, windows }
+        WindowedGrouped { grouped: Grouped { stream: self.stream.alias() }, windows, on_close: false }
     }
 }
 
@@ -116,6 +118,15 @@ fn window_owner<K: std::hash::Hash>(entry: &(K, i64), lanes: usize) -> usize {
 }
 
 impl<K: Key + StoreKey, V: Data> WindowedGrouped<K, V> {
+    /// Emits each window once, with its final aggregate, when it closes (stream time at its end
+    /// plus the grace period), instead of on every update (Kafka Streams'
+    /// `emitStrategy(EmitStrategy.onWindowClose())`, or `suppress(untilWindowCloses(..))`).
+    /// Windows that close in an epoch are emitted when it ends, in order of end, then key.
+    pub fn emit_on_window_close(mut self) -> Self {
+        self.on_close = true;
+        self
+    }
+
     /// The number of records per key and window, in the store `store`; emits the window's new
     /// count on every record.
     pub fn count(&self, store: &'static str) -> Stream<Windowed<K>, u64> {
@@ -165,9 +176,10 @@ impl<K: Key + StoreKey, V: Data> WindowedGrouped<K, V> {
         let slot = {
             let mut graph = lock(&stream.graph);
             graph.states.push(LaneTable::<(K, i64), Entry<A>>::slot(store, "Windowed", 1, window_owner::<K>));
+            graph.epoch_end |= self.on_close;
             graph.states.len() - 1
         };
-        let (f, windows) = (Arc::new(f), self.windows);
+        let (f, windows, on_close, source) = (Arc::new(f), self.windows, self.on_close, stream.source);
         let outlet = Arc::clone(&next.outlet);
         stream.outlet.add(Arc::new(move |lanes| {
             Box::new(WindowFoldNode {
@@ -176,6 +188,7 @@ impl<K: Key + StoreKey, V: Data> WindowedGrouped<K, V> {
                 windows,
                 f: Arc::clone(&f),
                 next: outlet.instantiate(lanes),
+                closing: on_close.then_some(Closing { source, open: None }),
             })
         }));
         next
@@ -189,7 +202,22 @@ struct WindowFoldNode<F, K, A> {
     windows: TimeWindows,
     f: Arc<F>,
     next: Box<dyn Push<Windowed<K>, A>>,
+    /// With `emit_on_window_close`: the windows this lane keeps open.
+    closing: Option<Closing<K>>,
 }
+
+/// The open windows of one lane, to emit when they close. A window's entry leaves the store
+/// when it is emitted, so the store holds exactly the open windows (and a restart finds them).
+struct Closing<K> {
+    /// A source upstream of the aggregation: its group's stream time closes the windows.
+    source: usize,
+    /// `None` until read from the store (at the first epoch end, and again after an aborted
+    /// epoch).
+    open: Option<OpenWindows<K>>,
+}
+
+/// (end, encoded key) -> (key, start): open windows in the order they are emitted.
+type OpenWindows<K> = std::collections::BTreeMap<(i64, Vec<u8>), (K, i64)>;
 
 impl<F, K, V, A> Push<K, V> for WindowFoldNode<F, K, A>
 where
@@ -206,6 +234,7 @@ where
         let lane = (cx.lane, cx.lanes());
         let mut late = 0u64;
         let mut updated = Vec::new();
+        let final_only = self.closing.is_some();
         let folded = {
             let call = Call::on_states(&cx.states);
             let (f, slot) = (&self.f, self.slot);
@@ -222,7 +251,7 @@ where
                     let value = Panicked::catch(|| f(&key, old.map(|o| o.value), value.clone()))?;
                     let entry = Entry { value, timestamp: ts };
                     LaneTable::<(K, i64), Entry<A>>::write(&call, slot, lane, |t| {
-                        if fresh {
+                        if fresh && !final_only {
                             // A new window: forget the key's windows that can no longer change.
                             for ((k, start), _) in t.prefix(&key)? {
                                 if start + self.windows.size <= close {
@@ -243,6 +272,16 @@ where
         if let Err(e) = folded {
             return cx.operator_error(self.what, origin, e);
         }
+        if let Some(closing) = &mut self.closing {
+            if let Some(open) = &mut closing.open {
+                for (window, _) in updated {
+                    let mut bytes = Vec::new();
+                    key.encode_key(&mut bytes);
+                    open.insert((window.end, bytes), (key.clone(), window.start));
+                }
+            }
+            return Ok(());
+        }
         for (window, entry) in updated {
             let record = Record {
                 key: Windowed { key: key.clone(), window },
@@ -255,6 +294,77 @@ where
         Ok(())
     }
     fn flush(&mut self, cx: &mut LaneCx) -> Result<()> {
+        match (cx.phase, &mut self.closing) {
+            (Phase::Discard, Some(closing)) => closing.open = None,
+            (Phase::EpochEnd, Some(_)) => {
+                if let Err(e) = self.emit_closed(cx) {
+                    return cx.operator_error(self.what, crate::record::Origin::default(), e);
+                }
+            }
+            _ => {}
+        }
         self.next.flush(cx)
+    }
+}
+
+impl<F, K, A> WindowFoldNode<F, K, A>
+where
+    K: Key + StoreKey,
+    A: Data + StoreValue,
+{
+    /// At the epoch's end: emits (and forgets) this lane's windows that stream time has closed,
+    /// in order of end, then key.
+    fn emit_closed(&mut self, cx: &mut LaneCx) -> std::result::Result<(), BoxError> {
+        let Some(closing) = &mut self.closing else { return Ok(()) };
+        let close = cx.stream_time_of(closing.source).saturating_sub(self.windows.grace);
+        let (lane, lanes) = (cx.lane, cx.lanes());
+        let size = self.windows.size;
+        let mut due = Vec::new();
+        {
+            let call = Call::on_states(&cx.states);
+            let open = match &mut closing.open {
+                Some(open) => open,
+                None => {
+                    // Read the open windows of this lane's keys from the store.
+                    let mut open = std::collections::BTreeMap::new();
+                    for ((key, start), _) in
+                        LaneTable::<(K, i64), Entry<A>>::read(&call, self.slot, |t| t.iter())?
+                    {
+                        if lane_of(&key, lanes) == lane {
+                            let mut bytes = Vec::new();
+                            key.encode_key(&mut bytes);
+                            open.insert((start + size, bytes), (key, start));
+                        }
+                    }
+                    closing.open.insert(open)
+                }
+            };
+            while let Some(entry) = open.first_entry() {
+                if entry.key().0 > close {
+                    break;
+                }
+                let id = entry.remove();
+                let found = LaneTable::<(K, i64), Entry<A>>::write(&call, self.slot, (lane, lanes), |t| {
+                    let found = t.get(&id)?;
+                    t.delete(&id)?;
+                    Ok(found)
+                })?;
+                if let Some(found) = found {
+                    due.push((id, found));
+                }
+            }
+        }
+        let origin = crate::record::Origin { source: closing.source as u32, ..Default::default() };
+        for ((key, start), entry) in due {
+            let record = Record {
+                key: Windowed { key, window: Window { start, end: start + size } },
+                value: entry.value,
+                timestamp: entry.timestamp,
+                headers: Default::default(),
+            };
+            cx.released += 1;
+            self.next.push(Envelope { record, origin }, cx)?;
+        }
+        Ok(())
     }
 }
