@@ -105,6 +105,8 @@ mod book {
     struct DslTables;
     #[doc = include_str!("../../book/src/dsl/joins.md")]
     struct DslJoins;
+    #[doc = include_str!("../../book/src/dsl/windows.md")]
+    struct DslWindows;
     #[doc = include_str!("../../book/src/testing.md")]
     struct Testing;
     #[cfg(feature = "kafka")]
