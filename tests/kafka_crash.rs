@@ -123,7 +123,8 @@ struct Totals {
 /// managers (appointed, replaced, gone), in order.
 enum Event {
     Account(String, Option<Account>),
-    Payment(String, String),
+    /// Payment id, account id, event time.
+    Payment(String, String, i64),
     Region(String, Option<String>),
 }
 
@@ -138,6 +139,7 @@ fn sigkill_during_a_table_aggregation_and_joins_loses_and_duplicates_nothing() {
         "ledger-region-totals",
         "ledger-receipts",
         "ledger-account-managers",
+        "ledger-payments-per-second",
     ] {
         k.create_topic(t, 3);
     }
@@ -146,6 +148,10 @@ fn sigkill_during_a_table_aggregation_and_joins_loses_and_duplicates_nothing() {
     let mut events = Vec::new();
     let mut accounts: HashMap<String, Account> = HashMap::new();
     let mut managers: HashMap<String, String> = HashMap::new();
+    let base = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default();
     for i in 0..12_000 {
         let id = format!("a{}", rng.below(400));
         if rng.below(25) == 0 {
@@ -157,7 +163,8 @@ fn sigkill_during_a_table_aggregation_and_joins_loses_and_duplicates_nothing() {
             };
             events.push(Event::Region(region, manager));
         } else if rng.below(3) == 0 {
-            events.push(Event::Payment(format!("p{i}"), id));
+            // Event time runs ahead of the wall clock, 10 ms per event: a few seconds per chunk.
+            events.push(Event::Payment(format!("p{i}"), id, base + 10 * i as i64));
         } else if rng.below(12) == 0 {
             accounts.remove(&id);
             events.push(Event::Account(id, None));
@@ -177,7 +184,6 @@ fn sigkill_during_a_table_aggregation_and_joins_loses_and_duplicates_nothing() {
         t.sum += a.balance;
         t.count += 1;
     }
-    let payments = events.iter().filter(|e| matches!(e, Event::Payment(..))).count();
     let produce = |chunk: &[Event]| {
         let mut acc = Vec::new();
         let mut pay = Vec::new();
@@ -191,12 +197,14 @@ fn sigkill_during_a_table_aggregation_and_joins_loses_and_duplicates_nothing() {
                     let value = a.as_ref().map(|a| serde_json::to_vec(a).unwrap_or_default());
                     acc.push((id.clone(), value));
                 }
-                Event::Payment(pid, id) => pay.push((Some(id.as_bytes().to_vec()), pid.as_bytes().to_vec())),
+                Event::Payment(pid, id, ts) => {
+                    pay.push((Some(id.as_bytes().to_vec()), pid.as_bytes().to_vec(), *ts))
+                }
             }
         }
         k.produce_nullable("ledger-regions", reg);
         k.produce_nullable("ledger-accounts", acc);
-        k.produce("ledger-payments", pay);
+        k.produce_at("ledger-payments", pay);
     };
     let mut chunks = events.chunks(events.len() / 16);
     if let Some(chunk) = chunks.next() {
@@ -223,7 +231,18 @@ fn sigkill_during_a_table_aggregation_and_joins_loses_and_duplicates_nothing() {
     for chunk in chunks {
         produce(chunk);
     }
-    let finish = spawn_ledger(k, state.path(), Some("3"));
+    let payments = events.iter().filter(|e| matches!(e, Event::Payment(..))).count();
+    let finish = spawn_ledger(k, state.path(), Some("8"));
+    // Once every payment is processed (each has its receipt), a last payment far ahead in event
+    // time closes every window. Sent earlier, it could be dispatched before other partitions'
+    // payments, which would then be late (stream time is shared by the partitions).
+    let started = std::time::Instant::now();
+    while k.read_committed("ledger-receipts").len() < payments {
+        assert!(started.elapsed() < Duration::from_secs(180), "the final run did not catch up");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let tick = base + 10 * events.len() as i64 + 600_000;
+    k.produce_at("ledger-payments", [(Some(b"tick".to_vec()), b"p-tick".to_vec(), tick)]);
     let status = finish.wait_with_output().expect("final run");
     let log = String::from_utf8_lossy(&status.stderr);
     assert!(status.status.success(), "the final run failed: {log}");
@@ -237,7 +256,7 @@ fn sigkill_during_a_table_aggregation_and_joins_loses_and_duplicates_nothing() {
     }
     let twice: Vec<_> = receipts.iter().filter(|(_, n)| **n > 1).collect();
     assert!(twice.is_empty(), "payments with more than one receipt: {twice:?}");
-    assert_eq!(receipts.len(), payments, "one receipt per payment");
+    assert_eq!(receipts.len(), payments + 1, "one receipt per payment (and the tick)");
     eprintln!(
         "ledger crash test: {kills} kills (3 with the state dir deleted), {} events, {payments} payments, {} regions",
         events.len(),
@@ -282,4 +301,39 @@ fn sigkill_during_a_table_aggregation_and_joins_loses_and_duplicates_nothing() {
         }
     }
     assert!(joined > 100, "the foreign-key join joined only {joined} accounts: the test says little");
+
+    // Payments per account and second, emitted once when the second closed: after the kills,
+    // every window the tick closed is there exactly once, with its count; no other window is.
+    let mut expected_windows: HashMap<(String, i64), u64> = HashMap::new();
+    for e in &events {
+        if let Event::Payment(_, id, ts) = e {
+            *expected_windows.entry((id.clone(), ts - ts.rem_euclid(1_000))).or_default() += 1;
+        }
+    }
+    let mut seen: HashMap<(String, i64), u64> = HashMap::new();
+    for (key, value, _) in k.read_committed("ledger-payments-per-second") {
+        let key = key.unwrap_or_default();
+        let (id, start) = key.split_at(key.len().saturating_sub(8));
+        let start = i64::from_be_bytes(start.try_into().expect("8-byte window start"));
+        let n = u64::from_be_bytes(value.as_deref().unwrap_or_default().try_into().expect("8-byte count"));
+        let window = (String::from_utf8_lossy(id).into_owned(), start);
+        assert!(seen.insert(window.clone(), n).is_none(), "window {window:?} emitted twice");
+    }
+    let mut missing: Vec<_> = expected_windows
+        .keys()
+        .filter(|w| !seen.contains_key(*w))
+        .map(|(id, start)| (start - base, id.clone()))
+        .collect();
+    missing.sort();
+    let extra: Vec<_> = seen.keys().filter(|w| !expected_windows.contains_key(*w)).take(5).collect();
+    assert_eq!(
+        seen.len(),
+        expected_windows.len(),
+        "every closed window once, and no other; missing (start - base, account): {:?} .. {:?}; extra {extra:?}",
+        &missing[..missing.len().min(8)],
+        &missing[missing.len().saturating_sub(8)..]
+    );
+    for (window, n) in &expected_windows {
+        assert_eq!(seen.get(window), Some(n), "window {window:?} after {kills} kills");
+    }
 }

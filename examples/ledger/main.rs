@@ -1,4 +1,5 @@
-//! Ledger: tables, a table aggregation, a stream-table join and a foreign-key join, on Kafka.
+//! Ledger: tables, a table aggregation, a stream-table join, a foreign-key join and a windowed
+//! count emitted when its windows close, on Kafka.
 //!
 //! ```text
 //! ledger --bootstrap HOST:PORT --app-id ID [--state-dir DIR] [--lanes N] [--exit-when-idle SECS]
@@ -12,7 +13,10 @@
 //! - `<ID>-receipts`: per payment, `"<payment id> <region>"` (`-` for an unknown account);
 //! - `<ID>-account-managers`: per account, `"<region> <manager>"` while its region has a manager,
 //!   a tombstone when it stops having one (the account closes, moves, or the region's manager
-//!   goes).
+//!   goes);
+//! - `<ID>-payments-per-second`: per account and second of event time, the number of payments,
+//!   once, when the second has closed (a minute of grace); keys are Kafka Streams' time-windowed
+//!   keys (the account id, then the window start as 8 big-endian bytes), values 8-byte counts.
 //!
 //! Exactly-once, until SIGTERM/SIGINT or, with `--exit-when-idle`, until idle that long. The crash
 //! tests SIGKILL it at random moments.
@@ -54,8 +58,8 @@ fn topology(app: &str) -> Topology {
             |_, balance, t| Totals { sum: t.sum - balance, count: t.count - 1 },
         )
         .sink(&TOTALS.renamed(format!("{app}-region-totals")));
-    topology
-        .source(&PAYMENTS.renamed(format!("{app}-payments")))
+    let payments = topology.source(&PAYMENTS.renamed(format!("{app}-payments")));
+    payments
         .left_join(&accounts, |payment, a: Option<Account>| {
             format!("{payment} {}", a.map_or_else(|| "-".to_string(), |a| a.region))
         })
@@ -69,6 +73,13 @@ fn topology(app: &str) -> Topology {
             |a, manager| format!("{} {manager}", a.region),
         )
         .to(&format!("{app}-account-managers"));
+    let second = Duration::from_secs(1);
+    payments
+        .group_by_key()
+        .windowed_by(TimeWindows::of_size_and_grace(second, Duration::from_secs(60)))
+        .emit_on_window_close()
+        .count("payments_per_second")
+        .to_with(&format!("{app}-payments-per-second"), TimeWindowed::new(Utf8, second), Binary::default());
     topology
 }
 

@@ -324,9 +324,29 @@ impl Kafka {
         topic: &str,
         records: impl IntoIterator<Item = (Option<Vec<u8>>, Option<Vec<u8>>)>,
     ) {
+        self.produce_timed(topic, records.into_iter().map(|(k, v)| (k, v, None)));
+    }
+
+    /// Produces keyed records with the given timestamps (`None`: the producer's clock).
+    pub fn produce_at(
+        &self,
+        topic: &str,
+        records: impl IntoIterator<Item = (Option<Vec<u8>>, Vec<u8>, i64)>,
+    ) {
+        self.produce_timed(topic, records.into_iter().map(|(k, v, ts)| (k, Some(v), Some(ts))));
+    }
+
+    fn produce_timed(
+        &self,
+        topic: &str,
+        records: impl IntoIterator<Item = (Option<Vec<u8>>, Option<Vec<u8>>, Option<i64>)>,
+    ) {
         let producer: BaseProducer = self.client().set("linger.ms", "5").create().expect("producer");
-        for (key, value) in records {
+        for (key, value, ts) in records {
             let mut rec = BaseRecord::<Vec<u8>, Vec<u8>>::to(topic);
+            if let Some(ts) = ts {
+                rec = rec.timestamp(ts);
+            }
             if let Some(k) = &key {
                 rec = rec.key(k);
             }
