@@ -261,3 +261,42 @@ fn windows_left_open_at_a_stop_are_emitted_after_a_restart_when_they_close() -> 
     assert_eq!(out, vec![("a".to_string(), 100_000, 2), ("b".to_string(), 100_000, 1)]);
     Ok(())
 }
+
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+struct Event {
+    at: i64,
+}
+
+#[test]
+fn a_timestamp_extractor_sets_event_time_for_windows_and_stream_time() -> stoat::Result<()> {
+    const EVENTS: Topic<String, Event> = Topic::json("events");
+    let size = Duration::from_secs(10);
+    for lanes in LANES {
+        let topology = Topology::new("extracted");
+        topology
+            .source_with_timestamps(&EVENTS, |_, e, _kafka_ts| e.at)
+            .group_by_key()
+            .windowed_by(TimeWindows::of_size_with_no_grace(size))
+            .count("counts")
+            .to("out");
+        let driver = TestDriver::with_config(&topology, Config::default().lanes(lanes))?;
+        let events = driver.input_topic(&EVENTS);
+        // The Kafka timestamps say nothing: event time is in the value.
+        events.pipe_at("a".into(), Event { at: 100_000 }, 1)?;
+        events.pipe_at("b".into(), Event { at: 130_000 }, 2)?;
+        events.pipe_at("a".into(), Event { at: 105_000 }, 3)?; // late by event time
+        let out: Vec<(String, i64, u64, i64)> = driver
+            .output_with("out", TimeWindowed::new(Utf8, size), Binary::default())
+            .read_records()?
+            .into_iter()
+            .map(|r: Record<Windowed<String>, u64>| (r.key.key, r.key.window.start, r.value, r.timestamp))
+            .collect();
+        assert_eq!(
+            out,
+            vec![("a".to_string(), 100_000, 1, 100_000), ("b".to_string(), 130_000, 1, 130_000)],
+            "{lanes} lanes"
+        );
+        assert_eq!(driver.stats().dropped_late, 1, "{lanes} lanes");
+    }
+    Ok(())
+}

@@ -390,19 +390,19 @@ impl Engine {
         for p in &polled {
             let s = p.source as usize;
             let group = self.program.source_groups.get(s).copied().unwrap_or(s);
-            let stream_time = self.stream_times[group].max(p.record.timestamp);
+            let stream_time = self.stream_times[group];
             let origin =
                 Origin { source: p.source, partition: p.partition, offset: p.record.offset, stream_time };
             self.positions.insert((p.source, p.partition), p.record.offset + 1);
             let added = self.batchers[s].add(&p.record, origin);
-            if matches!(added, Ok(Added::Lane(_) | Added::All)) {
+            if let Ok((Added::Lane(_) | Added::All, timestamp)) = added {
                 // Records dropped at the source (null keys or values, undecodable) do not move
                 // stream time.
-                self.stream_times[group] = stream_time;
+                self.stream_times[group] = stream_time.max(timestamp);
                 let time = self.partition_times.entry((p.source, p.partition)).or_insert(i64::MIN);
-                *time = (*time).max(p.record.timestamp);
+                *time = (*time).max(timestamp);
             }
-            match added {
+            match added.map(|(added, _)| added) {
                 Ok(Added::Lane(lane)) => self.batched(s, lane).await?,
                 Ok(Added::All) => {
                     for lane in 0..self.config.lanes {

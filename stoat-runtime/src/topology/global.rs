@@ -45,6 +45,7 @@ impl Topology {
             Nullable(topic.value_codec()),
             Arc::new(true.into()),
             true,
+            None,
         );
         let claimed = claim(&updates, store, "global table");
         let slot = claimed.then(|| {

@@ -148,12 +148,31 @@ impl Topology {
         key_codec: impl Codec<K>,
         value_codec: impl Codec<V>,
     ) -> Stream<K, V> {
-        self.source_of(topic, key_codec, value_codec, Arc::default(), false)
+        self.source_of(topic, key_codec, value_codec, Arc::default(), false, None)
+    }
+
+    /// A stream of the records of `topic` whose timestamps (event time, which windows and
+    /// stream time go by) are `timestamp(key, value, kafka_timestamp)`, e.g. a time field of
+    /// the value (Kafka Streams' `TimestampExtractor`).
+    pub fn source_with_timestamps<K: Key, V: Data>(
+        &self,
+        topic: &Topic<K, V>,
+        timestamp: impl Fn(&K, &V, i64) -> i64 + Send + Sync + 'static,
+    ) -> Stream<K, V> {
+        let extract: source::TimestampFn<K, V> = Arc::new(timestamp);
+        self.source_of(
+            topic.name(),
+            topic.key_codec(),
+            topic.value_codec(),
+            Arc::default(),
+            false,
+            Some(extract),
+        )
     }
 
     /// A source of `topic`; while `broadcast` is set (it may be set until the topology is
     /// built), each record goes to every lane; with `bootstrap`, the topic is read to its end
-    /// at start before any other.
+    /// at start before any other; `timestamps` makes each record's timestamp.
     fn source_of<K: Key, V: Data>(
         &self,
         topic: &str,
@@ -161,6 +180,7 @@ impl Topology {
         value_codec: impl Codec<V>,
         broadcast: Arc<AtomicBool>,
         bootstrap: bool,
+        timestamps: Option<source::TimestampFn<K, V>>,
     ) -> Stream<K, V> {
         let outlet = Outlet::<K, V>::new();
         let mut graph = lock(&self.graph);
@@ -178,6 +198,7 @@ impl Topology {
             value_codec: Arc::new(value_codec),
             broadcast,
             bootstrap,
+            timestamps,
         });
         let root_outlet = Arc::clone(&outlet);
         let root: RootFactory = Arc::new(move |lanes| Box::new(RootOf::new(root_outlet.instantiate(lanes))));

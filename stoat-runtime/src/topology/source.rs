@@ -27,9 +27,10 @@ pub(crate) trait SourceDecoder: Send + Sync {
 
 /// Per-lane batches of decoded records of one source.
 pub(crate) trait Batcher: Send {
-    /// Decodes `rec` into its lane's batch; returns what became of it, or which part failed to
-    /// decode.
-    fn add(&mut self, rec: &LogRecord, origin: Origin) -> Result<Added, (&'static str, DecodeError)>;
+    /// Decodes `rec` into its lane's batch, with its timestamp (the record's, or what the
+    /// source's extractor makes of it) and `origin.stream_time` moved up to it; returns what
+    /// became of it and that timestamp, or which part failed to decode.
+    fn add(&mut self, rec: &LogRecord, origin: Origin) -> Result<(Added, i64), (&'static str, DecodeError)>;
     fn len(&self, lane: usize) -> usize;
     fn take(&mut self, lane: usize) -> Box<dyn Any + Send>;
 }
@@ -53,7 +54,12 @@ pub(crate) struct TypedSource<K, V> {
     pub broadcast: Arc<AtomicBool>,
     /// Read to its end at start, before other input (a global table).
     pub bootstrap: bool,
+    /// Makes a record's timestamp from its key, value and Kafka timestamp.
+    pub timestamps: Option<TimestampFn<K, V>>,
 }
+
+/// A timestamp extractor: `(key, value, the record's Kafka timestamp) -> event time`.
+pub(crate) type TimestampFn<K, V> = Arc<dyn Fn(&K, &V, i64) -> i64 + Send + Sync>;
 
 impl<K: Key, V: Clone + Send + 'static> SourceDecoder for TypedSource<K, V> {
     fn topic(&self) -> &str {
@@ -65,6 +71,7 @@ impl<K: Key, V: Clone + Send + 'static> SourceDecoder for TypedSource<K, V> {
     fn batcher(&self, lanes: usize, by_partition: bool) -> Box<dyn Batcher> {
         Box::new(TypedBatcher::<K, V> {
             by_partition,
+            timestamps: self.timestamps.clone(),
             key_codec: Arc::clone(&self.key_codec),
             value_codec: Arc::clone(&self.value_codec),
             spread: std::any::TypeId::of::<K>() == std::any::TypeId::of::<()>(),
@@ -75,6 +82,7 @@ impl<K: Key, V: Clone + Send + 'static> SourceDecoder for TypedSource<K, V> {
 }
 
 struct TypedBatcher<K, V> {
+    timestamps: Option<TimestampFn<K, V>>,
     /// Records without a key go to the lane of their partition (`RekeyOrder::InputPartition`).
     by_partition: bool,
     key_codec: Arc<dyn Codec<K>>,
@@ -85,29 +93,38 @@ struct TypedBatcher<K, V> {
 }
 
 impl<K: Key, V: Clone + Send + 'static> Batcher for TypedBatcher<K, V> {
-    fn add(&mut self, rec: &LogRecord, origin: Origin) -> Result<Added, (&'static str, DecodeError)> {
+    fn add(
+        &mut self,
+        rec: &LogRecord,
+        mut origin: Origin,
+    ) -> Result<(Added, i64), (&'static str, DecodeError)> {
         let key = match self.key_codec.decode(rec.key.as_deref()) {
             Ok(key) => key,
-            Err(_) if rec.key.is_none() => return Ok(Added::Null("key")),
+            Err(_) if rec.key.is_none() => return Ok((Added::Null("key"), rec.timestamp)),
             Err(e) => return Err(("key", e)),
         };
         let value = match self.value_codec.decode(rec.value.as_deref()) {
             Ok(value) => value,
-            Err(_) if rec.value.is_none() => return Ok(Added::Null("value")),
+            Err(_) if rec.value.is_none() => return Ok((Added::Null("value"), rec.timestamp)),
             Err(e) => return Err(("value", e)),
         };
+        let timestamp = match &self.timestamps {
+            Some(extract) => extract(&key, &value, rec.timestamp),
+            None => rec.timestamp,
+        };
+        origin.stream_time = origin.stream_time.max(timestamp);
         let lanes = self.bufs.len();
         if self.broadcast {
             for buf in &mut self.bufs {
                 let record = Record {
                     key: key.clone(),
                     value: value.clone(),
-                    timestamp: rec.timestamp,
+                    timestamp,
                     headers: rec.headers.clone(),
                 };
                 buf.push(Envelope { record, origin });
             }
-            return Ok(Added::All);
+            return Ok((Added::All, timestamp));
         }
         let lane = if self.spread && self.by_partition {
             lane_of(&(origin.source, origin.partition), lanes)
@@ -116,9 +133,9 @@ impl<K: Key, V: Clone + Send + 'static> Batcher for TypedBatcher<K, V> {
         } else {
             lane_of(&key, lanes)
         };
-        let record = Record { key, value, timestamp: rec.timestamp, headers: rec.headers.clone() };
+        let record = Record { key, value, timestamp, headers: rec.headers.clone() };
         self.bufs[lane].push(Envelope { record, origin });
-        Ok(Added::Lane(lane))
+        Ok((Added::Lane(lane), timestamp))
     }
     fn len(&self, lane: usize) -> usize {
         self.bufs[lane].len()

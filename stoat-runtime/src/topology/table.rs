@@ -80,6 +80,7 @@ impl Topology {
             Nullable(topic.value_codec()),
             Arc::clone(&broadcast),
             false,
+            None,
         );
         let replication = Replication { broadcast, everywhere: upserts.internal::<K, Change<V>>() };
         let mut table = upserts.upsert_into(store, "table", Some(&replication));
