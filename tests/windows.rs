@@ -300,3 +300,90 @@ fn a_timestamp_extractor_sets_event_time_for_windows_and_stream_time() -> stoat:
     }
     Ok(())
 }
+
+type PerSession = BTreeMap<(String, i64, i64), Vec<(Option<u64>, i64)>>;
+
+/// Kafka Streams' session count (gap, grace): a record merges with the key's sessions within a
+/// gap of it that the store still keeps (end > stream time - gap - grace); it is late if the
+/// merged session ends before stream time - grace - gap; each merged session gets a tombstone
+/// (at its old end), then the merged session its count (at its end).
+fn session_model(records: &[(String, u64, i64)], gap: i64, grace: i64) -> (PerSession, u64) {
+    let mut st = i64::MIN;
+    let mut sessions: BTreeMap<String, Vec<(i64, i64, u64)>> = BTreeMap::new(); // (start, end, count)
+    let mut out = PerSession::new();
+    let mut late = 0;
+    for (user, _, ts) in records {
+        st = st.max(*ts);
+        let mine = sessions.entry(user.clone()).or_default();
+        let (mut found, kept): (Vec<_>, Vec<_>) =
+            mine.drain(..).partition(|(s, e, _)| *e >= ts - gap && *s <= ts + gap && *e > st - gap - grace);
+        *mine = kept;
+        found.sort_by_key(|(s, e, _)| (*e, *s));
+        let start = found.iter().map(|f| f.0).chain([*ts]).min().unwrap_or(*ts);
+        let end = found.iter().map(|f| f.1).chain([*ts]).max().unwrap_or(*ts);
+        if end < st - grace - gap {
+            late += 1;
+            mine.extend(found);
+            continue;
+        }
+        let count = found.iter().map(|f| f.2).sum::<u64>() + 1;
+        for (s, e, _) in &found {
+            out.entry((user.clone(), *s, *e)).or_default().push((None, *e));
+        }
+        out.entry((user.clone(), start, end)).or_default().push((Some(count), end));
+        mine.push((start, end, count));
+    }
+    (out, late)
+}
+
+#[test]
+fn a_session_count_merges_sessions_and_sends_tombstones_as_kafka_streams_does() -> stoat::Result<()> {
+    let topology = Topology::new("sessions");
+    topology
+        .stream::<String, u64>("clicks")
+        .group_by_key()
+        .windowed_by_session(SessionWindows::of_inactivity_gap_and_grace(
+            Duration::from_secs(5),
+            Duration::from_secs(2),
+        ))
+        .count("session_counts")
+        .to("out");
+    for seed in 10..=12 {
+        let records = clicks(seed, 600);
+        let (expected, late) = session_model(&records, 5_000, 2_000);
+        assert!(expected.values().flatten().any(|(v, _)| v.is_none()), "sessions merged");
+        for lanes in LANES {
+            let driver =
+                TestDriver::with_config(&topology, Config::default().lanes(lanes).commit_max_records(500))?;
+            let input = driver.input::<String, u64>("clicks");
+            for chunk in records.chunks(97) {
+                for (user, amount, ts) in chunk {
+                    input.enqueue_at(user, amount, *ts)?;
+                }
+                driver.run()?;
+            }
+            let mut got = PerSession::new();
+            for r in driver.output::<SessionWindowed<String>, Option<u64>>("out").read_records()? {
+                got.entry((r.key.key, r.key.window.start, r.key.window.end))
+                    .or_default()
+                    .push((r.value, r.timestamp));
+            }
+            assert_eq!(got, expected, "seed {seed}, {lanes} lanes");
+            assert_eq!(driver.stats().dropped_late, late, "seed {seed}, {lanes} lanes");
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn session_keys_print_and_encode_as_kafka_streams_does() -> stoat::Result<()> {
+    use stoat::codec::Codec;
+    let key = SessionWindowed { key: "ann".to_string(), window: stoat::Window { start: 1_000, end: 4_000 } };
+    assert_eq!(key.to_string(), "[ann@1000/4000]");
+    let codec = SessionWindowedCodec::new(Utf8);
+    let bytes = codec.encode(&key).map_err(|e| stoat::Error::Runtime(e.to_string()))?.unwrap_or_default();
+    // SessionWindowedSerializer: the key's bytes, then end and start as 8 big-endian bytes each.
+    assert_eq!(bytes, [b"ann".as_slice(), &4_000i64.to_be_bytes(), &1_000i64.to_be_bytes()].concat());
+    assert_eq!(codec.decode(Some(&bytes)).map_err(|e| stoat::Error::Runtime(e.to_string()))?, key);
+    Ok(())
+}

@@ -57,17 +57,18 @@ pub use stoat_runtime::state::{KeyPrefix, KeyRef, StateSet, Store, StoreKey, Sto
 pub use stoat_runtime::stats::RunStats;
 pub use stoat_runtime::testing;
 pub use stoat_runtime::topology::{
-    Cogrouped, Grouped, GroupedTable, KTable, Program, Split, Stream, TimeWindows, Topic, Topology, Window,
-    Windowed, WindowedGrouped,
+    Cogrouped, Grouped, GroupedTable, KTable, Program, SessionGrouped, SessionWindowed, SessionWindows,
+    Split, Stream, TimeWindows, Topic, Topology, Window, Windowed, WindowedGrouped,
 };
 
 /// What most stoat programs need.
 pub mod prelude {
-    pub use crate::codec::{Binary, Json, RawBytes, Text, TimeWindowed, Unit, Utf8};
+    pub use crate::codec::{Binary, Json, RawBytes, SessionWindowedCodec, Text, TimeWindowed, Unit, Utf8};
     pub use crate::testing::{Harness, TestDriver};
     pub use crate::{
         App, Config, Context, DispatchOrder, Emission, Emit, ErrorPolicy, KeyValue, Keyed, Record,
-        RekeyOrder, Shutdown, StoreError, Stream, Table, TableView, TimeWindows, Topic, Topology, Windowed,
+        RekeyOrder, SessionWindowed, SessionWindows, Shutdown, StoreError, Stream, Table, TableView,
+        TimeWindows, Topic, Topology, Windowed,
     };
     #[cfg(feature = "kafka")]
     pub use crate::{Guarantee, KafkaConfig};

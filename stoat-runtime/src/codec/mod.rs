@@ -12,7 +12,7 @@ pub use binary::{Binary, FixedWidth};
 pub use json::Json;
 pub use nullable::Nullable;
 pub use text::{RawBytes, Text, Unit, Utf8};
-pub use windowed::TimeWindowed;
+pub use windowed::{SessionWindowedCodec, TimeWindowed};
 
 use crate::error::{DecodeError, EncodeError};
 

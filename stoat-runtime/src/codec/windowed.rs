@@ -1,13 +1,13 @@
-//! The encoding of windowed keys, as Kafka Streams' `TimeWindowedSerializer` writes them: the
-//! key's own bytes followed by the window's start as 8 big-endian bytes. The end is not written;
-//! reading one back needs the window size (`TimeWindowed::new(inner, size)`), as with Kafka
-//! Streams' `TimeWindowedDeserializer`.
+//! The encoding of windowed keys, as Kafka Streams' serializers write them. A time window: the
+//! key's own bytes followed by the window's start as 8 big-endian bytes; the end is not written,
+//! so reading one back needs the window size (`TimeWindowed::new(inner, size)`), as with Kafka
+//! Streams' `TimeWindowedDeserializer`. A session: the key's bytes, then end and start.
 
 use std::time::Duration;
 
 use super::{Codec, DefaultCodec};
 use crate::error::{DecodeError, EncodeError};
-use crate::topology::{Window, Windowed};
+use crate::topology::{SessionWindowed, Window, Windowed};
 
 /// The codec of [`Windowed`] keys: `inner`'s encoding of the key, then the window start.
 #[derive(Clone, Debug, Default)]
@@ -54,4 +54,52 @@ impl<K, C: Codec<K>> Codec<Windowed<K>> for TimeWindowed<C> {
 
 impl<K: DefaultCodec> DefaultCodec for Windowed<K> {
     type Codec = TimeWindowed<K::Codec>;
+}
+
+/// The codec of [`SessionWindowed`] keys, as Kafka Streams' `SessionWindowedSerializer` writes
+/// them: `inner`'s encoding of the key, then the session's end and start as 8 big-endian bytes
+/// each.
+#[derive(Clone, Debug, Default)]
+pub struct SessionWindowedCodec<C> {
+    inner: C,
+}
+
+impl<C> SessionWindowedCodec<C> {
+    /// A codec for session keys whose keys `inner` encodes.
+    pub fn new(inner: C) -> Self {
+        SessionWindowedCodec { inner }
+    }
+}
+
+impl<K, C: Codec<K>> Codec<SessionWindowed<K>> for SessionWindowedCodec<C> {
+    fn name(&self) -> &'static str {
+        "session-windowed"
+    }
+    fn encode(&self, value: &SessionWindowed<K>) -> Result<Option<Vec<u8>>, EncodeError> {
+        let mut bytes = self.inner.encode(&value.key)?.unwrap_or_default();
+        bytes.extend_from_slice(&value.window.end.to_be_bytes());
+        bytes.extend_from_slice(&value.window.start.to_be_bytes());
+        Ok(Some(bytes))
+    }
+    fn decode(&self, bytes: Option<&[u8]>) -> Result<SessionWindowed<K>, DecodeError> {
+        let fail = |reason: String| DecodeError { codec: "session-windowed", reason };
+        let bytes = bytes.ok_or_else(|| fail("a session key cannot be null".into()))?;
+        let split = bytes
+            .len()
+            .checked_sub(16)
+            .ok_or_else(|| fail(format!("{} bytes are too few for a session key", bytes.len())))?;
+        let (key, times) = bytes.split_at(split);
+        let (end, start) = times.split_at(8);
+        let long = |b: &[u8]| {
+            let mut raw = [0u8; 8];
+            raw.copy_from_slice(b);
+            i64::from_be_bytes(raw)
+        };
+        let key = self.inner.decode(Some(key))?;
+        Ok(SessionWindowed { key, window: Window { start: long(start), end: long(end) } })
+    }
+}
+
+impl<K: DefaultCodec> DefaultCodec for SessionWindowed<K> {
+    type Codec = SessionWindowedCodec<K::Codec>;
 }
