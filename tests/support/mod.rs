@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 
 pub mod kafka;
+pub mod oracle;
 pub mod orders;
 
 /// xorshift64*: a small seeded generator, so corpora are reproducible.
