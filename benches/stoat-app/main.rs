@@ -1,7 +1,7 @@
 //! The stoat side of the Kafka benchmark: runs one workload until SIGTERM.
 //!
 //! ```text
-//! bench_app stateless|wordcount|join BOOTSTRAP INPUT OUTPUT APP_ID eos|alo COMMIT_MS STATE_DIR LANES
+//! bench_app stateless|wordcount|join|windowed BOOTSTRAP INPUT OUTPUT APP_ID eos|alo COMMIT_MS STATE_DIR LANES
 //! ```
 //!
 //! One module per workload, mirroring one class per workload on the Kafka Streams side
@@ -9,6 +9,7 @@
 
 mod join;
 mod stateless;
+mod windowed;
 mod wordcount;
 
 use std::process::ExitCode;
@@ -19,13 +20,14 @@ use stoat::prelude::*;
 fn run(args: &[String]) -> stoat::Result<()> {
     let [workload, bootstrap, input, output, app_id, guarantee, commit_ms, state_dir, lanes] = args else {
         return Err(stoat::Error::Config(
-            "usage: bench_app stateless|wordcount|join BOOTSTRAP INPUT OUTPUT APP_ID eos|alo COMMIT_MS STATE_DIR LANES".into(),
+            "usage: bench_app stateless|wordcount|join|windowed BOOTSTRAP INPUT OUTPUT APP_ID eos|alo COMMIT_MS STATE_DIR LANES".into(),
         ));
     };
     let topology = match workload.as_str() {
         "stateless" => stateless::topology(app_id, input, output),
         "wordcount" => wordcount::topology(app_id, input, output),
         "join" => join::topology(app_id, input, output),
+        "windowed" => windowed::topology(app_id, input, output),
         other => return Err(stoat::Error::Config(format!("unknown workload `{other}`"))),
     };
     let guarantee = match guarantee.as_str() {

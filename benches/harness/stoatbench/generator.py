@@ -66,3 +66,14 @@ def orders(seed: int, n: int, customers: int = 100_000):
     rng = random.Random(seed + 11)
     return [(b"order-%09d" % i, b"cust-%06d|%d|%s" % (rng.randrange(customers), rng.randrange(1, 100_000), b"x" * 60))
             for i in range(n)]
+
+
+WINDOWED_BASE_MS = 1_700_000_000_000
+
+
+def windowed_records(seed: int, n: int, keys: int = 1_000):
+    """(key, value, timestamp): 1 record per ms of event time, each up to 5 s early (out of order
+    within the 10 s grace), over `keys` users."""
+    rng = random.Random(seed + 13)
+    return [(b"user-%04d" % rng.randrange(keys), b"x", WINDOWED_BASE_MS + i - rng.randrange(5_000))
+            for i in range(n)]

@@ -201,11 +201,14 @@ def benchmarks_md(sections):
         "  by word, count; (c) `join`, orders keyed by order id enriched with their customer from a",
         "  100K-customer table. The orders are not partitioned by customer, so Kafka Streams needs a",
         "  repartition topic or a `GlobalKTable`; both systems use a global table here (read to its end",
-        "  before the orders, so the result is exact), joined through a key selector.",
+        "  before the orders, so the result is exact), joined through a key selector; (d) `windowed`,",
+        "  a 1-minute tumbling count per key with 10 s grace emitted once per window when it closes",
+        "  (Kafka Streams: `suppress(untilWindowCloses)`), event time in the input (one partition, so",
+        "  that no record's lateness depends on fetch timing).",
         "- Every run's output is verified with a read_committed consumer: exact outputs for the",
         "  stateless transform (no record lost or duplicated), exact final counts with increasing",
-        "  updates for word count, every order joined exactly once with its customer. A run that",
-        "  fails verification is reported, not counted.",
+        "  updates for word count, every order joined exactly once with its customer, every closed",
+        "  window emitted once with its count. A run that fails verification is reported, not counted.",
         "",
     ]
     for section in sections:

@@ -158,4 +158,44 @@ class Join:
         return True, "%d orders, each joined exactly once" % len(seen)
 
 
-WORKLOADS = {w.name: w for w in (Stateless(), WordCount(), Join())}
+class Windowed:
+    """(d) 1-minute tumbling count per key with 10 s grace, emitted once when each window closes.
+    Output key `user@window-start`, value the count; a window is emitted once stream time (the
+    largest timestamp read) passes its end plus grace, so the last windows stay open."""
+
+    name = "windowed"
+    # One input partition: with several, a preloaded backlog is fetched partition by partition,
+    # far apart in event time, and records of the lagging partitions would be late (in either
+    # system) depending on fetch timing, not on the input.
+    partitions = 1
+    # Event time is in the input: latency runs (timestamps = send time) do not apply.
+    latency = False
+    size_ms = 60_000
+    grace_ms = 10_000
+
+    def generate(self, seed, n):
+        return generator.windowed_records(seed, n)
+
+    def expected(self, records):
+        counts = Counter()
+        stream_time = max(ts for _, _, ts in records)
+        for key, _, ts in records:
+            start = ts - ts % self.size_ms
+            if start + self.size_ms + self.grace_ms <= stream_time:
+                counts[b"%s@%d" % (key, start)] += 1
+        return counts
+
+    def verify(self, expected, outputs, exact_updates=True):
+        seen = Counter()
+        for key, value, _ts in outputs:
+            if key in seen:
+                return False, "window %r emitted twice" % key
+            seen[key] = int(value)
+            if expected.get(key) != seen[key]:
+                return False, "window %r: %s, expected %s" % (key, seen[key], expected.get(key))
+        if len(seen) != len(expected):
+            return False, "%d windows emitted, %d closed" % (len(seen), len(expected))
+        return True, "%d windows, each emitted once with its count" % len(seen)
+
+
+WORKLOADS = {w.name: w for w in (Stateless(), WordCount(), Join(), Windowed())}

@@ -137,3 +137,19 @@ def test_a_run_of_some_workloads_keeps_the_earlier_results_of_the_others(tmp_pat
     merged = merge_earlier(str(tmp_path), "quick", [{"workload": "join", "x": 3}])
     assert [(r["workload"], r["x"]) for r in merged] == [("stateless", 1), ("join", 3)]
     assert merged[0]["date"] == "2026-01-01" and merged[1]["date"] != "2026-01-01"
+
+
+def test_windowed_verifier_catches_duplicates_losses_and_wrong_counts():
+    w = WORKLOADS["windowed"]
+    records = w.generate(3, 200_000)
+    expected = w.expected(records)
+    assert len(expected) > 100
+    good = [(k, str(n).encode(), 0) for k, n in expected.items()]
+    assert w.verify(expected, good)[0]
+    ok, why = w.verify(expected, good + [good[0]])
+    assert not ok and "twice" in why
+    ok, why = w.verify(expected, good[1:])
+    assert not ok and "closed" in why
+    wrong = [(good[0][0], b"999999", 0)] + good[1:]
+    ok, why = w.verify(expected, wrong)
+    assert not ok and "expected" in why

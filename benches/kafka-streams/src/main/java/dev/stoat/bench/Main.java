@@ -14,11 +14,11 @@ import org.apache.kafka.streams.StreamsConfig;
  * <pre>Main WORKLOAD BOOTSTRAP INPUT OUTPUT APP_ID GUARANTEE(eos|alo) COMMIT_MS CACHE_BYTES STATE_DIR</pre>
  */
 public final class Main {
-    static final Map<String, Workload> WORKLOADS = Map.of("stateless", new Stateless(), "wordcount", new WordCount(), "join", new Join());
+    static final Map<String, Workload> WORKLOADS = Map.of("stateless", new Stateless(), "wordcount", new WordCount(), "join", new Join(), "windowed", new Windowed());
 
     public static void main(String[] args) throws InterruptedException {
         if (args.length != 9 || !WORKLOADS.containsKey(args[0])) {
-            System.err.println("usage: Main stateless|wordcount|join BOOTSTRAP INPUT OUTPUT APP_ID eos|alo COMMIT_MS CACHE_BYTES STATE_DIR");
+            System.err.println("usage: Main stateless|wordcount|join|windowed BOOTSTRAP INPUT OUTPUT APP_ID eos|alo COMMIT_MS CACHE_BYTES STATE_DIR");
             System.exit(2);
         }
         Properties p = new Properties();
