@@ -117,11 +117,15 @@ TIER_TEXT = {
 
 def run_dates(result):
     """When each workload's runs were made (a tier's workloads may be re-run separately)."""
-    dates = {}
+    dates, pairs = {}, {}
     for r in result["runs"]:
         d = r.get("date", result["date"])
         dates.setdefault(r["workload"], set()).add(d[:10])
-    return "Runs: " + "; ".join("%s on %s" % (w, ", ".join(sorted(ds))) for w, ds in sorted(dates.items())) + "."
+        if r["kind"] == "capacity":
+            pairs[r["workload"]] = max(pairs.get(r["workload"], 0), r.get("pair", 0) + 1)
+    return "Runs: " + "; ".join("%s on %s (%d pair%s)" % (w, ", ".join(sorted(ds)), pairs.get(w, 0),
+                                                           "" if pairs.get(w, 0) == 1 else "s")
+                                for w, ds in sorted(dates.items())) + "."
 
 
 def tier_section(result, rows, chart_name, json_name):
