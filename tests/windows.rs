@@ -60,12 +60,8 @@ fn model(
     (out, late)
 }
 
-fn run(
-    topology: &Topology,
-    records: &[(String, u64, i64)],
-    lanes: usize,
-    size: Duration,
-) -> stoat::Result<(PerWindow, stoat::RunStats)> {
+/// A test driver that has run `topology` over `records` (to "clicks"), 97 at a time.
+fn driven(topology: &Topology, records: &[(String, u64, i64)], lanes: usize) -> stoat::Result<TestDriver> {
     let driver = TestDriver::with_config(topology, Config::default().lanes(lanes).commit_max_records(500))?;
     let input = driver.input::<String, u64>("clicks");
     for chunk in records.chunks(97) {
@@ -74,6 +70,21 @@ fn run(
         }
         driver.run()?;
     }
+    Ok(driver)
+}
+
+/// A click of `user` at `ts`, on an embedded log.
+fn click(log: &stoat::log::EmbeddedLog, user: &str, ts: i64) {
+    log.produce("clicks", Some(user.as_bytes().to_vec()), Some(1u64.to_be_bytes().to_vec()), ts, Vec::new());
+}
+
+fn run(
+    topology: &Topology,
+    records: &[(String, u64, i64)],
+    lanes: usize,
+    size: Duration,
+) -> stoat::Result<(PerWindow, stoat::RunStats)> {
+    let driver = driven(topology, records, lanes)?;
     let mut out = PerWindow::new();
     for r in driver.output_with("out", TimeWindowed::new(Utf8, size), Binary::default()).read_records()? {
         let r: Record<Windowed<String>, u64> = r;
@@ -159,15 +170,7 @@ fn stream_time_survives_a_restart_so_late_records_stay_late() -> stoat::Result<(
     let log = Arc::new(stoat::log::EmbeddedLog::new(2));
     let dir = tempfile::tempdir().map_err(|cause| stoat::Error::Io { what: "tempdir".into(), cause })?;
     let config = || Config::default().lanes(3).state_dir(dir.path());
-    let click = |user: &str, ts: i64| {
-        log.produce(
-            "clicks",
-            Some(user.as_bytes().to_vec()),
-            Some(1u64.to_be_bytes().to_vec()),
-            ts,
-            Vec::new(),
-        )
-    };
+    let click = |user: &str, ts: i64| click(&log, user, ts);
     {
         let mut app = App::embedded_on(&topology, config(), log.clone())?;
         click("a", 100_000);
@@ -228,15 +231,7 @@ fn windows_left_open_at_a_stop_are_emitted_after_a_restart_when_they_close() -> 
     let log = Arc::new(stoat::log::EmbeddedLog::new(2));
     let dir = tempfile::tempdir().map_err(|cause| stoat::Error::Io { what: "tempdir".into(), cause })?;
     let config = || Config::default().lanes(3).state_dir(dir.path());
-    let click = |user: &str, ts: i64| {
-        log.produce(
-            "clicks",
-            Some(user.as_bytes().to_vec()),
-            Some(1u64.to_be_bytes().to_vec()),
-            ts,
-            Vec::new(),
-        )
-    };
+    let click = |user: &str, ts: i64| click(&log, user, ts);
     {
         let mut app = App::embedded_on(&topology, config(), log.clone())?;
         click("a", 100_000);
@@ -353,15 +348,7 @@ fn a_session_count_merges_sessions_and_sends_tombstones_as_kafka_streams_does() 
         let (expected, late) = session_model(&records, 5_000, 2_000);
         assert!(expected.values().flatten().any(|(v, _)| v.is_none()), "sessions merged");
         for lanes in LANES {
-            let driver =
-                TestDriver::with_config(&topology, Config::default().lanes(lanes).commit_max_records(500))?;
-            let input = driver.input::<String, u64>("clicks");
-            for chunk in records.chunks(97) {
-                for (user, amount, ts) in chunk {
-                    input.enqueue_at(user, amount, *ts)?;
-                }
-                driver.run()?;
-            }
+            let driver = driven(&topology, &records, lanes)?;
             let mut got = PerSession::new();
             for r in driver.output::<SessionWindowed<String>, Option<u64>>("out").read_records()? {
                 got.entry((r.key.key, r.key.window.start, r.key.window.end))

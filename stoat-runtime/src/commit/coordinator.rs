@@ -34,11 +34,24 @@ pub(super) const REASSIGN_EVERY: Duration = Duration::from_secs(5);
 /// How often the coordinator looks at its lanes and the stop request while it waits for them.
 pub(super) const WATCH_EVERY: Duration = Duration::from_millis(50);
 
+/// Where the coordinator is in one input partition.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Position {
+    /// The next offset to read.
+    pub next_offset: u64,
+    /// The largest timestamp dispatched from it (`i64::MIN`: none yet): committed with the
+    /// offset, so stream time resumes where it was.
+    pub time: i64,
+}
+
 /// Stream time per source group from partition times: the largest time of the partitions of
 /// the group's sources (`i64::MIN` before any record).
-pub(super) fn stream_times(groups: &[usize], partition_times: &HashMap<(u32, u32), i64>) -> Vec<i64> {
+pub(super) fn stream_times(
+    groups: &[usize],
+    partition_times: impl Iterator<Item = ((u32, u32), i64)>,
+) -> Vec<i64> {
     let mut times = vec![i64::MIN; groups.len()];
-    for (&(source, _), &time) in partition_times {
+    for ((source, _), time) in partition_times {
         if let Some(&group) = groups.get(source as usize) {
             times[group] = times[group].max(time);
         }
@@ -56,13 +69,11 @@ pub struct Engine {
     pub(super) lanes: Vec<JoinHandle<()>>,
     pub(super) topics: Vec<String>,
     pub(super) batchers: Vec<Box<dyn Batcher>>,
-    /// Next offset to read per (source, partition), for the epoch's commit.
-    pub(super) positions: HashMap<(u32, u32), u64>,
-    /// Per (source, partition), the largest timestamp dispatched from it: committed with its
-    /// offset, so stream time resumes where it was.
-    pub(super) partition_times: HashMap<(u32, u32), i64>,
-    /// The partition times of the last commit: where a retried epoch starts again.
-    pub(super) committed_times: HashMap<(u32, u32), i64>,
+    /// Position per (source, partition) read in this run, for the epoch's commit.
+    pub(super) positions: HashMap<(u32, u32), Position>,
+    /// The partition times committed before this run started (a partition's first position
+    /// starts from its time).
+    pub(super) restored_times: HashMap<(u32, u32), i64>,
     /// Stream time per source group (indexed by the group's id, a source index).
     pub(super) stream_times: Vec<i64>,
     pub(super) assigned_at: Instant,
@@ -79,7 +90,7 @@ pub struct Engine {
     pub(super) shutdown: Option<Shutdown>,
     pub(super) stop_seen: Option<Instant>,
     /// The input positions of the last commit: where a retried epoch starts again.
-    pub(super) committed: HashMap<(u32, u32), u64>,
+    pub(super) committed: HashMap<(u32, u32), Position>,
     /// Since when, and how often, transient errors have been retried without a commit.
     pub(super) retrying_since: Option<Instant>,
     pub(super) retries: u32,
@@ -165,13 +176,13 @@ impl Engine {
         let by_partition = config.rekey_order == RekeyOrder::InputPartition;
         let batchers = program.sources.iter().map(|s| s.batcher(config.lanes, by_partition)).collect();
         log.assign(program.app(), &topics)?;
-        let partition_times: HashMap<(u32, u32), i64> = log
+        let restored_times: HashMap<(u32, u32), i64> = log
             .committed_times(program.app(), &topics)?
             .into_iter()
             .map(|(source, partition, time)| ((source, partition), time))
             .collect();
         let lane_source = vec![None; config.lanes];
-        let stream_times = stream_times(&program.source_groups, &partition_times);
+        let stream_times = stream_times(&program.source_groups, restored_times.iter().map(|(&k, &t)| (k, t)));
         // Global tables are read to their end before any other input (as Kafka Streams' global
         // thread bootstraps them): the other sources are paused until then.
         let (globals, held): (Vec<u32>, Vec<u32>) =
@@ -194,8 +205,7 @@ impl Engine {
             topics,
             batchers,
             positions: HashMap::new(),
-            committed_times: partition_times.clone(),
-            partition_times,
+            restored_times,
             stream_times,
             assigned_at: Instant::now(),
             last_barrier: Instant::now(),
@@ -393,14 +403,18 @@ impl Engine {
             let stream_time = self.stream_times[group];
             let origin =
                 Origin { source: p.source, partition: p.partition, offset: p.record.offset, stream_time };
-            self.positions.insert((p.source, p.partition), p.record.offset + 1);
+            let restored = &self.restored_times;
+            let position = self.positions.entry((p.source, p.partition)).or_insert_with_key(|k| Position {
+                next_offset: 0,
+                time: restored.get(k).copied().unwrap_or(i64::MIN),
+            });
+            position.next_offset = p.record.offset + 1;
             let added = self.batchers[s].add(&p.record, origin);
             if let Ok((Added::Lane(_) | Added::All, timestamp)) = added {
                 // Records dropped at the source (null keys or values, undecodable) do not move
                 // stream time.
                 self.stream_times[group] = stream_time.max(timestamp);
-                let time = self.partition_times.entry((p.source, p.partition)).or_insert(i64::MIN);
-                *time = (*time).max(timestamp);
+                position.time = position.time.max(timestamp);
             }
             match added.map(|(added, _)| added) {
                 Ok(Added::Lane(lane)) => self.batched(s, lane).await?,
@@ -537,11 +551,11 @@ impl Engine {
         let offsets: Vec<CommitOffset> = self
             .positions
             .iter()
-            .map(|(&(source, partition), &next_offset)| CommitOffset {
+            .map(|(&(source, partition), position)| CommitOffset {
                 topic: self.topics[source as usize].clone(),
                 partition,
-                next_offset,
-                time: self.partition_times.get(&(source, partition)).copied(),
+                next_offset: position.next_offset,
+                time: (position.time != i64::MIN).then_some(position.time),
             })
             .collect();
         let app = self.program.app().to_string();
@@ -555,7 +569,6 @@ impl Engine {
             })
             .await?;
         self.committed.clone_from(&self.positions);
-        self.committed_times.clone_from(&self.partition_times);
         self.retrying_since = None;
         self.retries = 0;
         let logged_at = started.elapsed();

@@ -107,9 +107,9 @@ impl Engine {
             }
         }
         self.positions = self.committed.clone();
-        self.partition_times = self.committed_times.clone();
-        self.stream_times =
-            super::coordinator::stream_times(&self.program.source_groups, &self.partition_times);
+        let times = self.restored_times.iter().map(|(&k, &t)| (k, t));
+        let times = times.chain(self.positions.iter().map(|(&k, p)| (k, p.time)));
+        self.stream_times = super::coordinator::stream_times(&self.program.source_groups, times);
         // The lanes' own error, if they had one, belongs to the discarded epoch.
         self.shared.take_failure();
         Ok(())

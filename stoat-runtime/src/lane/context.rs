@@ -126,14 +126,6 @@ pub(crate) struct LaneCx {
     pub stream_times: Arc<Vec<i64>>,
 }
 
-impl LaneCx {
-    /// The stream time, as of the epoch's end, of the group of `source`.
-    pub fn stream_time_of(&self, source: usize) -> i64 {
-        let group = self.shared.source_groups.get(source).copied().unwrap_or(source);
-        self.stream_times.get(group).copied().unwrap_or(i64::MIN)
-    }
-}
-
 /// What a flush of the pipeline is for: the end of a batch, the end of the epoch (nodes that
 /// hold outputs back until then release them), or an aborted epoch (they drop them).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -147,6 +139,12 @@ pub(crate) enum Phase {
 impl LaneCx {
     pub fn lanes(&self) -> usize {
         self.shared.lanes()
+    }
+
+    /// The stream time, as of the epoch's end, of the group of `source`.
+    pub fn stream_time_of(&self, source: usize) -> i64 {
+        let group = self.shared.source_groups.get(source).copied().unwrap_or(source);
+        self.stream_times.get(group).copied().unwrap_or(i64::MIN)
     }
 
     /// Applies the error policy to an operator's error (a panic included). Infrastructure

@@ -14,7 +14,7 @@ use super::Key;
 use crate::error::{BoxError, StoreError};
 use crate::lane::lane_of;
 use crate::state::{StoreDelta, StoreKey, StoreValue, Table};
-use crate::topology::{Entry, ErasedState, LaneTable, SlotId, StateSlot};
+use crate::topology::{Entry, ErasedState, HoldsCopy, LaneTable, SlotId, StateSlot};
 
 /// A table of the topology, read by an operator: `get(key)` is the key's current value, as of
 /// the record being processed (every update dispatched before it, this epoch's included).
@@ -101,9 +101,7 @@ impl<K: StoreKey + Key, V: StoreValue> TableView<K, V> {
         slot: usize,
         f: impl FnOnce(&Table<K, Entry<V>>) -> Result<R, StoreError>,
     ) -> Result<R, BoxError> {
-        let guard = call.borrow(slot)?;
-        let view = guard.as_any().downcast_ref::<Self>().ok_or_else(|| mismatch(slot))?;
-        Ok(f(&view.copy.table)?)
+        LaneTable::read_in::<Self, R>(call, slot, f)
     }
 
     /// Writes the table in lane slot `slot`, on lane `lane` of `lanes` (a DSL node).
@@ -113,9 +111,16 @@ impl<K: StoreKey + Key, V: StoreValue> TableView<K, V> {
         lane: (usize, usize),
         f: impl FnOnce(&mut Table<K, Entry<V>>) -> Result<R, StoreError>,
     ) -> Result<R, BoxError> {
-        let mut guard = call.borrow_mut(slot)?;
-        let view = guard.as_any_mut().downcast_mut::<Self>().ok_or_else(|| mismatch(slot))?;
-        Ok(f(view.copy.on_lane(lane))?)
+        LaneTable::write_in::<Self, R>(call, slot, lane, f)
+    }
+}
+
+impl<K: 'static, V: 'static> HoldsCopy<K, Entry<V>> for TableView<K, V> {
+    fn copy(&self) -> &LaneTable<K, Entry<V>> {
+        &self.copy
+    }
+    fn copy_mut(&mut self) -> &mut LaneTable<K, Entry<V>> {
+        &mut self.copy
     }
 }
 

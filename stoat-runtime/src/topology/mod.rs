@@ -23,7 +23,7 @@ pub use global::GlobalTable;
 pub(crate) use nodes::call_operator;
 pub use program::Program;
 pub(crate) use program::{ErasedState, SlotId, StateSlot};
-pub(crate) use replica::{Entry, LaneTable};
+pub(crate) use replica::{Entry, HoldsCopy, LaneTable};
 pub use session::{SessionGrouped, SessionWindowed, SessionWindows};
 pub(crate) use source::{Added, Batcher, SourceDecoder};
 pub use stateless::Split;

@@ -71,21 +71,56 @@ impl<K: StoreKey + Key, V: StoreValue> LaneTable<K, V> {
         slot: usize,
         f: impl FnOnce(&Table<K, V>) -> Result<R, StoreError>,
     ) -> Result<R, BoxError> {
-        let guard = call.borrow(slot)?;
-        let copy = guard.as_any().downcast_ref::<Self>().ok_or_else(|| mismatch(slot))?;
-        Ok(f(&copy.table)?)
+        Self::read_in::<Self, R>(call, slot, f)
     }
 
     /// Writes the copy in lane slot `slot`, on lane `lane` of `lanes`.
     pub fn write<R>(
         call: &Call<'_>,
         slot: usize,
-        (lane, lanes): (usize, usize),
+        lane: (usize, usize),
+        f: impl FnOnce(&mut Table<K, V>) -> Result<R, StoreError>,
+    ) -> Result<R, BoxError> {
+        Self::write_in::<Self, R>(call, slot, lane, f)
+    }
+
+    /// Reads the copy held by the `S` in lane slot `slot`.
+    pub fn read_in<S: HoldsCopy<K, V>, R>(
+        call: &Call<'_>,
+        slot: usize,
+        f: impl FnOnce(&Table<K, V>) -> Result<R, StoreError>,
+    ) -> Result<R, BoxError> {
+        let guard = call.borrow(slot)?;
+        let holder = guard.as_any().downcast_ref::<S>().ok_or_else(|| mismatch(slot))?;
+        Ok(f(&holder.copy().table)?)
+    }
+
+    /// Writes the copy held by the `S` in lane slot `slot`, on lane `lane` of `lanes`.
+    pub fn write_in<S: HoldsCopy<K, V>, R>(
+        call: &Call<'_>,
+        slot: usize,
+        lane: (usize, usize),
         f: impl FnOnce(&mut Table<K, V>) -> Result<R, StoreError>,
     ) -> Result<R, BoxError> {
         let mut guard = call.borrow_mut(slot)?;
-        let copy = guard.as_any_mut().downcast_mut::<Self>().ok_or_else(|| mismatch(slot))?;
-        Ok(f(copy.on_lane((lane, lanes)))?)
+        let holder = guard.as_any_mut().downcast_mut::<S>().ok_or_else(|| mismatch(slot))?;
+        Ok(f(holder.copy_mut().on_lane(lane))?)
+    }
+}
+
+/// A lane slot's content that holds a store copy: the copy itself, or a wrapper of it (a
+/// table's `TableView`).
+pub(crate) trait HoldsCopy<K, V>: Any {
+    fn copy(&self) -> &LaneTable<K, V>;
+    fn copy_mut(&mut self) -> &mut LaneTable<K, V>;
+}
+
+impl<K: 'static, V: 'static> HoldsCopy<K, V> for LaneTable<K, V> {
+    fn copy(&self) -> &LaneTable<K, V> {
+        self
+    }
+    fn copy_mut(&mut self) -> &mut LaneTable<K, V> {
+        self
     }
 }
 
