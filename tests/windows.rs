@@ -374,3 +374,37 @@ fn session_keys_print_and_encode_as_kafka_streams_does() -> stoat::Result<()> {
     assert_eq!(codec.decode(Some(&bytes)).map_err(|e| stoat::Error::Runtime(e.to_string()))?, key);
     Ok(())
 }
+
+#[test]
+fn a_failing_timestamp_extractor_makes_its_record_undecodable_under_the_error_policy() -> stoat::Result<()> {
+    const EVENTS: Topic<String, Event> = Topic::json("events");
+    let topology = || {
+        let topology = Topology::new("bad-extractor");
+        topology
+            .source_with_timestamps(
+                &EVENTS,
+                |_, e, _| if e.at == 13 { panic!("no time in event 13") } else { e.at },
+            )
+            .group_by_key()
+            .count("counts")
+            .to("out");
+        topology
+    };
+    // Skipped and counted: the other records go on.
+    let driver = TestDriver::with_config(&topology(), Config::default().error_policy(ErrorPolicy::Skip))?;
+    let events = driver.input_topic(&EVENTS);
+    for at in [10, 13, -5, 20] {
+        events.pipe("a".into(), Event { at })?;
+    }
+    assert_eq!(driver.output::<String, u64>("out").read_values()?, vec![1, 2]);
+    assert_eq!(driver.stats().skipped_decode, 2, "the panic and the negative time");
+    // By default the app stops, naming the record and the extractor.
+    let driver = TestDriver::new(&topology())?;
+    let err = driver.input_topic(&EVENTS).pipe("a".into(), Event { at: 13 }).err().map(|e| e.to_string());
+    let err = err.unwrap_or_default();
+    assert!(
+        err.contains("timestamp") && err.contains("extractor") && err.contains("no time in event 13"),
+        "{err}"
+    );
+    Ok(())
+}

@@ -31,10 +31,11 @@ impl fmt::Display for RecordLocation {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// An input record's key or value could not be decoded (error policy `Fail`).
+    /// An input record's key or value could not be decoded, or its timestamp extracted (error
+    /// policy `Fail`).
     #[error("cannot decode the {part} of the record at {location}: {cause}")]
     Decode {
-        /// `"key"` or `"value"`.
+        /// `"key"`, `"value"` or `"timestamp"`.
         part: &'static str,
         /// Where the record is.
         location: RecordLocation,

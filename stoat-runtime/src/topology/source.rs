@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use crate::codec::Codec;
-use crate::error::DecodeError;
+use crate::error::{DecodeError, Panicked};
 use crate::lane::lane_of;
 use crate::log::LogRecord;
 use crate::operator::Key;
@@ -81,6 +81,10 @@ impl<K: Key, V: Clone + Send + 'static> SourceDecoder for TypedSource<K, V> {
     }
 }
 
+fn timestamp_error(reason: String) -> DecodeError {
+    DecodeError { codec: "timestamp extractor", reason }
+}
+
 struct TypedBatcher<K, V> {
     timestamps: Option<TimestampFn<K, V>>,
     /// Records without a key go to the lane of their partition (`RekeyOrder::InputPartition`).
@@ -109,7 +113,18 @@ impl<K: Key, V: Clone + Send + 'static> Batcher for TypedBatcher<K, V> {
             Err(e) => return Err(("value", e)),
         };
         let timestamp = match &self.timestamps {
-            Some(extract) => extract(&key, &value, rec.timestamp),
+            // The extractor is user code: a panic, or a negative time (as Kafka Streams' default
+            // `FailOnInvalidTimestamp`), makes the record undecodable, under the error policy.
+            Some(extract) => match Panicked::catch(|| extract(&key, &value, rec.timestamp)) {
+                Ok(ts) if ts >= 0 => ts,
+                Ok(ts) => {
+                    return Err((
+                        "timestamp",
+                        timestamp_error(format!("the extractor returned {ts}, a negative time")),
+                    ))
+                }
+                Err(panic) => return Err(("timestamp", timestamp_error(panic.to_string()))),
+            },
             None => rec.timestamp,
         };
         origin.stream_time = origin.stream_time.max(timestamp);
