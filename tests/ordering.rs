@@ -174,3 +174,38 @@ fn per_key_order_spreads_a_partitions_unkeyed_records_over_the_lanes() -> stoat:
     );
     Ok(())
 }
+
+/// Runs a pass-through of two partitions, one with a record every millisecond and one with a
+/// record every 10 ms (each poll fetches as many of either, so the sparse one runs far ahead in
+/// time); returns the output timestamps.
+fn dense_and_sparse(order: DispatchOrder, max_records: usize) -> stoat::Result<Vec<i64>> {
+    const IN: Topic<u32, u64> = Topic::new("in");
+    let topology = Topology::new("dense-sparse");
+    topology.source(&IN).to("out");
+    let config = Config::default().lanes(1).dispatch_order(order).commit_max_records(max_records);
+    let mut app = App::embedded(&topology, config)?;
+    let log = app.embedded_log().cloned().ok_or(stoat::Error::Runtime("no log".into()))?;
+    log.create_topic("in", 2);
+    for i in 0..6_000u64 {
+        let value = Some(i.to_be_bytes().to_vec());
+        log.produce_to("in", 0, Some(0u32.to_be_bytes().to_vec()), value.clone(), 1_000 + i as i64)?;
+        log.produce_to("in", 1, Some(1u32.to_be_bytes().to_vec()), value, 1_000 + 10 * i as i64)?;
+    }
+    app.run_until_idle()?;
+    Ok(log.read_all("out").iter().map(|(_, r)| r.timestamp).collect())
+}
+
+#[test]
+fn a_backlog_on_several_partitions_is_processed_in_timestamp_order_across_polls() -> stoat::Result<()> {
+    for max_records in [7, 100_000] {
+        let times = dense_and_sparse(DispatchOrder::Timestamp, max_records)?;
+        assert_eq!(times.len(), 12_000, "every record, in one run ({max_records} per epoch)");
+        let behind = times.windows(2).filter(|w| w[1] < w[0]).count();
+        assert_eq!(behind, 0, "timestamps never go back ({max_records} per epoch)");
+    }
+    // Without the merge, each poll's records of the sparse partition run ahead.
+    let times = dense_and_sparse(DispatchOrder::Arrival, 100_000)?;
+    assert_eq!(times.len(), 12_000);
+    assert!(times.windows(2).any(|w| w[1] < w[0]), "arrival order goes back in time");
+    Ok(())
+}

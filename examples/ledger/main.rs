@@ -1,5 +1,5 @@
-//! Ledger: tables, a table aggregation, a stream-table join, a foreign-key join and a windowed
-//! count emitted when its windows close, on Kafka.
+//! Ledger: tables, a table aggregation, a stream-table join, a foreign-key join, a windowed
+//! count emitted when its windows close and a stream-stream join, on Kafka.
 //!
 //! ```text
 //! ledger --bootstrap HOST:PORT --app-id ID [--state-dir DIR] [--lanes N] [--exit-when-idle SECS]
@@ -7,7 +7,8 @@
 //!
 //! Reads `<ID>-accounts` as a table (key: account id; value: JSON `{"region", "balance"}`; a
 //! tombstone closes the account), `<ID>-regions` as a table (key: region; value: its manager)
-//! and `<ID>-payments` as a stream (key: account id; value: a payment id). Writes:
+//! `<ID>-payments` as a stream (key: account id; value: a payment id) and `<ID>-confirmations` as
+//! a stream (key: payment id; value: a confirmation id). Writes:
 //! - `<ID>-region-totals`: per region, JSON `{"sum", "count"}` of its accounts' balances, updated
 //!   as accounts open, change, move between regions and close;
 //! - `<ID>-receipts`: per payment, `"<payment id> <region>"` (`-` for an unknown account);
@@ -16,7 +17,9 @@
 //!   goes);
 //! - `<ID>-payments-per-second`: per account and second of event time, the number of payments,
 //!   once, when the second has closed (a minute of grace); keys are Kafka Streams' time-windowed
-//!   keys (the account id, then the window start as 8 big-endian bytes), values 8-byte counts.
+//!   keys (the account id, then the window start as 8 big-endian bytes), values 8-byte counts;
+//! - `<ID>-payment-status`: per payment, its confirmation id if one came within 30 s of event
+//!   time, else `unconfirmed` once a minute of grace has passed too.
 //!
 //! Exactly-once, until SIGTERM/SIGINT or, with `--exit-when-idle`, until idle that long. The crash
 //! tests SIGKILL it at random moments.
@@ -80,6 +83,16 @@ fn topology(app: &str) -> Topology {
         .emit_on_window_close()
         .count("payments_per_second")
         .to_with(&format!("{app}-payments-per-second"), TimeWindowed::new(Utf8, second), Binary::default());
+    let confirmations = topology.stream::<String, String>(&format!("{app}-confirmations"));
+    payments
+        .key_by(|_, payment| payment.clone())
+        .left_join_stream(
+            &confirmations,
+            JoinWindows::of_time_difference_and_grace(Duration::from_secs(30), Duration::from_secs(60)),
+            "payment_confirmations",
+            |_, confirmation: Option<String>| confirmation.unwrap_or_else(|| "unconfirmed".into()),
+        )
+        .to(&format!("{app}-payment-status"));
     topology
 }
 

@@ -53,6 +53,12 @@ impl AppHandle {
         read_state(&self.state, f)
     }
 
+    /// How many entries the state store `store` holds, as of the last committed epoch (an
+    /// unknown name is [`StoreError::Unknown`](crate::error::StoreError::Unknown)).
+    pub fn store_entries(&self, store: &str) -> Result<u64> {
+        Ok(self.state.entries(store)?)
+    }
+
     /// Asks the app to stop: `App::run` and `App::run_until_stopped` with this app's stop
     /// request commit the open epoch and return.
     pub fn stop(&self) {
@@ -287,6 +293,12 @@ impl App {
     /// Reads committed state: `f` gets a fresh instance of the state struct `S`.
     pub fn read_state<S: StateSet, R>(&self, f: impl FnOnce(&S) -> R) -> Result<R> {
         read_state(&self.state, f)
+    }
+
+    /// How many entries the state store `store` holds, as of the last committed epoch (an
+    /// unknown name is [`StoreError::Unknown`](crate::error::StoreError::Unknown)).
+    pub fn store_entries(&self, store: &str) -> Result<u64> {
+        Ok(self.state.entries(store)?)
     }
 }
 

@@ -29,7 +29,8 @@ pub enum ErrorPolicy {
 pub enum DispatchOrder {
     /// The record with the smallest timestamp among the partitions' next records, as a Kafka
     /// Streams task picks the partition with the smallest head timestamp (each partition stays
-    /// in offset order). The default.
+    /// in offset order), waiting (up to `Config::max_partition_wait`) for partitions that have
+    /// records in the log but none fetched yet. The default.
     #[default]
     Timestamp,
     /// The order the log returned them in (cheapest; no order across partitions).
@@ -107,6 +108,10 @@ pub struct Config {
     /// Which input record is processed next across partitions (default
     /// [`DispatchOrder::Timestamp`]).
     pub dispatch_order: DispatchOrder,
+    /// With [`DispatchOrder::Timestamp`], how long input waits for a partition that has more
+    /// records in the log but none fetched yet, before the others go on without it (Kafka
+    /// Streams' `max.task.idle.ms`); default 500 ms.
+    pub max_partition_wait: Duration,
     /// How often aggregations emit (default [`Emission::EveryUpdate`]).
     pub emission: Emission,
     /// Which order re-keyed records keep (default [`RekeyOrder::PerKey`]).
@@ -132,6 +137,7 @@ impl Default for Config {
             retry_timeout: Duration::from_secs(300),
             rebuild_foreign_state: false,
             dispatch_order: DispatchOrder::Timestamp,
+            max_partition_wait: Duration::from_millis(500),
             emission: Emission::EveryUpdate,
             rekey_order: RekeyOrder::PerKey,
         }
@@ -168,6 +174,11 @@ impl Config {
     /// Sets which input record is processed next across partitions.
     pub fn dispatch_order(mut self, order: DispatchOrder) -> Self {
         self.dispatch_order = order;
+        self
+    }
+    /// Sets how long input waits for a partition with records in the log but none fetched.
+    pub fn max_partition_wait(mut self, wait: Duration) -> Self {
+        self.max_partition_wait = wait;
         self
     }
     /// Sets how often aggregations (`count`, `reduce`, `aggregate`, cogroups, table

@@ -57,8 +57,8 @@ pub use stoat_runtime::state::{KeyPrefix, KeyRef, StateSet, Store, StoreKey, Sto
 pub use stoat_runtime::stats::RunStats;
 pub use stoat_runtime::testing;
 pub use stoat_runtime::topology::{
-    Cogrouped, Grouped, GroupedTable, KTable, Program, SessionGrouped, SessionWindowed, SessionWindows,
-    Split, Stream, TimeWindows, Topic, Topology, Window, Windowed, WindowedGrouped,
+    Cogrouped, Grouped, GroupedTable, JoinWindows, KTable, Program, SessionGrouped, SessionWindowed,
+    SessionWindows, Split, Stream, TimeWindows, Topic, Topology, Window, Windowed, WindowedGrouped,
 };
 
 /// What most stoat programs need.
@@ -66,8 +66,8 @@ pub mod prelude {
     pub use crate::codec::{Binary, Json, RawBytes, SessionWindowedCodec, Text, TimeWindowed, Unit, Utf8};
     pub use crate::testing::{Harness, TestDriver};
     pub use crate::{
-        App, Config, Context, DispatchOrder, Emission, Emit, ErrorPolicy, KeyValue, Keyed, Record,
-        RekeyOrder, SessionWindowed, SessionWindows, Shutdown, StoreError, Stream, Table, TableView,
+        App, Config, Context, DispatchOrder, Emission, Emit, ErrorPolicy, JoinWindows, KeyValue, Keyed,
+        Record, RekeyOrder, SessionWindowed, SessionWindows, Shutdown, StoreError, Stream, Table, TableView,
         TimeWindows, Topic, Topology, Windowed,
     };
     #[cfg(feature = "kafka")]

@@ -27,6 +27,8 @@ import org.apache.kafka.streams.TestInputTopic;
 import org.apache.kafka.streams.TestOutputTopic;
 import org.apache.kafka.streams.TopologyTestDriver;
 import org.apache.kafka.streams.kstream.Consumed;
+import org.apache.kafka.streams.kstream.JoinWindows;
+import org.apache.kafka.streams.kstream.StreamJoined;
 import org.apache.kafka.streams.kstream.Produced;
 import org.apache.kafka.streams.kstream.SessionWindows;
 import org.apache.kafka.streams.kstream.Suppressed;
@@ -110,6 +112,18 @@ public class Oracle {
                     .toStream().mapValues(n -> n == null ? null : Long.toString(n)).to("region-totals", OUT);
                 return List.of("region-totals");
             }
+            case "stream_join": {
+                var events = b.stream("events", IN);
+                var l = events.filter((k, v) -> v.startsWith("L:")).mapValues(v -> v.substring(2));
+                var r = events.filter((k, v) -> v.startsWith("R:")).mapValues(v -> v.substring(2));
+                var w = JoinWindows.ofTimeDifferenceAndGrace(Duration.ofSeconds(5), Duration.ofSeconds(2));
+                var with = StreamJoined.with(Serdes.String(), Serdes.String(), Serdes.String());
+                l.join(r, (x, y) -> x + "+" + y, w, with).to("inner", OUT);
+                l.leftJoin(r, (x, y) -> x + "+" + (y == null ? "-" : y), w, with).to("left", OUT);
+                l.outerJoin(r, (x, y) -> (x == null ? "-" : x) + "+" + (y == null ? "-" : y), w, with)
+                    .to("outer", OUT);
+                return List.of("inner", "left", "outer");
+            }
             default:
                 throw new IllegalArgumentException("unknown topology " + name);
         }
@@ -122,6 +136,9 @@ public class Oracle {
         p.put(StreamsConfig.APPLICATION_ID_CONFIG, "oracle-" + args[0]);
         p.put(StreamsConfig.BOOTSTRAP_SERVERS_CONFIG, "unused:9092");
         p.put(StreamsConfig.STATESTORE_CACHE_MAX_BYTES_CONFIG, 0);
+        // Left/outer stream-stream joins check for closed windows on every record, not once a
+        // second of wall clock (an internal setting Kafka's own tests use).
+        p.put("__emit.interval.ms.kstreams.outer.join.spurious.results.fix__", 0L);
         p.put(StreamsConfig.STATE_DIR_CONFIG, java.nio.file.Files.createTempDirectory("oracle").toString());
         try (TopologyTestDriver driver = new TopologyTestDriver(builder.build(), p)) {
             Map<String, TestInputTopic<String, String>> inputs = new HashMap<>();

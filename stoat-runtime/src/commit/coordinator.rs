@@ -26,7 +26,7 @@ use crate::topology::Program;
 use crate::topology::{Added, Batcher};
 
 /// Records taken from the log per poll.
-const FETCH: usize = 2048;
+pub(super) const FETCH: usize = 2048;
 
 /// How often the coordinator asks the log to pick up new input partitions.
 pub(super) const REASSIGN_EVERY: Duration = Duration::from_secs(5);
@@ -82,8 +82,8 @@ pub struct Engine {
     pub(super) epoch: u64,
     pub(super) failed: bool,
     pub(super) polled: Vec<Polled>,
-    /// Puts a poll's records in dispatch order.
-    merge: super::order::TimestampMerge,
+    /// Input records fetched and not yet dispatched, and how they are ordered.
+    pub(super) order: super::order::InputOrder,
     /// Per lane, the source whose records were batched for it last.
     lane_source: Vec<Option<usize>>,
     /// The stop request of the current run, and when the coordinator first saw it triggered.
@@ -212,7 +212,7 @@ impl Engine {
             epoch: state.committed_epoch()?,
             failed: false,
             polled: Vec::new(),
-            merge: Default::default(),
+            order: Default::default(),
             lane_source,
             shutdown: None,
             stop_seen: None,
@@ -393,9 +393,11 @@ impl Engine {
     async fn poll_once(&mut self, max: usize) -> Result<usize> {
         let mut polled = std::mem::take(&mut self.polled);
         polled.clear();
-        self.log.poll(FETCH.min(max), &mut polled)?;
         if self.config.dispatch_order == DispatchOrder::Timestamp {
-            self.merge.apply(&mut polled);
+            let until_idle = self.shutdown.is_none();
+            self.order.next(&*self.log, max, &self.config, until_idle, &mut polled)?;
+        } else {
+            self.log.poll(FETCH.min(max), &mut polled)?;
         }
         for p in &polled {
             let s = p.source as usize;

@@ -1,67 +1,159 @@
 //! The order in which polled input records are dispatched. By default records of several
 //! partitions are merged by timestamp, each partition kept in offset order: the next record is
 //! the one with the smallest timestamp among the partitions' next records, which is how a Kafka
-//! Streams task chooses among its input partitions. It applies to what one poll returned (the
-//! records at hand), so it is deterministic for a given input and does not depend on the number
-//! of lanes.
+//! Streams task chooses among its input partitions. Records are kept per partition across polls,
+//! and while a partition that the log says has more records has none at hand, nothing is
+//! dispatched (for at most `Config::max_partition_wait`): what one poll happened to return does
+//! not decide the order, so the order is the input's, not the fetches'.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::{BTreeMap, BinaryHeap, HashSet, VecDeque};
+use std::time::Instant;
 
-use crate::log::Polled;
+use super::coordinator::FETCH;
+use crate::config::Config;
+use crate::error::Result;
+use crate::log::{Log, Polled};
 
-/// Puts a poll's records in timestamp order across partitions, keeping each partition's order.
-/// Ties go to the partition whose records came first in the poll (so a run of equal timestamps
-/// stays on one partition). Its buffers are reused from poll to poll.
+/// Input records at hand, per partition, merged by timestamp when dispatched. Ties go to the
+/// lower (source, partition).
 #[derive(Default)]
 pub(crate) struct TimestampMerge {
-    queue_of: HashMap<(u32, u32), usize>,
-    queues: Vec<Vec<usize>>,
-    heap: BinaryHeap<Reverse<(i64, usize)>>,
-    slots: Vec<Option<Polled>>,
+    queues: BTreeMap<(u32, u32), VecDeque<Polled>>,
+    heap: BinaryHeap<Reverse<(i64, u32, u32)>>,
+    buffered: usize,
 }
 
 impl TimestampMerge {
-    pub fn apply(&mut self, polled: &mut Vec<Polled>) {
-        // Already in order (one partition, or in-order input): nothing to do.
-        if polled.windows(2).all(|w| w[0].record.timestamp <= w[1].record.timestamp) {
-            return;
+    /// Takes a poll's records.
+    pub fn add(&mut self, polled: &mut Vec<Polled>) {
+        self.buffered += polled.len();
+        for p in polled.drain(..) {
+            self.queues.entry((p.source, p.partition)).or_default().push_back(p);
         }
-        self.queue_of.clear();
-        self.queues.iter_mut().for_each(Vec::clear);
-        let mut used = 0;
-        for (i, p) in polled.iter().enumerate() {
-            let q = *self.queue_of.entry((p.source, p.partition)).or_insert_with(|| {
-                used += 1;
-                used - 1
-            });
-            if q == self.queues.len() {
-                self.queues.push(Vec::new());
-            }
-            self.queues[q].push(i);
-        }
-        if used < 2 {
-            return;
+    }
+
+    /// Records at hand.
+    pub fn len(&self) -> usize {
+        self.buffered
+    }
+
+    /// Whether a record of partition `id` is at hand.
+    pub fn has(&self, id: &(u32, u32)) -> bool {
+        self.queues.get(id).is_some_and(|q| !q.is_empty())
+    }
+
+    /// Forgets the records at hand (the log rewinds to the committed offsets).
+    pub fn clear(&mut self) {
+        self.queues.clear();
+        self.buffered = 0;
+    }
+
+    /// Moves up to `max` records to `out`, in timestamp order across partitions. Unless
+    /// `force`, it stops as soon as a partition in `lagging` (sorted; the log has more of its
+    /// records) has none at hand: its next record may be older than every record at hand.
+    /// Returns whether it stopped for that reason.
+    pub fn take(&mut self, max: usize, lagging: &[(u32, u32)], force: bool, out: &mut Vec<Polled>) -> bool {
+        let starved = |queues: &BTreeMap<(u32, u32), VecDeque<Polled>>, id: &(u32, u32)| {
+            queues.get(id).is_none_or(VecDeque::is_empty)
+        };
+        if !force && lagging.iter().any(|id| starved(&self.queues, id)) {
+            return self.buffered > 0;
         }
         self.heap.clear();
-        for q in 0..used {
-            self.heap.push(Reverse((polled[self.queues[q][0]].record.timestamp, q)));
-        }
-        let mut heads = vec![0usize; used];
-        self.slots.clear();
-        self.slots.extend(polled.drain(..).map(Some));
-        while let Some(Reverse((_, q))) = self.heap.pop() {
-            let at = self.queues[q][heads[q]];
-            if let Some(p) = self.slots[at].take() {
-                polled.push(p);
+        for (&(source, partition), queue) in &self.queues {
+            if let Some(head) = queue.front() {
+                self.heap.push(Reverse((head.record.timestamp, source, partition)));
             }
-            heads[q] += 1;
-            if let Some(&next) = self.queues[q].get(heads[q]) {
-                if let Some(p) = &self.slots[next] {
-                    self.heap.push(Reverse((p.record.timestamp, q)));
+        }
+        let mut taken = 0;
+        let mut blocked = false;
+        while taken < max {
+            let Some(Reverse((_, source, partition))) = self.heap.pop() else { break };
+            let id = (source, partition);
+            let Some(queue) = self.queues.get_mut(&id) else { continue };
+            let Some(p) = queue.pop_front() else { continue };
+            out.push(p);
+            taken += 1;
+            match queue.front() {
+                Some(next) => self.heap.push(Reverse((next.record.timestamp, source, partition))),
+                None if !force && lagging.binary_search(&id).is_ok() => {
+                    blocked = true;
+                    break;
                 }
+                None => {}
             }
         }
+        self.buffered -= taken;
+        self.queues.retain(|_, q| !q.is_empty());
+        blocked
+    }
+}
+
+/// Records fetched beyond which the merge goes on without partitions it waits for.
+const MAX_HELD: usize = 4 * FETCH;
+
+/// The timestamp order of input across polls: the records at hand, the partitions that have
+/// more in the log, and those that kept the others waiting past `Config::max_partition_wait`
+/// (idle until they deliver a record).
+#[derive(Default)]
+pub(crate) struct InputOrder {
+    merge: TimestampMerge,
+    lagging: Vec<(u32, u32)>,
+    idle: HashSet<(u32, u32)>,
+    /// Since when the merge has waited for a partition.
+    waiting_since: Option<Instant>,
+}
+
+impl InputOrder {
+    /// Forgets the records at hand (the log rewinds to the committed offsets).
+    pub(super) fn clear(&mut self) {
+        self.merge.clear();
+        self.idle.clear();
+        self.waiting_since = None;
+    }
+
+    /// Fetches and puts in `out` up to `max` records in dispatch order. `until_idle`: the run
+    /// ends when nothing comes, so records at hand are not held for partitions to deliver.
+    pub(super) fn next(
+        &mut self,
+        log: &dyn Log,
+        max: usize,
+        config: &Config,
+        until_idle: bool,
+        out: &mut Vec<Polled>,
+    ) -> Result<()> {
+        // A few rounds while fetching brings the records a held-back partition owes.
+        for round in 0..4 {
+            // Room for every partition's share of a poll, even with many records at hand.
+            let room = FETCH.saturating_sub(self.merge.len()).max(FETCH / 8);
+            log.poll(room, out)?;
+            let fetched = out.len();
+            for p in out.iter() {
+                self.idle.remove(&(p.source, p.partition));
+            }
+            self.merge.add(out);
+            log.lagging(&mut self.lagging)?;
+            let waited = self.waiting_since.is_some_and(|t| t.elapsed() >= config.max_partition_wait);
+            if waited {
+                // Partitions that kept the rest waiting that long are idle until they deliver.
+                let merge = &self.merge;
+                self.idle.extend(self.lagging.iter().filter(|id| !merge.has(id)));
+                self.waiting_since = None;
+            }
+            let idle = &self.idle;
+            self.lagging.retain(|id| !idle.contains(id));
+            // A run that ends when idle must not end with records at hand: past the rounds,
+            // or with nothing fetched, they go on.
+            let force = self.merge.len() > MAX_HELD || (until_idle && (fetched == 0 || round == 3));
+            let blocked = self.merge.take(max, &self.lagging, force, out);
+            self.waiting_since =
+                if blocked { Some(self.waiting_since.unwrap_or_else(Instant::now)) } else { None };
+            if !blocked || !out.is_empty() || fetched == 0 {
+                break;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -77,32 +169,66 @@ mod tests {
         Polled { source: 0, partition, record: Arc::new(record) }
     }
 
-    #[test]
-    fn a_merge_reuses_its_buffers_across_polls() {
-        let mut merge = TimestampMerge::default();
-        for _ in 0..3 {
-            let mut polled = vec![rec(0, 0, 9), rec(2, 0, 1), rec(0, 1, 3)];
-            merge.apply(&mut polled);
-            let got: Vec<(u32, u64)> = polled.iter().map(|p| (p.partition, p.record.offset)).collect();
-            assert_eq!(got, vec![(2, 0), (0, 0), (0, 1)]);
-        }
+    fn order(polled: &[Polled]) -> Vec<(u32, u64)> {
+        polled.iter().map(|p| (p.partition, p.record.offset)).collect()
     }
 
     #[test]
     fn partitions_merge_by_timestamp_and_keep_their_own_order() {
         // Partition 0 is out of order in itself (30 before 10): it stays so.
-        let mut polled = vec![rec(0, 0, 30), rec(0, 1, 10), rec(0, 2, 40), rec(1, 0, 20), rec(1, 1, 35)];
-        TimestampMerge::default().apply(&mut polled);
-        let got: Vec<(u32, u64)> = polled.iter().map(|p| (p.partition, p.record.offset)).collect();
-        assert_eq!(got, vec![(1, 0), (0, 0), (0, 1), (1, 1), (0, 2)]);
+        let mut merge = TimestampMerge::default();
+        merge.add(&mut vec![rec(0, 0, 30), rec(0, 1, 10), rec(0, 2, 40), rec(1, 0, 20), rec(1, 1, 35)]);
+        let mut out = Vec::new();
+        assert!(!merge.take(100, &[], false, &mut out));
+        assert_eq!(order(&out), vec![(1, 0), (0, 0), (0, 1), (1, 1), (0, 2)]);
+        assert_eq!(merge.len(), 0);
     }
 
     #[test]
-    fn ties_go_to_the_partition_polled_first_and_keep_it() {
-        // Partition 1 is out of order in itself, so the merge runs.
-        let mut polled = vec![rec(3, 0, 5), rec(1, 0, 5), rec(3, 1, 5), rec(1, 1, 1)];
-        TimestampMerge::default().apply(&mut polled);
-        let got: Vec<(u32, u64)> = polled.iter().map(|p| (p.partition, p.record.offset)).collect();
-        assert_eq!(got, vec![(3, 0), (3, 1), (1, 0), (1, 1)]);
+    fn ties_go_to_the_lower_partition() {
+        let mut merge = TimestampMerge::default();
+        merge.add(&mut vec![rec(3, 0, 5), rec(1, 0, 5), rec(3, 1, 5), rec(1, 1, 7)]);
+        let mut out = Vec::new();
+        merge.take(100, &[], false, &mut out);
+        assert_eq!(order(&out), vec![(1, 0), (3, 0), (3, 1), (1, 1)]);
+    }
+
+    #[test]
+    fn a_partition_with_more_in_the_log_holds_the_others_back_until_its_records_come() {
+        let mut merge = TimestampMerge::default();
+        let mut out = Vec::new();
+        // First poll: only partition 0's records came, though partition 1 has some.
+        merge.add(&mut vec![rec(0, 0, 10), rec(0, 1, 30)]);
+        assert!(merge.take(100, &[(0, 1)], false, &mut out), "held back");
+        assert!(out.is_empty());
+        // Next poll: partition 1's record, older than partition 0's second one.
+        merge.add(&mut vec![rec(1, 0, 20)]);
+        assert!(!merge.take(100, &[], false, &mut out));
+        assert_eq!(order(&out), vec![(0, 0), (1, 0), (0, 1)]);
+    }
+
+    #[test]
+    fn a_drained_lagging_partition_stops_the_merge_and_force_goes_on() {
+        let mut merge = TimestampMerge::default();
+        let mut out = Vec::new();
+        merge.add(&mut vec![rec(0, 0, 10), rec(1, 0, 5), rec(0, 1, 30)]);
+        // Partition 1 has more in the log: once its record at hand is taken, the merge stops
+        // (its next record may be older than partition 0's).
+        assert!(merge.take(100, &[(0, 1)], false, &mut out));
+        assert_eq!(order(&out), vec![(1, 0)]);
+        assert_eq!(merge.len(), 2);
+        assert!(!merge.take(100, &[(0, 1)], true, &mut out), "forced");
+        assert_eq!(order(&out), vec![(1, 0), (0, 0), (0, 1)]);
+    }
+
+    #[test]
+    fn take_stops_at_max_and_keeps_the_rest() {
+        let mut merge = TimestampMerge::default();
+        let mut out = Vec::new();
+        merge.add(&mut vec![rec(0, 0, 1), rec(0, 1, 2), rec(1, 0, 3)]);
+        merge.take(2, &[], false, &mut out);
+        assert_eq!(order(&out), vec![(0, 0), (0, 1)]);
+        merge.clear();
+        assert_eq!(merge.len(), 0);
     }
 }

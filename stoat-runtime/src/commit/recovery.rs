@@ -101,6 +101,8 @@ impl Engine {
             tx.send(LaneMsg::Discard(reply)).map_err(|_| gone())?;
             wait.await.map_err(|_| gone())??;
         }
+        // Records fetched but not dispatched: the log reads them again.
+        self.order.clear();
         for batcher in &mut self.batchers {
             for lane in 0..self.config.lanes {
                 drop(batcher.take(lane));

@@ -354,6 +354,27 @@ impl Log for EmbeddedSession {
         })
     }
 
+    fn lagging(&self, out: &mut Vec<(u32, u32)>) -> Result<()> {
+        out.clear();
+        self.with(|_, state, app| {
+            for (source, topic, partition, next) in &app.reading {
+                if app.paused.contains(source) {
+                    continue;
+                }
+                let len = state
+                    .topics
+                    .get(topic.as_str())
+                    .and_then(|p| p.get(*partition as usize))
+                    .map_or(0, Vec::len);
+                if (*next as usize) < len {
+                    out.push((*source, *partition));
+                }
+            }
+        })?;
+        out.sort_unstable();
+        Ok(())
+    }
+
     fn pause(&self, sources: &[u32], paused: bool) -> Result<()> {
         self.with(|_, _, app| {
             app.paused.retain(|s| !sources.contains(s));

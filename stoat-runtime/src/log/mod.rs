@@ -152,6 +152,13 @@ pub trait Log: Send + Sync + 'static {
     fn pause(&self, _sources: &[u32], _paused: bool) -> Result<()> {
         Ok(())
     }
+    /// Puts in `out`, sorted, the (source, partition)s being read (not paused) that have
+    /// records [`Log::poll`] has not returned yet, as far as the log knows without asking the
+    /// broker. Logs that cannot tell put none (input then never waits for a partition).
+    fn lagging(&self, out: &mut Vec<(u32, u32)>) -> Result<()> {
+        out.clear();
+        Ok(())
+    }
     /// Whether every partition of the given sources has been read to its end. Logs that cannot
     /// tell say yes.
     fn sources_caught_up(&self, _sources: &[u32]) -> Result<bool> {

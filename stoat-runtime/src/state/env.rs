@@ -160,6 +160,13 @@ impl StateEnv {
         lmdb_error(store, &self.inner.path, self.inner.map_size, e)
     }
 
+    /// How many entries `store` holds, as of the last committed epoch.
+    pub fn entries(&self, store: &str) -> Result<u64, StoreError> {
+        let db = self.database(store)?;
+        let txn = self.env().read_txn().map_err(|e| self.error(store, e))?;
+        db.len(&txn).map_err(|e| self.error(store, e))
+    }
+
     /// The last epoch whose state changes are in LMDB (0 when none).
     pub fn committed_epoch(&self) -> Result<u64, StoreError> {
         let txn = self.env().read_txn().map_err(|e| self.error(META_DB, e))?;

@@ -136,4 +136,9 @@ impl TestDriver {
     pub fn read_state<S: StateSet, R>(&self, f: impl FnOnce(&S) -> R) -> Result<R> {
         self.app.borrow().read_state(f)
     }
+
+    /// How many entries the state store `store` holds, as of the last commit.
+    pub fn store_entries(&self, store: &str) -> Result<u64> {
+        self.app.borrow().store_entries(store)
+    }
 }

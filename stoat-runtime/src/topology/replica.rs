@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use super::{ErasedState, SlotId, StateSlot};
 use crate::error::{BoxError, StoreError};
 use crate::operator::{Call, Key};
-use crate::state::{StateEnv, Store, StoreDecl, StoreDelta, StoreKey, StoreValue, Table};
+use crate::state::{StateEnv, Store, StoreDecl, StoreDelta, StoreKey, StoreSpec, StoreValue, Table};
 
 /// What a table or an aggregation stores per key: the value and its timestamp (for an
 /// aggregate, the largest it has seen).
@@ -51,12 +51,19 @@ impl<K: StoreKey + Key, V: StoreValue> LaneTable<K, V> {
         owner: Owner<K>,
         wrap: impl Fn(LaneTable<K, V>) -> Box<dyn ErasedState> + Send + Sync + 'static,
     ) -> StateSlot {
-        let decl = StoreDecl { name: store, owner: store, declared, version };
-        let spec = <Table<K, V> as Store>::spec(decl);
-        StateSlot::custom(id, vec![spec], move |env: &StateEnv| {
-            let table = <Table<K, V> as Store>::open(env, store)?;
-            Ok(wrap(LaneTable { table, owner, lane: None }))
+        StateSlot::custom(id, vec![Self::spec(store, declared, version)], move |env: &StateEnv| {
+            Ok(wrap(Self::open(env, store, owner)?))
         })
+    }
+
+    /// The schema of store `store` (`declared` and `version` name it).
+    pub fn spec(store: &'static str, declared: &'static str, version: u32) -> StoreSpec {
+        <Table<K, V> as Store>::spec(StoreDecl { name: store, owner: store, declared, version })
+    }
+
+    /// A lane's copy of store `store`, whose keys `owner` assigns to lanes.
+    pub fn open(env: &StateEnv, store: &'static str, owner: Owner<K>) -> Result<Self, StoreError> {
+        Ok(LaneTable { table: <Table<K, V> as Store>::open(env, store)?, owner, lane: None })
     }
 
     /// The copy, for writing on lane `lane` of `lanes`.

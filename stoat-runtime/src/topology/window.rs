@@ -113,7 +113,7 @@ impl<K: Key + StoreKey, V: Data> Grouped<K, V> {
 }
 
 /// The lane that owns a window store entry: the lane of its key.
-fn window_owner<K: std::hash::Hash>(entry: &(K, i64), lanes: usize) -> usize {
+pub(super) fn window_owner<K: std::hash::Hash>(entry: &(K, i64), lanes: usize) -> usize {
     lane_of(&entry.0, lanes)
 }
 
