@@ -9,6 +9,7 @@
 
 mod support;
 
+use std::collections::HashSet;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -143,6 +144,7 @@ fn sigkill_during_a_table_aggregation_and_joins_loses_and_duplicates_nothing() {
         "ledger-payments-per-second",
         "ledger-confirmations",
         "ledger-payment-status",
+        "ledger-follow-ups",
     ] {
         k.create_topic(t, 3);
     }
@@ -376,6 +378,23 @@ fn sigkill_during_a_table_aggregation_and_joins_loses_and_duplicates_nothing() {
     }
     assert_eq!(statuses.len(), payments, "a status per payment, and no other");
     assert!(unconfirmed > 100, "only {unconfirmed} unconfirmed payments: the test says little");
+
+    // Timers: one follow-up per account and instant 5 s after its payments, each exactly once
+    // (a timer lost, or fired again after a crash, would show).
+    let mut want: HashSet<(String, i64)> = HashSet::new();
+    for e in &events {
+        if let Event::Payment(_, id, ts) = e {
+            want.insert((id.clone(), ts + 5_000));
+        }
+    }
+    let mut fired: HashSet<(String, i64)> = HashSet::new();
+    for (key, value, _) in k.read_committed("ledger-follow-ups") {
+        let id = String::from_utf8_lossy(key.as_deref().unwrap_or_default()).into_owned();
+        let at = i64::from_be_bytes(value.as_deref().unwrap_or_default().try_into().expect("8-byte time"));
+        assert!(fired.insert((id.clone(), at)), "follow-up of {id} at {at} fired twice");
+    }
+    assert_eq!(fired.len(), want.len(), "every timer fired once, and no other");
+    assert_eq!(fired, want);
 }
 
 /// The confirmation of payment `pid` (`p<i>`), for three payments in four.

@@ -19,7 +19,9 @@
 //!   once, when the second has closed (a minute of grace); keys are Kafka Streams' time-windowed
 //!   keys (the account id, then the window start as 8 big-endian bytes), values 8-byte counts;
 //! - `<ID>-payment-status`: per payment, its confirmation id if one came within 30 s of event
-//!   time, else `unconfirmed` once a minute of grace has passed too.
+//!   time, else `unconfirmed` once a minute of grace has passed too;
+//! - `<ID>-follow-ups`: per account, a follow-up 5 s of event time after each of its payments
+//!   (one per account and instant), from a timer; values are the time, 8 bytes big-endian.
 //!
 //! Exactly-once, until SIGTERM/SIGINT or, with `--exit-when-idle`, until idle that long. The crash
 //! tests SIGKILL it at random moments.
@@ -48,6 +50,28 @@ const ACCOUNTS: Topic<String, Account> = Topic::json("accounts");
 const PAYMENTS: Topic<String, String> = Topic::new("payments");
 const TOTALS: Topic<String, Totals> = Topic::json("region-totals");
 const REGIONS: Topic<String, String> = Topic::new("regions");
+
+/// Sets a timer 5 s after each payment; when it fires, emits its time.
+struct FollowUp;
+
+#[stoat::operator]
+impl FollowUp {
+    fn payment(
+        &self,
+        #[key] _account: &String,
+        _payment: &str,
+        ctx: &Context,
+        timers: &mut Timers,
+    ) -> Result<Option<i64>, StoreError> {
+        timers.at(ctx.timestamp() + 5_000)?;
+        Ok(None)
+    }
+
+    #[on_timer]
+    fn follow_up(&self, #[key] _account: &String, timer: Timer) -> i64 {
+        timer.time()
+    }
+}
 
 fn topology(app: &str) -> Topology {
     let topology = Topology::new(app);
@@ -93,6 +117,7 @@ fn topology(app: &str) -> Topology {
             |_, confirmation: Option<String>| confirmation.unwrap_or_else(|| "unconfirmed".into()),
         )
         .to(&format!("{app}-payment-status"));
+    payments.process(FollowUp).to(&format!("{app}-follow-ups"));
     topology
 }
 

@@ -112,6 +112,8 @@ pub struct Config {
     /// records in the log but none fetched yet, before the others go on without it (Kafka
     /// Streams' `max.task.idle.ms`); default 500 ms.
     pub max_partition_wait: Duration,
+    /// The wall clock wall-clock timers follow (the system's; the test driver's own in tests).
+    pub clock: crate::clock::Clock,
     /// How often aggregations emit (default [`Emission::EveryUpdate`]).
     pub emission: Emission,
     /// Which order re-keyed records keep (default [`RekeyOrder::PerKey`]).
@@ -138,6 +140,7 @@ impl Default for Config {
             rebuild_foreign_state: false,
             dispatch_order: DispatchOrder::Timestamp,
             max_partition_wait: Duration::from_millis(500),
+            clock: crate::clock::Clock::system(),
             emission: Emission::EveryUpdate,
             rekey_order: RekeyOrder::PerKey,
         }

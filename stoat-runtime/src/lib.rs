@@ -13,6 +13,7 @@
 //! - `app.rs`, `config.rs`, `stats.rs`, `error.rs`, `record.rs`: the application around them.
 
 pub mod app;
+pub mod clock;
 pub mod codec;
 pub mod commit;
 pub mod config;

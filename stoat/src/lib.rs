@@ -51,7 +51,9 @@ pub mod logging;
 #[cfg(feature = "kafka")]
 pub use stoat_runtime::log::{Guarantee, KafkaConfig, OffsetReset};
 pub use stoat_runtime::operator;
-pub use stoat_runtime::operator::{Context, Data, Emit, Key, Keyed, Operator, TableView};
+pub use stoat_runtime::operator::{
+    Context, Data, Emit, Key, Keyed, Operator, TableView, TimeDomain, Timer, Timers,
+};
 pub use stoat_runtime::record::{Headers, KeyValue, Record};
 pub use stoat_runtime::state::{KeyPrefix, KeyRef, StateSet, Store, StoreKey, StoreValue, Table};
 pub use stoat_runtime::stats::RunStats;
@@ -68,7 +70,7 @@ pub mod prelude {
     pub use crate::{
         App, Config, Context, DispatchOrder, Emission, Emit, ErrorPolicy, JoinWindows, KeyValue, Keyed,
         Record, RekeyOrder, SessionWindowed, SessionWindows, Shutdown, StoreError, Stream, Table, TableView,
-        TimeWindows, Topic, Topology, Windowed,
+        TimeDomain, TimeWindows, Timer, Timers, Topic, Topology, Windowed,
     };
     #[cfg(feature = "kafka")]
     pub use crate::{Guarantee, KafkaConfig};
@@ -80,11 +82,11 @@ pub mod __private {
     pub use stoat_runtime::error::{BoxError, Result, StoreError};
     pub use stoat_runtime::operator::sealed::Sealed;
     pub use stoat_runtime::operator::{
-        check, emit_each, Call, Each, Emitter, Fallible, Input, InputRef, Key, Many, Maybe, Operator, Output,
-        ParamMut, ParamRef, Registry, Single,
+        check, emit_each, register_timers, Call, Data, Each, EmitsLike, Emitter, Fallible, Input, InputRef,
+        Key, Many, Maybe, Operator, Output, ParamMut, ParamRef, Registry, Single, Timer,
     };
     pub use stoat_runtime::record::Record;
-    pub use stoat_runtime::state::{StateEnv, StateSet, Store, StoreDecl, StoreDelta, StoreSpec};
+    pub use stoat_runtime::state::{StateEnv, StateSet, Store, StoreDecl, StoreDelta, StoreKey, StoreSpec};
 }
 
 /// The book's chapters, compiled and run as doc tests so its code stays true.
@@ -98,6 +100,8 @@ mod book {
     struct Keys;
     #[doc = include_str!("../../book/src/concepts/state.md")]
     struct State;
+    #[doc = include_str!("../../book/src/concepts/timers.md")]
+    struct Timers;
     #[doc = include_str!("../../book/src/dsl/stateless.md")]
     struct DslStateless;
     #[doc = include_str!("../../book/src/dsl/aggregations.md")]

@@ -8,9 +8,88 @@ use proc_macro2::TokenStream;
 use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 
-use super::parse::{Host, Operator, Pass, Pin, Ret};
+use super::parse::{Arg, Host, Operator, Pass, Pin, Ret};
 
-pub(crate) fn expand(op: &Operator, cfgs: &[&syn::Attribute]) -> TokenStream {
+/// What expanding a method's operator parameters gives.
+#[derive(Default)]
+struct Params {
+    bounds: Vec<TokenStream>,
+    slot_types: Vec<TokenStream>,
+    /// `let __slotN = register(...)?;`, and the names bound.
+    registers: Vec<TokenStream>,
+    names: Vec<syn::Ident>,
+    fetches: Vec<TokenStream>,
+    args: Vec<TokenStream>,
+    checks: Vec<TokenStream>,
+}
+
+/// The operator parameters `params`, whose slots start at `first` in the slots tuple; `key` is
+/// the expression of the record key they are fetched for.
+fn params(
+    p: &TokenStream,
+    key_ty: &TokenStream,
+    check_key: &TokenStream,
+    params: &[Arg],
+    first: usize,
+    key: &TokenStream,
+) -> Params {
+    let mut out = Params::default();
+    for (i, param) in params.iter().enumerate() {
+        let at = first + i;
+        let ty = &param.ty;
+        let (tr, check, borrow) = match param.pass {
+            Pass::Mut => (quote!(#p::ParamMut<#key_ty>), quote!(param_mut), quote!(&mut *)),
+            _ => (quote!(#p::ParamRef<#key_ty>), quote!(param_ref), quote!(&*)),
+        };
+        let guard = format_ident!("__stoat_param{}", at);
+        let name = format_ident!("__stoat_slot{}", at);
+        let index = syn::Index::from(at);
+        out.bounds.push(quote!(#ty: #tr));
+        out.slot_types.push(quote!(<#ty as #tr>::Slot));
+        out.registers.push(quote!(let #name = <#ty as #tr>::register(__registry)?;));
+        out.names.push(name);
+        out.fetches.push(quote!(let mut #guard = <#ty as #tr>::fetch(&__slots.#index, __call, &#key)?;));
+        out.args.push(quote!(#borrow #guard));
+        out.checks.push(quote_spanned!(ty.span()=> #p::check::#check::<#ty, #check_key>();));
+    }
+    out
+}
+
+/// How a method's output is bound and emitted: (bound, marker, check, emit of `__ret` with the
+/// key expression `key`), with the output marker named `m`.
+fn output(
+    p: &TokenStream,
+    key_ty: &TokenStream,
+    ret: &Ret,
+    m: &syn::Ident,
+    key: &TokenStream,
+    same: Option<(&TokenStream, &TokenStream)>,
+) -> (TokenStream, TokenStream, TokenStream, TokenStream) {
+    let assoc = same.map(|(k, v)| quote!(, Key = #k, Value = #v));
+    match ret {
+        Ret::Named { ty, pin } => {
+            let marker = pin_marker(p, pin.as_ref(), quote!(#m));
+            let check_marker = pin_marker(p, pin.as_ref(), quote!(_));
+            (
+                quote!(#ty: #p::Output<#key_ty, #marker #assoc>),
+                marker.clone(),
+                quote_spanned!(ty.span()=> #p::check::output::<#ty, (), #check_marker>();),
+                quote!(<#ty as #p::Output<#key_ty, #marker>>::emit(__ret, #key, __out)),
+            )
+        }
+        Ret::Iter { item } => (
+            quote!(#item: #p::Single<#key_ty, #m #assoc>),
+            quote!(#p::Each<#m>),
+            quote_spanned!(item.span()=> #p::check::single::<#item, (), _>();),
+            quote! {
+                #p::emit_each::<#key_ty, #item, #m>(::core::iter::IntoIterator::into_iter(__ret), #key, __out);
+                ::core::result::Result::Ok(())
+            },
+        ),
+    }
+}
+
+pub(crate) fn expand(op: &Operator, timer: Option<&Operator>, cfgs: &[&syn::Attribute]) -> TokenStream {
     let krate = &op.krate;
     let p = quote!(#krate::__private);
     let ident = &op.sig.ident;
@@ -48,55 +127,35 @@ pub(crate) fn expand(op: &Operator, cfgs: &[&syn::Attribute]) -> TokenStream {
     };
 
     // The output, and the marker that says how it was read.
-    let (out_bound, out_key, out_value, rekeys, out_marker, out_check) = match &op.ret {
-        Ret::Named { ty, pin } => {
-            let marker = pin_marker(&p, pin.as_ref(), quote!(__StoatM1));
-            let check_marker = pin_marker(&p, pin.as_ref(), quote!(_));
-            let tr = quote!(#p::Output<#key_ty, #marker>);
-            (
-                quote!(#ty: #tr),
-                quote!(<#ty as #tr>::Key),
-                quote!(<#ty as #tr>::Value),
-                quote!(<#ty as #tr>::REKEYS),
-                marker,
-                quote_spanned!(ty.span()=> #p::check::output::<#ty, (), #check_marker>();),
-            )
-        }
-        Ret::Iter { item } => {
-            let tr = quote!(#p::Single<#key_ty, __StoatM1>);
-            (
-                quote!(#item: #tr),
-                quote!(<#item as #tr>::Key),
-                quote!(<#item as #tr>::Value),
-                quote!(<#item as #tr>::REKEYS),
-                quote!(#p::Each<__StoatM1>),
-                quote_spanned!(item.span()=> #p::check::single::<#item, (), _>();),
-            )
+    let m1 = format_ident!("__StoatM1");
+    let key_place_for_emit = match op.input.pass {
+        Pass::Value => quote!(__key),
+        _ => quote!(__record.key),
+    };
+    let (out_bound, out_marker, out_check, emit) =
+        output(&p, &key_ty, &op.ret, &m1, &key_place_for_emit, None);
+    let out_trait = match &op.ret {
+        Ret::Named { ty, .. } => quote!(<#ty as #p::Output<#key_ty, #out_marker>>),
+        Ret::Iter { item } => quote!(<#item as #p::Single<#key_ty, #m1>>),
+    };
+    let rekeys = quote!(#out_trait::REKEYS);
+    // With an `#[on_timer]` method, both methods emit one key and value type: impl parameters
+    // (carried in the marker) that both outputs' bounds name, as a bound cannot equate two
+    // projections.
+    let (out_key, out_value, out_bound) = match timer {
+        None => (quote!(#out_trait::Key), quote!(#out_trait::Value), out_bound),
+        Some(_) => {
+            let same = (quote!(__StoatOutKey), quote!(__StoatOutValue));
+            let (bound, ..) =
+                output(&p, &key_ty, &op.ret, &m1, &key_place_for_emit, Some((&same.0, &same.1)));
+            (same.0, same.1, bound)
         }
     };
 
     // Operator parameters after the record.
-    let mut bounds = Vec::new();
-    let mut slot_types = Vec::new();
-    let mut registers = Vec::new();
-    let mut fetches = Vec::new();
-    let mut param_args = Vec::new();
-    let mut checks = Vec::new();
-    for (i, param) in op.params.iter().enumerate() {
-        let ty = &param.ty;
-        let (tr, check, borrow) = match param.pass {
-            Pass::Mut => (quote!(#p::ParamMut<#key_ty>), quote!(param_mut), quote!(&mut *)),
-            _ => (quote!(#p::ParamRef<#key_ty>), quote!(param_ref), quote!(&*)),
-        };
-        let guard = format_ident!("__stoat_param{}", i);
-        let index = syn::Index::from(i);
-        bounds.push(quote!(#ty: #tr));
-        slot_types.push(quote!(<#ty as #tr>::Slot));
-        registers.push(quote!(<#ty as #tr>::register(__registry)?));
-        fetches.push(quote!(let mut #guard = <#ty as #tr>::fetch(&__slots.#index, __call, &__record.key)?;));
-        param_args.push(quote!(#borrow #guard));
-        checks.push(quote_spanned!(ty.span()=> #p::check::#check::<#ty, #check_key>();));
-    }
+    let record_key = quote!(__record.key);
+    let main = params(&p, &key_ty, &check_key, &op.params, 0, &record_key);
+    let mut checks = main.checks.clone();
     if let Some(k) = &op.key {
         let ty = &k.ty;
         checks.push(quote_spanned!(ty.span()=> #p::check::key::<#key_ty>();));
@@ -116,6 +175,7 @@ pub(crate) fn expand(op: &Operator, cfgs: &[&syn::Attribute]) -> TokenStream {
             quote!(__record.key),
         ),
     };
+    let param_args = &main.args;
     let key_arg = op.key.as_ref().map(|k| match k.pass {
         Pass::Ref => quote!(::core::borrow::Borrow::borrow(&#key_place),),
         _ => quote!(::core::clone::Clone::clone(&#key_place),),
@@ -124,16 +184,6 @@ pub(crate) fn expand(op: &Operator, cfgs: &[&syn::Attribute]) -> TokenStream {
         Host::Free { .. } => quote!(#ident(#key_arg #input_arg, #(#param_args),*)),
         Host::Method { .. } => quote!(self.#ident(#key_arg #input_arg, #(#param_args),*)),
     };
-    let emit = match &op.ret {
-        Ret::Named { ty, .. } => {
-            quote!(<#ty as #p::Output<#key_ty, #out_marker>>::emit(__ret, #key_place, __out))
-        }
-        Ret::Iter { item } => quote! {
-            #p::emit_each::<#key_ty, #item, __StoatM1>(::core::iter::IntoIterator::into_iter(__ret), #key_place, __out);
-            ::core::result::Result::Ok(())
-        },
-    };
-
     let key_generic = generic_key.then(|| quote!(__StoatKey: #p::Key,));
     let (target, marker_item) = match &op.host {
         Host::Free { vis } => {
@@ -154,6 +204,88 @@ pub(crate) fn expand(op: &Operator, cfgs: &[&syn::Attribute]) -> TokenStream {
         Host::Method { self_ty } => (quote!(#self_ty), TokenStream::new()),
     };
 
+    // The `#[on_timer]` method, if any: its parameters' slots follow the main method's, then
+    // the timer store's.
+    let mut bounds = main.bounds.clone();
+    let mut slot_types = main.slot_types.clone();
+    let mut registers = main.registers.clone();
+    let mut names = main.names.clone();
+    let fetches = &main.fetches;
+    let mut markers = vec![quote!(__StoatM0), out_marker.clone()];
+    let mut generics = vec![quote!(__StoatM0: 'static), quote!(__StoatM1: 'static)];
+    let mut timer_items = TokenStream::new();
+    if let Some(t) = timer {
+        let first = op.params.len();
+        let key = quote!(__key);
+        let tp = params(&p, &key_ty, &check_key, &t.params, first, &key);
+        let m2 = format_ident!("__StoatM2");
+        let (t_bound, t_marker, t_check, t_emit) = match &t.ret {
+            // Read through `EmitsLike`, so that a mismatch says which outputs differ.
+            Ret::Named { ty, pin } => {
+                let marker = pin_marker(&p, pin.as_ref(), quote!(#m2));
+                let check_marker = pin_marker(&p, pin.as_ref(), quote!(_));
+                (
+                    quote!(#ty: #p::EmitsLike<#key_ty, (#out_key, #out_value), #marker>),
+                    marker.clone(),
+                    quote_spanned!(ty.span()=> #p::check::output::<#ty, (), #check_marker>();),
+                    quote!(<#ty as #p::EmitsLike<#key_ty, (#out_key, #out_value), #marker>>::emit_like(__ret, #key, __out)),
+                )
+            }
+            Ret::Iter { .. } => output(&p, &key_ty, &t.ret, &m2, &key, Some((&out_key, &out_value))),
+        };
+        checks.extend(tp.checks.iter().cloned());
+        checks.push(t_check);
+        let timer_ty = &t.input.ty;
+        let timer_arg =
+            quote_spanned!(timer_ty.span()=> <#timer_ty as #p::check::IsTimer>::from_timer(__timer));
+        bounds.extend(tp.bounds.iter().cloned());
+        bounds.push(t_bound);
+        bounds.push(quote!(#key_ty: #p::StoreKey));
+        slot_types.extend(tp.slot_types.iter().cloned());
+        slot_types.push(quote!(usize));
+        registers.push(quote!(__registry.next_method();));
+        registers.extend(tp.registers.iter().cloned());
+        names.extend(tp.names.iter().cloned());
+        let timers_slot = format_ident!("__stoat_timers");
+        registers.push(quote!(let #timers_slot = #p::register_timers::<#key_ty>(__registry)?;));
+        names.push(timers_slot);
+        markers.push(t_marker);
+        markers.push(quote!(__StoatOutKey));
+        markers.push(quote!(__StoatOutValue));
+        generics.push(quote!(__StoatM2: 'static));
+        generics.push(quote!(__StoatOutKey: #p::Key));
+        generics.push(quote!(__StoatOutValue: #p::Data));
+        let last = syn::Index::from(first + t.params.len());
+        let t_ident = &t.sig.ident;
+        let t_key_arg = t.key.as_ref().map(|k| match k.pass {
+            Pass::Ref => quote!(::core::borrow::Borrow::borrow(&__key),),
+            _ => quote!(::core::clone::Clone::clone(&__key),),
+        });
+        let t_fetches = &tp.fetches;
+        let t_args = &tp.args;
+        timer_items = quote! {
+            const TIMERS: bool = true;
+
+            fn timers(__slots: &Self::Slots) -> ::core::option::Option<usize> {
+                ::core::option::Option::Some(__slots.#last)
+            }
+
+            #[allow(unused_variables, unused_mut, clippy::unit_arg, clippy::clone_on_copy, clippy::needless_borrow)]
+            fn fire(
+                &self,
+                __slots: &Self::Slots,
+                __key: #key_ty,
+                __timer: #p::Timer,
+                __call: &#p::Call<'_>,
+                __out: &mut #p::Emitter<Self::OutKey, Self::OutValue>,
+            ) -> ::core::result::Result<(), #p::BoxError> {
+                #(#t_fetches)*
+                let __ret = self.#t_ident(#t_key_arg #timer_arg, #(#t_args),*);
+                #t_emit
+            }
+        };
+    }
+
     quote! {
         #marker_item
 
@@ -166,8 +298,8 @@ pub(crate) fn expand(op: &Operator, cfgs: &[&syn::Attribute]) -> TokenStream {
 
             impl #p::Sealed for #target {}
 
-            impl<#key_generic __StoatM0: 'static, __StoatM1: 'static>
-                #p::Operator<#key_ty, #value_ty, (__StoatM0, #out_marker)> for #target
+            impl<#key_generic #(#generics),*>
+                #p::Operator<#key_ty, #value_ty, (#(#markers),*)> for #target
             where
                 #input_bound,
                 #out_bound,
@@ -184,7 +316,8 @@ pub(crate) fn expand(op: &Operator, cfgs: &[&syn::Attribute]) -> TokenStream {
                     &self,
                     __registry: &mut #p::Registry<'_>,
                 ) -> ::core::result::Result<Self::Slots, ::std::string::String> {
-                    ::core::result::Result::Ok((#(#registers,)*))
+                    #(#registers)*
+                    ::core::result::Result::Ok((#(#names,)*))
                 }
 
                 #[allow(unused_variables, unused_mut, clippy::unit_arg, clippy::clone_on_copy, clippy::needless_borrow)]
@@ -200,6 +333,8 @@ pub(crate) fn expand(op: &Operator, cfgs: &[&syn::Attribute]) -> TokenStream {
                     let __ret = #call;
                     #emit
                 }
+
+                #timer_items
             }
         };
     }

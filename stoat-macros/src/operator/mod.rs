@@ -1,6 +1,7 @@
 //! `#[stoat::operator]`: on a function, or on an `impl` block with one `&self` method (an
-//! operator built from a value). Parse, check the signature, expand the `Operator` impl; the
-//! function itself is emitted as written (minus `#[key]`), so it stays a plain function.
+//! operator built from a value), and optionally an `#[on_timer]` method its timers call. Parse,
+//! check the signatures, expand the `Operator` impl; the functions themselves are emitted as
+//! written (minus `#[key]` and `#[on_timer]`), so they stay plain functions.
 
 mod expand;
 mod parse;
@@ -14,19 +15,25 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
         let args = parse::Args::parse(args)?;
         match syn::parse2::<syn::Item>(item.clone()) {
             Ok(syn::Item::Fn(mut func)) => {
+                if let Some(attr) = func.attrs.iter().find(|a| is_on_timer(a)) {
+                    return Err(syn::Error::new(
+                        attr.span(),
+                        "`#[on_timer]` marks the timer method of an operator's `impl` block: `#[stoat::operator] impl YourType { fn process(&self, ..) ..; #[on_timer] fn fire(&self, #[key] key: &K, timer: Timer, ..) .. }`",
+                    ));
+                }
                 let op = parse::free(args, &func)?;
                 parse::take_key_attribute(&mut func.sig)?;
                 let cfgs: Vec<_> = func.attrs.iter().filter(|a| is_cfg(a)).collect();
-                let generated = expand::expand(&op, &cfgs);
+                let generated = expand::expand(&op, None, &cfgs);
                 let tokens = quote!(#func #generated);
                 crate::debug::dump("operator", &op.sig.ident.to_string(), &tokens);
                 Ok(tokens)
             }
             Ok(syn::Item::Impl(mut block)) => {
-                let (op, cleaned) = method(args, &block)?;
+                let (op, timer, cleaned) = method(args, &block)?;
                 block = cleaned;
                 let cfgs: Vec<_> = block.attrs.iter().filter(|a| is_cfg(a)).collect();
-                let generated = expand::expand(&op, &cfgs);
+                let generated = expand::expand(&op, timer.as_ref(), &cfgs);
                 let tokens = quote!(#block #generated);
                 crate::debug::dump("operator", &op.sig.ident.to_string(), &tokens);
                 Ok(tokens)
@@ -38,14 +45,22 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     crate::debug::finish(result, without_key_attributes(item))
 }
 
-const USAGE: &str = "`#[stoat::operator]` goes on a function (`fn name(value: V) -> T { ... }`) or on an `impl` block with one `&self` method (an operator with settings)";
+const USAGE: &str = "`#[stoat::operator]` goes on a function (`fn name(value: V) -> T { ... }`) or on an `impl` block with one `&self` method (an operator with settings) and, optionally, an `#[on_timer]` method";
+
+fn is_on_timer(a: &syn::Attribute) -> bool {
+    a.path().is_ident("on_timer")
+}
 
 fn is_cfg(a: &syn::Attribute) -> bool {
     a.path().is_ident("cfg") || a.path().is_ident("cfg_attr")
 }
 
-/// The operator of `impl Type { fn method(&self, ...) }`, and the block without `#[key]`.
-fn method(args: parse::Args, block: &syn::ItemImpl) -> syn::Result<(parse::Operator, syn::ItemImpl)> {
+/// The operator of `impl Type { fn method(&self, ...) }` (and of its `#[on_timer]` method, if
+/// any), and the block without `#[key]` and `#[on_timer]`.
+fn method(
+    args: parse::Args,
+    block: &syn::ItemImpl,
+) -> syn::Result<(parse::Operator, Option<parse::Operator>, syn::ItemImpl)> {
     if let Some((_, path, _)) = &block.trait_ {
         return Err(syn::Error::new(
             path.span(),
@@ -67,19 +82,61 @@ fn method(args: parse::Args, block: &syn::ItemImpl) -> syn::Result<(parse::Opera
             _ => None,
         })
         .collect();
-    let [(at, func)] = methods.as_slice() else {
+    let (timers, records): (Vec<_>, Vec<_>) =
+        methods.iter().partition(|(_, f)| f.attrs.iter().any(is_on_timer));
+    if let Some((_, extra)) = timers.get(1) {
+        return Err(syn::Error::new(
+            extra.sig.ident.span(),
+            "an operator has at most one `#[on_timer]` method",
+        ));
+    }
+    let [(at, func)] = records.as_slice() else {
         return Err(syn::Error::new(
             block.self_ty.span(),
-            "an operator's `impl` block has exactly one method, the one that processes records (`fn name(&self, value: V) -> T`)",
+            "an operator's `impl` block has exactly one method that processes records (`fn name(&self, value: V) -> T`), and optionally one `#[on_timer]` method",
         ));
     };
-    let host = parse::Host::Method { self_ty: (*block.self_ty).clone() };
-    let op = parse::Operator::analyze(args, func.sig.clone(), host)?;
+    for attr in timers.iter().flat_map(|(_, f)| f.attrs.iter().filter(|a| is_on_timer(a))) {
+        if !matches!(attr.meta, syn::Meta::Path(_)) {
+            return Err(syn::Error::new(attr.span(), "`#[on_timer]` takes no arguments"));
+        }
+    }
+    let host = || parse::Host::Method { self_ty: (*block.self_ty).clone() };
+    let krate = args.krate.clone();
+    let op = parse::Operator::analyze(args, func.sig.clone(), host())?;
+    let timer = match timers.first() {
+        Some((_, t)) => {
+            let args = parse::Args {
+                name: Some(syn::LitStr::new(&op.name, t.sig.ident.span())),
+                krate,
+                version: Some(op.version),
+            };
+            let timer = parse::Operator::analyze(args, t.sig.clone(), host())?;
+            if timer.key.is_some() && op.key.is_none() {
+                return Err(syn::Error::new(
+                    func.sig.ident.span(),
+                    "the `#[on_timer]` method takes the `#[key]`: take it in the method that processes records too, so both name its type",
+                ));
+            }
+            Some(timer)
+        }
+        None => None,
+    };
     let mut cleaned = block.clone();
+    for item in &mut cleaned.items {
+        if let syn::ImplItem::Fn(f) = item {
+            f.attrs.retain(|a| !is_on_timer(a));
+        }
+    }
     if let syn::ImplItem::Fn(f) = &mut cleaned.items[*at] {
         parse::take_key_attribute(&mut f.sig)?;
     }
-    Ok((op, cleaned))
+    for (i, _) in &timers {
+        if let syn::ImplItem::Fn(f) = &mut cleaned.items[*i] {
+            parse::take_key_attribute(&mut f.sig)?;
+        }
+    }
+    Ok((op, timer, cleaned))
 }
 
 /// The item as written minus `#[key]` (only this macro understands it) and a free function's
@@ -88,6 +145,7 @@ fn without_key_attributes(item: TokenStream) -> TokenStream {
     match syn::parse2::<syn::Item>(item.clone()) {
         Ok(syn::Item::Fn(mut func)) => {
             let _ = parse::take_key_attribute(&mut func.sig);
+            func.attrs.retain(|a| !is_on_timer(a));
             // A free function with `self` is already reported; keep rustc from reporting it again.
             func.sig.inputs =
                 func.sig.inputs.into_iter().filter(|a| !matches!(a, syn::FnArg::Receiver(_))).collect();
@@ -97,6 +155,7 @@ fn without_key_attributes(item: TokenStream) -> TokenStream {
             for it in &mut block.items {
                 if let syn::ImplItem::Fn(f) = it {
                     let _ = parse::take_key_attribute(&mut f.sig);
+                    f.attrs.retain(|a| !is_on_timer(a));
                 }
             }
             quote!(#block)

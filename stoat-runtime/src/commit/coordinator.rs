@@ -153,6 +153,7 @@ impl Engine {
             source_groups: program.source_groups.clone(),
             source_topics: program.source_topics().into_iter().map(std::sync::Arc::from).collect(),
             log: Arc::clone(&log),
+            clock: config.clock.clone(),
         });
         let mut lanes = Vec::with_capacity(config.lanes);
         for (lane, rx) in receivers.into_iter().enumerate() {
@@ -367,7 +368,8 @@ impl Engine {
         };
         self.flush_all()?;
         self.quiesce().await?;
-        if dispatched > 0 || trigger == Trigger::Stop {
+        // With timers, an epoch without input still ends: due timers fire at its end.
+        if dispatched > 0 || trigger == Trigger::Stop || self.program.timers {
             self.commit(trigger).await?;
         }
         Ok(trigger)

@@ -40,6 +40,8 @@ pub(crate) struct Shared {
     pub source_groups: Vec<usize>,
     pub source_topics: Vec<Arc<str>>,
     pub log: Arc<dyn Log>,
+    /// The clock wall-clock timers follow.
+    pub clock: crate::clock::Clock,
 }
 
 impl Shared {

@@ -20,6 +20,10 @@ pub struct Context {
     pub(crate) lane: usize,
     /// How many lanes the app runs.
     pub(crate) lanes: usize,
+    /// Stream time when the record was dispatched.
+    pub(crate) stream_time: i64,
+    /// The wall clock when the call began (set for operators with timers only).
+    pub(crate) wall_clock: i64,
 }
 
 impl Default for Context {
@@ -39,6 +43,8 @@ impl Context {
             headers: Headers::new(),
             lane: 0,
             lanes: 1,
+            stream_time: timestamp,
+            wall_clock: 0,
         }
     }
     /// The same context with these headers.
@@ -69,6 +75,11 @@ impl Context {
     /// The value of the record's last header called `name`.
     pub fn header(&self, name: &str) -> Option<&[u8]> {
         self.headers.iter().rev().find(|(n, _)| n == name).map(|(_, v)| v.as_slice())
+    }
+    /// Stream time as the record was dispatched: the largest timestamp dispatched so far from
+    /// the sources its stream meets (this record's included).
+    pub fn stream_time(&self) -> i64 {
+        self.stream_time
     }
     /// The lane running the operator.
     pub fn lane(&self) -> usize {

@@ -15,16 +15,27 @@ mod keyed;
 mod output;
 mod param;
 mod table_view;
+pub(crate) mod timers;
 
 pub use context::{Call, Context};
 pub use input::{Input, InputRef, Value, Whole};
 pub use keyed::Keyed;
 pub use output::{
-    emit_all as emit_each, Each, Emit, Emitter, Fallible, Many, Maybe, One, Output, Plain, Rekeyed, Single,
-    Stamped,
+    emit_all as emit_each, Each, Emit, EmitsLike, Emitter, Fallible, Many, Maybe, One, Output, Plain,
+    Rekeyed, Same, Single, Stamped,
 };
 pub use param::{ParamMut, ParamRef, Registry};
 pub use table_view::TableView;
+pub use timers::{TimeDomain, Timer, Timers};
+
+/// Registers the timer store of the operator being registered (for `#[stoat::operator]`'s
+/// expansion: the runtime's own access, not a parameter).
+#[doc(hidden)]
+pub fn register_timers<K: crate::state::StoreKey + Key>(
+    registry: &mut Registry<'_>,
+) -> Result<usize, String> {
+    timers::register::<K>(registry, None)
+}
 
 use std::hash::Hash;
 
@@ -94,6 +105,29 @@ pub trait Operator<K, V, M>: sealed::Sealed + Send + Sync + 'static {
         call: &Call<'_>,
         out: &mut Emitter<Self::OutKey, Self::OutValue>,
     ) -> Result<(), BoxError>;
+
+    /// Whether it has an `#[on_timer]` method.
+    #[doc(hidden)]
+    const TIMERS: bool = false;
+
+    /// The lane slot of its timers, if it has an `#[on_timer]` method.
+    #[doc(hidden)]
+    fn timers(_slots: &Self::Slots) -> Option<usize> {
+        None
+    }
+
+    /// Handles a timer of `key` that fired, writing outputs to `out`.
+    #[doc(hidden)]
+    fn fire(
+        &self,
+        _slots: &Self::Slots,
+        _key: K,
+        _timer: Timer,
+        _call: &Call<'_>,
+        _out: &mut Emitter<Self::OutKey, Self::OutValue>,
+    ) -> Result<(), BoxError> {
+        Ok(())
+    }
 }
 
 /// Definition-site checks `#[stoat::operator]` emits, each spanned at the user's type, so a type
@@ -103,6 +137,21 @@ pub mod check {
     use super::{Key, Output, ParamMut, ParamRef, Single};
 
     pub fn key<T: Key>() {}
+
+    /// The parameter of an `#[on_timer]` method after the key: the timer that fired.
+    #[diagnostic::on_unimplemented(
+        message = "an `#[on_timer]` method takes the `Timer` that fired, not `{Self}`",
+        label = "expected `Timer`",
+        note = "write it `fn name(&self, #[key] key: &K, timer: Timer, ...)`"
+    )]
+    pub trait IsTimer {
+        fn from_timer(timer: super::Timer) -> Self;
+    }
+    impl IsTimer for super::Timer {
+        fn from_timer(timer: super::Timer) -> Self {
+            timer
+        }
+    }
     pub fn param_ref<T: ?Sized + ParamRef<K>, K>() {}
     pub fn param_mut<T: ?Sized + ParamMut<K>, K>() {}
     pub fn output<T: Output<K, M>, K, M>() {}

@@ -262,3 +262,50 @@ impl<K, T: Output<K, M>, E: Into<BoxError>, M> Output<K, Fallible<M>> for Result
         }
     }
 }
+
+/// What an `#[on_timer]` method returns: an [`Output`] whose records have the key and value
+/// `O = (key, value)` of the operator's record method's, so both emit into one stream.
+#[doc(hidden)]
+#[diagnostic::on_unimplemented(
+    message = "the `#[on_timer]` method returns `{Self}`, which does not emit what the operator's record method emits: `{O}` (key, value)",
+    label = "the operator's outputs are `{O}`",
+    note = "both methods of an operator emit into one stream: return the same kind of records from both"
+)]
+pub trait EmitsLike<K, O, M> {
+    /// Adds its records to `out`.
+    fn emit_like<OK, OV>(self, key: K, out: &mut Emitter<OK, OV>) -> Result<(), BoxError>
+    where
+        O: Same<(OK, OV)>;
+}
+
+/// `Self` is `T`.
+#[doc(hidden)]
+pub trait Same<T> {
+    fn same(self) -> T;
+}
+impl<T> Same<T> for T {
+    fn same(self) -> T {
+        self
+    }
+}
+
+impl<K, T: Output<K, M>, M> EmitsLike<K, (T::Key, T::Value), M> for T {
+    fn emit_like<OK, OV>(self, key: K, out: &mut Emitter<OK, OV>) -> Result<(), BoxError>
+    where
+        (T::Key, T::Value): Same<(OK, OV)>,
+    {
+        let mut own: Emitter<T::Key, T::Value> = Emitter::default();
+        Output::emit(self, key, &mut own)?;
+        for e in own.out {
+            let (key, value) = (e.key, e.value).same();
+            out.out.push(Emitted {
+                key,
+                value,
+                timestamp: e.timestamp,
+                headers: e.headers,
+                extend: e.extend,
+            });
+        }
+        Ok(())
+    }
+}

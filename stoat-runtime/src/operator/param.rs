@@ -19,6 +19,8 @@ pub struct Registry<'r> {
     pub(crate) version: u32,
     /// This operator's borrows: slot, mutable, what (for errors).
     borrowed: Vec<(usize, bool, String)>,
+    /// Whether a parameter takes its timers.
+    pub(crate) takes_timers: bool,
 }
 
 impl std::fmt::Debug for Registry<'_> {
@@ -29,7 +31,7 @@ impl std::fmt::Debug for Registry<'_> {
 
 impl<'r> Registry<'r> {
     pub(crate) fn new(states: &'r mut Vec<StateSlot>, operator: &'static str, version: u32) -> Self {
-        Registry { states, operator, version, borrowed: Vec::new() }
+        Registry { states, operator, version, borrowed: Vec::new(), takes_timers: false }
     }
 
     /// The operator being registered.
@@ -67,6 +69,24 @@ impl<'r> Registry<'r> {
             }
         };
         self.borrow(slot, mutable, what)
+    }
+
+    /// The lane slot for `id` (added on first use), for the runtime's own use around the
+    /// operator's calls (not a parameter's borrow).
+    pub(crate) fn unborrowed_slot(&mut self, id: SlotId, make: impl FnOnce() -> StateSlot) -> usize {
+        match self.states.iter().position(|s| s.id == id) {
+            Some(i) => i,
+            None => {
+                self.states.push(make());
+                self.states.len() - 1
+            }
+        }
+    }
+
+    /// Starts registering the parameters of another method of the operator (its timer
+    /// method): borrows are checked per method, as the methods are never called at once.
+    pub fn next_method(&mut self) {
+        self.borrowed.clear();
     }
 
     /// Records this operator's borrow of `slot`; refuses a mutable borrow next to any other.

@@ -26,6 +26,8 @@ pub struct TestDriver {
     cursors: RefCell<HashMap<String, Vec<u64>>>,
     /// The topics the topology writes (its sinks and the dead-letter topic).
     outputs: Vec<String>,
+    /// The wall clock wall-clock timers follow: it moves only when the test advances it.
+    clock: crate::clock::Clock,
 }
 
 impl TestDriver {
@@ -34,9 +36,11 @@ impl TestDriver {
         TestDriver::with_config(topology, Config::default().lanes(4))
     }
 
-    /// A driver with the given configuration.
+    /// A driver with the given configuration. Its wall clock starts at the system's time and
+    /// moves only with [`TestDriver::advance_wall_clock`].
     pub fn with_config(topology: &Topology, config: Config) -> Result<TestDriver> {
-        let config = Config { worker_threads: config.worker_threads.min(2), ..config };
+        let clock = crate::clock::Clock::manual(crate::record::now_millis());
+        let config = Config { worker_threads: config.worker_threads.min(2), clock: clock.clone(), ..config };
         let dead_letters = match &config.error_policy {
             crate::config::ErrorPolicy::DeadLetter(topic) => Some(topic.clone()),
             _ => None,
@@ -50,7 +54,19 @@ impl TestDriver {
                 return Err(crate::error::Error::Runtime("the test driver needs the embedded log".into()))
             }
         };
-        Ok(TestDriver { app: RefCell::new(app), log, cursors: RefCell::default(), outputs })
+        Ok(TestDriver { app: RefCell::new(app), log, cursors: RefCell::default(), outputs, clock })
+    }
+
+    /// Moves the driver's wall clock on by `by` and runs: wall-clock timers that are due fire
+    /// (as Kafka Streams' `TopologyTestDriver::advanceWallClockTime`).
+    pub fn advance_wall_clock(&self, by: std::time::Duration) -> Result<RunStats> {
+        self.clock.advance(by);
+        self.run()
+    }
+
+    /// The driver's wall clock (ms since the Unix epoch).
+    pub fn wall_clock(&self) -> i64 {
+        self.clock.now()
     }
 
     /// Creates a topic with `partitions` partitions (topics used before get one).

@@ -100,6 +100,8 @@ struct Graph {
     meetings: Vec<(usize, usize)>,
     /// Whether a node acts when an epoch ends (windows emitted when they close).
     epoch_end: bool,
+    /// Whether an operator has timers (epochs then end even without input).
+    timers: bool,
 }
 
 /// A topology under construction. Start streams with [`Topology::stream`], then build it into a
@@ -265,6 +267,7 @@ impl Topology {
             sinks: graph.sinks.clone(),
             source_groups: source_groups(graph.sources.len(), &graph.meetings),
             epoch_end: graph.epoch_end,
+            timers: graph.timers,
         })
     }
 }
@@ -358,6 +361,13 @@ impl<K: Key, V: Data> Stream<K, V> {
             let mut graph = lock(&self.graph);
             let mut registry = Registry::new(&mut graph.states, O::NAME, O::VERSION);
             match op.register(&mut registry) {
+                Ok(_) if registry.takes_timers && !O::TIMERS => {
+                    graph.errors.push(format!(
+                        "operator `{}` takes `Timers` but has no `#[on_timer]` method for them to call: write it as `#[stoat::operator] impl YourType {{ fn process(&self, ..) ..; #[on_timer] fn fire(&self, #[key] key: &K, timer: Timer, ..) .. }}`",
+                        O::NAME
+                    ));
+                    None
+                }
                 Ok(slots) => Some(Arc::new(slots)),
                 Err(e) => {
                     graph.errors.push(e);
@@ -366,15 +376,22 @@ impl<K: Key, V: Data> Stream<K, V> {
             }
         };
         let Some(slots) = slots else { return next };
+        if O::TIMERS {
+            // Due timers fire when epochs end, which they then do with input or without.
+            let mut graph = lock(&self.graph);
+            graph.epoch_end = true;
+            graph.timers = true;
+        }
         let op = Arc::new(op);
         let point = O::REKEYS.then(|| self.rekey_point(&next));
         let outlet = Arc::clone(&next.outlet);
+        let source = self.source;
         self.outlet.add(Arc::new(move |lanes| {
             let downstream: Box<dyn Push<O::OutKey, O::OutValue>> = match point {
                 Some(p) => Box::new(RekeyNode::new(p, lanes)),
                 None => outlet.instantiate(lanes),
             };
-            Box::new(OpNode::new(Arc::clone(&op), Arc::clone(&slots), downstream))
+            Box::new(OpNode::new(Arc::clone(&op), Arc::clone(&slots), source, downstream))
         }));
         next
     }

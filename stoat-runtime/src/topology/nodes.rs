@@ -9,8 +9,8 @@ use crate::codec::Codec;
 use crate::error::{BoxError, Error, Panicked, Result};
 use crate::lane::{lane_of, Entry, LaneCx, Phase, Push, BATCH};
 use crate::log::OutRecord;
-use crate::operator::{Call, Context, Emitter, Key, Operator};
-use crate::record::{Envelope, Record};
+use crate::operator::{Call, Context, Emitter, Key, Operator, Timers};
+use crate::record::{Envelope, Origin, Record};
 
 /// A `#[stoat::operator]` node. It keeps one [`Context`] it updates per record, so a call
 /// allocates nothing the record did not bring.
@@ -20,22 +20,91 @@ pub(crate) struct OpNode<O: Operator<K, V, M>, K, V, M> {
     ctx: Context,
     /// The source whose topic `ctx` names.
     source: Option<u32>,
+    /// A source of the operator's stream: its group's stream time fires timers when an epoch
+    /// ends.
+    stream_source: usize,
     out: Emitter<O::OutKey, O::OutValue>,
     next: Box<dyn Push<O::OutKey, O::OutValue>>,
     _types: PhantomData<fn(K, V, M)>,
 }
 
 impl<O: Operator<K, V, M>, K, V, M> OpNode<O, K, V, M> {
-    pub fn new(op: Arc<O>, slots: Arc<O::Slots>, next: Box<dyn Push<O::OutKey, O::OutValue>>) -> Self {
+    pub fn new(
+        op: Arc<O>,
+        slots: Arc<O::Slots>,
+        stream_source: usize,
+        next: Box<dyn Push<O::OutKey, O::OutValue>>,
+    ) -> Self {
         OpNode {
             op,
             slots,
             ctx: Context::default(),
             source: None,
+            stream_source,
             out: Emitter::default(),
             next,
             _types: PhantomData,
         }
+    }
+}
+
+impl<O: Operator<K, V, M>, K: 'static, V: 'static, M: 'static> OpNode<O, K, V, M> {
+    /// Runs `f` on the operator's timers in lane slot `slot`.
+    fn with_timers<R>(
+        slot: usize,
+        cx: &LaneCx,
+        f: impl FnOnce(&mut Timers) -> std::result::Result<R, crate::error::StoreError>,
+    ) -> std::result::Result<R, BoxError> {
+        let call = Call::on_states(&cx.states);
+        let mut guard = call.borrow_mut(slot)?;
+        let timers = guard
+            .as_any_mut()
+            .downcast_mut::<Timers>()
+            .ok_or_else(|| format!("state slot {slot} does not hold timers"))?;
+        Ok(f(timers)?)
+    }
+
+    /// Fires the due timers, of `only` that key (stream time) or of every key of the lane, at
+    /// stream time and wall clock `now`: calls the operator's `#[on_timer]` method for each and
+    /// passes its outputs on. Returns how many records it emitted.
+    fn fire(
+        &mut self,
+        slot: usize,
+        only: Option<&K>,
+        now: (i64, i64),
+        origin: Origin,
+        cx: &mut LaneCx,
+    ) -> Result<usize> {
+        let lane = (cx.lane, cx.lanes());
+        let only = only.map(|k| k as &dyn std::any::Any);
+        let due = match Self::with_timers(slot, cx, |t| t.take_due(only, now, lane)) {
+            Ok(due) => due,
+            Err(e) => return cx.operator_error(O::NAME, origin, e).map(|()| 0),
+        };
+        let mut emitted = 0;
+        for (key, timer) in due {
+            let Ok(key) = key.downcast::<K>() else { continue };
+            // A timer's context: its time is the timestamp; there are no headers.
+            self.ctx.timestamp = timer.time();
+            self.ctx.headers.clear();
+            (self.ctx.stream_time, self.ctx.wall_clock) = now;
+            let call = Call { context: &self.ctx, states: &cx.states };
+            let result = Panicked::catch(|| self.op.fire(&self.slots, *key, timer, &call, &mut self.out))
+                .unwrap_or_else(|p| Err(Box::new(p) as BoxError));
+            if let Err(e) = result {
+                self.out.out.clear();
+                let (time, domain) = (timer.time(), timer.domain());
+                let e = TimerFailed { time, domain, cause: e };
+                cx.operator_error(O::NAME, origin, Box::new(e))?;
+                continue;
+            }
+            for out in self.out.out.drain(..) {
+                let record = self.ctx.complete(out);
+                self.next.push(Envelope { record, origin }, cx)?;
+                emitted += 1;
+            }
+        }
+        Ok(emitted)
     }
 }
 
@@ -62,6 +131,21 @@ impl<O: Operator<K, V, M>, K: Send + 'static, V: Send + 'static, M: 'static> Pus
 {
     fn push(&mut self, env: Envelope<K, V>, cx: &mut LaneCx) -> Result<()> {
         let Envelope { mut record, origin } = env;
+        if let Some(slot) = O::timers(&self.slots) {
+            // The key's timers that stream time has reached fire before its record.
+            let now = (origin.stream_time, cx.shared.clock.now());
+            let lane = (cx.lane, cx.lanes());
+            let key: &dyn std::any::Any = &record.key;
+            match Self::with_timers(slot, cx, |t| t.key_due(key, now.0, lane)) {
+                Ok(true) => {
+                    self.fire(slot, Some(&record.key), now, origin, cx)?;
+                }
+                Ok(false) => {}
+                Err(e) => return cx.operator_error(O::NAME, origin, e),
+            }
+            self.ctx.wall_clock = now.1;
+        }
+        self.ctx.stream_time = origin.stream_time;
         if self.source != Some(origin.source) {
             self.ctx.topic =
                 cx.shared.source_topics.get(origin.source as usize).cloned().unwrap_or_else(|| Arc::from(""));
@@ -84,8 +168,36 @@ impl<O: Operator<K, V, M>, K: Send + 'static, V: Send + 'static, M: 'static> Pus
         Ok(())
     }
     fn flush(&mut self, cx: &mut LaneCx) -> Result<()> {
+        if let Some(slot) = O::timers(&self.slots) {
+            match cx.phase {
+                Phase::EpochEnd => {
+                    let now = (cx.stream_time_of(self.stream_source), cx.shared.clock.now());
+                    let origin = Origin { source: self.stream_source as u32, ..Default::default() };
+                    let emitted = self.fire(slot, None, now, origin, cx)?;
+                    cx.released += emitted;
+                }
+                Phase::Discard => {
+                    if let Err(e) = Self::with_timers(slot, cx, |t| {
+                        t.reset();
+                        Ok(())
+                    }) {
+                        return Err(crate::error::Error::Runtime(e.to_string()));
+                    }
+                }
+                Phase::Batch => {}
+            }
+        }
         self.next.flush(cx)
     }
+}
+
+/// An `#[on_timer]` method's error: which timer it was handling.
+#[derive(Debug, thiserror::Error)]
+#[error("its `#[on_timer]` method failed on the timer at {time} ({domain:?}): {cause}")]
+struct TimerFailed {
+    time: i64,
+    domain: crate::operator::TimeDomain,
+    cause: BoxError,
 }
 
 /// A closure node: `filter`, `map`, `flat_map_values` and friends, as a function from one

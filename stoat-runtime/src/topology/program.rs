@@ -89,6 +89,8 @@ pub struct Program {
     pub(crate) source_groups: Vec<usize>,
     /// Whether a node acts when an epoch ends (windows emitted when they close).
     pub(crate) epoch_end: bool,
+    /// Whether an operator has timers: epochs then end (and commit) even without input.
+    pub(crate) timers: bool,
 }
 
 impl std::fmt::Debug for Program {

@@ -45,6 +45,8 @@ struct Assignment {
     /// Per topic and partition, the offset of the first record read since the last commit:
     /// where an aborted epoch rewinds to (partitions it did not read from stay where they are).
     rewind: HashMap<String, HashMap<i32, i64>>,
+    /// Per topic and partition, the offset after the last record read.
+    read_to: HashMap<String, HashMap<i32, i64>>,
 }
 
 /// How a committed input offset's metadata carries its partition's time (`t=<ms>`).
@@ -255,9 +257,24 @@ impl KafkaLog {
         Ok(())
     }
 
-    /// The epoch committed: nothing to rewind any more.
-    fn committed(&self) {
-        self.assignment.lock().unwrap_or_else(|p| p.into_inner()).rewind.clear();
+    /// The epoch committed `offsets`: an abort now rewinds only partitions read beyond them
+    /// (records fetched but not yet processed, which the engine holds across the commit).
+    fn committed(&self, offsets: &[CommitOffset]) {
+        let mut guard = self.assignment.lock().unwrap_or_else(|p| p.into_inner());
+        let assignment = &mut *guard;
+        // Partitions the commit does not name keep their rewind point (the first record read).
+        let committed =
+            |topic: &str, p: i32| offsets.iter().any(|o| o.topic == topic && o.partition as i32 == p);
+        for (topic, partitions) in &mut assignment.rewind {
+            partitions.retain(|&p, _| !committed(topic, p));
+        }
+        for o in offsets {
+            let read = assignment.read_to.get(&o.topic).and_then(|p| p.get(&(o.partition as i32)));
+            if read.is_some_and(|&read| read > o.next_offset as i64) {
+                let partitions = assignment.rewind.entry(o.topic.clone()).or_default();
+                partitions.insert(o.partition as i32, o.next_offset as i64);
+            }
+        }
     }
 }
 
@@ -332,6 +349,15 @@ impl Log for KafkaLog {
                         None => {
                             let first = HashMap::from([(msg.partition(), msg.offset())]);
                             assignment.rewind.insert(msg.topic().to_string(), first);
+                        }
+                    }
+                    match assignment.read_to.get_mut(msg.topic()) {
+                        Some(partitions) => {
+                            partitions.insert(msg.partition(), msg.offset() + 1);
+                        }
+                        None => {
+                            let next = HashMap::from([(msg.partition(), msg.offset() + 1)]);
+                            assignment.read_to.insert(msg.topic().to_string(), next);
                         }
                     }
                     out.push(Polled {
@@ -465,7 +491,7 @@ impl Log for KafkaLog {
             }
             Ok(())
         })()?;
-        self.committed();
+        self.committed(offsets);
         let changelogs = self
             .producer
             .context()
