@@ -133,6 +133,31 @@ fn hopping_sums_agree_with_kafka_streams() -> stoat::Result<()> {
 }
 
 #[test]
+fn sliding_counts_agree_with_kafka_streams() -> stoat::Result<()> {
+    let topology = Topology::new("ks-sliding");
+    topology
+        .stream::<String, String>("clicks")
+        .group_by_key()
+        .windowed_by_sliding(SlidingWindows::of_time_difference_and_grace(
+            Duration::from_secs(10),
+            Duration::from_secs(5),
+        ))
+        .count("sliding")
+        .map(|w, n| (show(&w.key, w.window), Some(n.to_string())))
+        .to("sliding-counts");
+    for seed in 17..=18 {
+        let records = input(seed, 400, "clicks", |_| "x".into());
+        let expected = per_key(kafka_streams("sliding", &records));
+        assert!(expected.len() > 100, "windows: {}", expected.len());
+        for lanes in LANES {
+            let got = per_key(stoat(&topology, &records, &["sliding-counts"], lanes)?);
+            assert_eq!(got, expected, "seed {seed}, {lanes} lanes");
+        }
+    }
+    Ok(())
+}
+
+#[test]
 fn session_counts_agree_with_kafka_streams() -> stoat::Result<()> {
     let topology = Topology::new("ks-session");
     topology

@@ -408,3 +408,57 @@ fn a_failing_timestamp_extractor_makes_its_record_undecodable_under_the_error_po
     );
     Ok(())
 }
+
+#[test]
+fn sliding_windows_follow_kafka_streams_worked_by_hand() -> stoat::Result<()> {
+    // 10 s windows, 2 s grace; both ends of a sliding window are inclusive (end = start + 10 s).
+    let topology = Topology::new("sliding-hand");
+    topology
+        .stream::<String, u64>("clicks")
+        .group_by_key()
+        .windowed_by_sliding(SlidingWindows::of_time_difference_and_grace(
+            Duration::from_secs(10),
+            Duration::from_secs(2),
+        ))
+        .count("sliding")
+        .map(|w, n| (format!("{}@{}/{}", w.key, w.window.start, w.window.end), n))
+        .to("out");
+    let input = [
+        ("b", 3_000),  // early (before 10 s): the shared window [0, 10 000]
+        ("b", 1_000),  // early, before b's first: [0, 10 000] again, and its right window
+        ("a", 20_000), // its left window [10 000, 20 000]
+        ("a", 25_000), // a right window for 20 000, and its own left window with both
+        ("a", 22_000), // out of order: updates two windows; its left window [12 000, 22 000]
+                       // ended before stream time 25 000 - grace 2 000: dropped; a new right
+                       // window [22 001, 32 001] takes the record at 25 000
+    ];
+    let mut want: BTreeMap<String, Vec<(u64, i64)>> = BTreeMap::new();
+    for (window, n, ts) in [
+        ("b@0/10000", 1, 3_000),
+        ("b@1001/11001", 1, 3_000),
+        ("b@0/10000", 2, 3_000),
+        ("a@10000/20000", 1, 20_000),
+        ("a@20001/30001", 1, 25_000),
+        ("a@15000/25000", 2, 25_000),
+        ("a@15000/25000", 3, 25_000),
+        ("a@20001/30001", 2, 25_000),
+        ("a@22001/32001", 1, 25_000),
+    ] {
+        want.entry(window.to_string()).or_default().push((n, ts));
+    }
+    for lanes in LANES {
+        let driver = TestDriver::with_config(&topology, Config::default().lanes(lanes))?;
+        let clicks = driver.input::<String, u64>("clicks");
+        for (user, ts) in input {
+            clicks.enqueue_at(&user.to_string(), &1, ts)?;
+        }
+        let stats = driver.run()?;
+        let mut got: BTreeMap<String, Vec<(u64, i64)>> = BTreeMap::new();
+        for r in driver.output::<String, u64>("out").read_records()? {
+            got.entry(r.key).or_default().push((r.value, r.timestamp));
+        }
+        assert_eq!(got, want, "{lanes} lanes");
+        assert_eq!(stats.dropped_late, 1, "{lanes} lanes");
+    }
+    Ok(())
+}

@@ -60,7 +60,8 @@ pub use stoat_runtime::stats::RunStats;
 pub use stoat_runtime::testing;
 pub use stoat_runtime::topology::{
     Cogrouped, Grouped, GroupedTable, JoinWindows, KTable, Program, SessionGrouped, SessionWindowed,
-    SessionWindows, Split, Stream, TimeWindows, Topic, Topology, Window, Windowed, WindowedGrouped,
+    SessionWindows, SlidingGrouped, SlidingWindows, Split, Stream, TimeWindows, Topic, Topology, Window,
+    Windowed, WindowedGrouped,
 };
 
 /// What most stoat programs need.
@@ -69,8 +70,8 @@ pub mod prelude {
     pub use crate::testing::{Harness, TestDriver};
     pub use crate::{
         App, Config, Context, DispatchOrder, Emission, Emit, ErrorPolicy, JoinWindows, KeyValue, Keyed,
-        Record, RekeyOrder, SessionWindowed, SessionWindows, Shutdown, StoreError, Stream, Table, TableView,
-        TimeDomain, TimeWindows, Timer, Timers, Topic, Topology, Windowed,
+        Record, RekeyOrder, SessionWindowed, SessionWindows, Shutdown, SlidingWindows, StoreError, Stream,
+        Table, TableView, TimeDomain, TimeWindows, Timer, Timers, Topic, Topology, Windowed,
     };
     #[cfg(feature = "kafka")]
     pub use crate::{Guarantee, KafkaConfig};

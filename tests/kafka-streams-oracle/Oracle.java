@@ -31,6 +31,7 @@ import org.apache.kafka.streams.kstream.JoinWindows;
 import org.apache.kafka.streams.kstream.StreamJoined;
 import org.apache.kafka.streams.kstream.Produced;
 import org.apache.kafka.streams.kstream.SessionWindows;
+import org.apache.kafka.streams.kstream.SlidingWindows;
 import org.apache.kafka.streams.kstream.Suppressed;
 import org.apache.kafka.streams.kstream.TimeWindows;
 import org.apache.kafka.streams.kstream.Windowed;
@@ -74,6 +75,14 @@ public class Oracle {
                     .map((w, n) -> KeyValue.pair(show(w), n == null ? null : Long.toString(n)))
                     .to("window-sums", OUT);
                 return List.of("window-sums");
+            }
+            case "sliding": {
+                b.stream("clicks", IN).groupByKey()
+                    .windowedBy(SlidingWindows.ofTimeDifferenceAndGrace(Duration.ofSeconds(10), Duration.ofSeconds(5)))
+                    .count().toStream()
+                    .map((w, n) -> KeyValue.pair(show(w), n == null ? null : Long.toString(n)))
+                    .to("sliding-counts", OUT);
+                return List.of("sliding-counts");
             }
             case "session": {
                 b.stream("clicks", IN).groupByKey()
