@@ -314,3 +314,95 @@ fn timers_without_an_on_timer_method_are_refused_when_the_topology_is_built() {
     let err = topology.build().err().map(|e| e.to_string()).unwrap_or_default();
     assert!(err.contains("`sets_but_never_fires` takes `Timers`") && err.contains("#[on_timer]"), "{err}");
 }
+
+/// Counts each user's events; a user not seen for 10 s of stream time starts again from 1.
+#[stoat::operator(expire_after = "10s")]
+fn visits(#[key] _user: &String, _event: String, count: &mut Keyed<u64>) -> Result<u64, StoreError> {
+    let n = count.get()?.unwrap_or(0) + 1;
+    count.set(n)?;
+    Ok(n)
+}
+
+#[test]
+fn key_scoped_state_expires_after_its_key_is_not_seen_for_a_while() -> stoat::Result<()> {
+    let topology = Topology::new("expiry");
+    topology.stream::<String, String>("events").process(visits {}).to("out");
+    for lanes in LANES {
+        for chunk in [1, 100] {
+            let driver =
+                TestDriver::with_config(&topology, Config::default().lanes(lanes).commit_max_records(chunk))?;
+            let events = driver.input::<String, String>("events");
+            let mut out = Vec::new();
+            for (user, at) in
+                [("a", 0), ("a", 5_000), ("b", 14_000), ("a", 15_000), ("b", 26_000), ("a", 26_000)]
+            {
+                events.enqueue_at(&user.to_string(), &"x".to_string(), at)?;
+                if chunk == 1 {
+                    driver.run()?;
+                }
+            }
+            driver.run()?;
+            for r in driver.output::<String, u64>("out").read_records()? {
+                out.push((r.key, r.value));
+            }
+            // Per key (keys on different lanes interleave freely).
+            out.sort_by(|x, y| x.0.cmp(&y.0));
+            // a's state expires when stream time reaches 15 000 (10 s after 5 000), so a starts
+            // again then; later a's expires at 25 000, b's at 24 000.
+            let want: Vec<(String, u64)> = [("a", 1), ("a", 2), ("a", 1), ("a", 1), ("b", 1), ("b", 1)]
+                .iter()
+                .map(|(k, n)| (k.to_string(), *n))
+                .collect();
+            assert_eq!(out, want, "{lanes} lanes, chunk {chunk}");
+            // a and b were seen at 26 000: both stored again, and each has one expiry timer.
+            assert_eq!(driver.store_entries("visits")?, 2);
+            assert_eq!(driver.store_entries("visits.timers")?, 2);
+            events.enqueue_at(&"c".to_string(), &"x".to_string(), 40_000)?;
+            driver.run()?;
+            assert_eq!(driver.store_entries("visits")?, 1, "a and b expired (tombstones), c is new");
+        }
+    }
+    Ok(())
+}
+
+/// Remembers a user's cart until it sits untouched for 30 min of wall clock.
+#[stoat::operator(expire_after = "30m", expire_on = "wall_clock")]
+fn cart(#[key] _user: &String, item: String, items: &mut Keyed<Vec<String>>) -> Result<usize, StoreError> {
+    let mut all = items.get()?.unwrap_or_default();
+    all.push(item);
+    items.set(all.clone())?;
+    Ok(all.len())
+}
+
+#[test]
+fn state_can_expire_on_the_wall_clock() -> stoat::Result<()> {
+    let topology = Topology::new("expiry-wall");
+    topology.stream::<String, String>("items").process(cart {}).to("out");
+    let driver = TestDriver::with_config(&topology, Config::default().lanes(3))?;
+    let items = driver.input::<String, String>("items");
+    items.enqueue(&"a".into(), &"apple".into())?;
+    driver.run()?;
+    driver.advance_wall_clock(Duration::from_secs(20 * 60))?;
+    items.enqueue(&"a".into(), &"pear".into())?;
+    driver.run()?;
+    driver.advance_wall_clock(Duration::from_secs(29 * 60))?;
+    assert_eq!(driver.store_entries("cart")?, 1, "touched 29 min ago: kept");
+    driver.advance_wall_clock(Duration::from_secs(2 * 60))?;
+    assert_eq!(driver.store_entries("cart")?, 0, "31 min untouched: gone");
+    items.enqueue(&"a".into(), &"plum".into())?;
+    driver.run()?;
+    assert_eq!(driver.output::<String, usize>("out").read_values()?, vec![1, 2, 1]);
+    Ok(())
+}
+
+#[test]
+fn expiry_needs_key_scoped_state() {
+    #[stoat::operator(expire_after = "1h")]
+    fn stateless(#[key] _user: &String, v: u64) -> u64 {
+        v
+    }
+    let topology = Topology::new("expiry-nothing");
+    topology.stream::<String, u64>("in").process(stateless {}).to("out");
+    let err = topology.build().err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(err.contains("`stateless` has `expire_after`") && err.contains("Keyed"), "{err}");
+}

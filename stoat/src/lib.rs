@@ -84,7 +84,7 @@ pub mod __private {
     pub use stoat_runtime::operator::sealed::Sealed;
     pub use stoat_runtime::operator::{
         check, emit_each, register_timers, Call, Data, Each, EmitsLike, Emitter, Fallible, Input, InputRef,
-        Key, Many, Maybe, Operator, Output, ParamMut, ParamRef, Registry, Single, Timer,
+        Key, Many, Maybe, Operator, Output, ParamMut, ParamRef, Registry, Single, TimeDomain, Timer,
     };
     pub use stoat_runtime::record::Record;
     pub use stoat_runtime::state::{StateEnv, StateSet, Store, StoreDecl, StoreDelta, StoreKey, StoreSpec};

@@ -240,22 +240,16 @@ pub(crate) fn expand(op: &Operator, timer: Option<&Operator>, cfgs: &[&syn::Attr
             quote_spanned!(timer_ty.span()=> <#timer_ty as #p::check::IsTimer>::from_timer(__timer));
         bounds.extend(tp.bounds.iter().cloned());
         bounds.push(t_bound);
-        bounds.push(quote!(#key_ty: #p::StoreKey));
         slot_types.extend(tp.slot_types.iter().cloned());
-        slot_types.push(quote!(usize));
         registers.push(quote!(__registry.next_method();));
         registers.extend(tp.registers.iter().cloned());
         names.extend(tp.names.iter().cloned());
-        let timers_slot = format_ident!("__stoat_timers");
-        registers.push(quote!(let #timers_slot = #p::register_timers::<#key_ty>(__registry)?;));
-        names.push(timers_slot);
         markers.push(t_marker);
         markers.push(quote!(__StoatOutKey));
         markers.push(quote!(__StoatOutValue));
         generics.push(quote!(__StoatM2: 'static));
         generics.push(quote!(__StoatOutKey: #p::Key));
         generics.push(quote!(__StoatOutValue: #p::Data));
-        let last = syn::Index::from(first + t.params.len());
         let t_ident = &t.sig.ident;
         let t_key_arg = t.key.as_ref().map(|k| match k.pass {
             Pass::Ref => quote!(::core::borrow::Borrow::borrow(&__key),),
@@ -265,10 +259,6 @@ pub(crate) fn expand(op: &Operator, timer: Option<&Operator>, cfgs: &[&syn::Attr
         let t_args = &tp.args;
         timer_items = quote! {
             const TIMERS: bool = true;
-
-            fn timers(__slots: &Self::Slots) -> ::core::option::Option<usize> {
-                ::core::option::Option::Some(__slots.#last)
-            }
 
             #[allow(unused_variables, unused_mut, clippy::unit_arg, clippy::clone_on_copy, clippy::needless_borrow)]
             fn fire(
@@ -284,6 +274,28 @@ pub(crate) fn expand(op: &Operator, timer: Option<&Operator>, cfgs: &[&syn::Attr
                 #t_emit
             }
         };
+    }
+
+    // The timer store, last in the slots, for `#[on_timer]` and for state expiry.
+    if timer.is_some() || op.expiry.is_some() {
+        bounds.push(quote!(#key_ty: #p::StoreKey));
+        let last = syn::Index::from(slot_types.len());
+        slot_types.push(quote!(usize));
+        let timers_slot = format_ident!("__stoat_timers");
+        registers.push(quote!(let #timers_slot = #p::register_timers::<#key_ty>(__registry)?;));
+        names.push(timers_slot);
+        timer_items.extend(quote! {
+            fn timers(__slots: &Self::Slots) -> ::core::option::Option<usize> {
+                ::core::option::Option::Some(__slots.#last)
+            }
+        });
+    }
+    if let Some((ms, wall_clock)) = op.expiry {
+        let domain = if wall_clock { quote!(WallClock) } else { quote!(StreamTime) };
+        timer_items.extend(quote! {
+            const EXPIRY: ::core::option::Option<(i64, #p::TimeDomain)> =
+                ::core::option::Option::Some((#ms, #p::TimeDomain::#domain));
+        });
     }
 
     quote! {

@@ -110,6 +110,8 @@ fn method(
                 name: Some(syn::LitStr::new(&op.name, t.sig.ident.span())),
                 krate,
                 version: Some(op.version),
+                expire_after: None,
+                expire_on_wall_clock: None,
             };
             let timer = parse::Operator::analyze(args, t.sig.clone(), host())?;
             if timer.key.is_some() && op.key.is_none() {

@@ -13,11 +13,33 @@ pub(crate) struct Args {
     pub name: Option<LitStr>,
     pub krate: Option<syn::Path>,
     pub version: Option<u32>,
+    /// `expire_after = "30m"`: the key-scoped state of a key not seen for that long is deleted.
+    pub expire_after: Option<(i64, proc_macro2::Span)>,
+    /// `expire_on = "wall_clock"` (default `"stream_time"`).
+    pub expire_on_wall_clock: Option<bool>,
+}
+
+/// Milliseconds of a duration written `<n>ms`, `<n>s`, `<n>m`, `<n>h` or `<n>d`.
+fn duration_ms(text: &str) -> Option<i64> {
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit())?;
+    let (digits, unit) = text.split_at(split);
+    let n: i64 = digits.parse().ok()?;
+    let factor = match unit.trim() {
+        "ms" => 1,
+        "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        _ => return None,
+    };
+    n.checked_mul(factor).filter(|&ms| ms > 0)
 }
 
 impl Args {
     pub fn parse(tokens: proc_macro2::TokenStream) -> syn::Result<Args> {
-        let mut args = Args { name: None, krate: None, version: None };
+        let mut args =
+            Args { name: None, krate: None, version: None, expire_after: None, expire_on_wall_clock: None };
         let parser = syn::meta::parser(|meta| {
             if meta.path.is_ident("name") {
                 if args.name.is_some() {
@@ -47,9 +69,38 @@ impl Args {
                 }
                 args.version = Some(version);
                 Ok(())
+            } else if meta.path.is_ident("expire_after") {
+                if args.expire_after.is_some() {
+                    return Err(meta.error("`expire_after` is specified more than once"));
+                }
+                let lit: LitStr = meta.value()?.parse()?;
+                let ms = duration_ms(&lit.value()).ok_or_else(|| {
+                    syn::Error::new(
+                        lit.span(),
+                        "write a positive duration such as \"500ms\", \"30s\", \"15m\", \"12h\" or \"7d\"",
+                    )
+                })?;
+                args.expire_after = Some((ms, lit.span()));
+                Ok(())
+            } else if meta.path.is_ident("expire_on") {
+                if args.expire_on_wall_clock.is_some() {
+                    return Err(meta.error("`expire_on` is specified more than once"));
+                }
+                let lit: LitStr = meta.value()?.parse()?;
+                args.expire_on_wall_clock = Some(match lit.value().as_str() {
+                    "stream_time" => false,
+                    "wall_clock" => true,
+                    _ => {
+                        return Err(syn::Error::new(
+                            lit.span(),
+                            "`expire_on` is \"stream_time\" or \"wall_clock\"",
+                        ))
+                    }
+                });
+                Ok(())
             } else {
                 Err(meta.error(
-                    "unknown argument; `#[stoat::operator]` takes `name = \"...\"`, `version = N` and `crate = \"...\"`",
+                    "unknown argument; `#[stoat::operator]` takes `name = \"...\"`, `version = N`, `expire_after = \"<duration>\"`, `expire_on = \"stream_time\"|\"wall_clock\"` and `crate = \"...\"`",
                 ))
             }
         });
@@ -115,6 +166,8 @@ pub(crate) struct Operator {
     pub krate: syn::Path,
     /// The schema version of its `Keyed` store.
     pub version: u32,
+    /// `(ms, wall clock)`: its key-scoped state expires after that long without the key.
+    pub expiry: Option<(i64, bool)>,
     pub key: Option<Arg>,
     pub input: Arg,
     pub params: Vec<Arg>,
@@ -287,7 +340,20 @@ impl Operator {
         let name = args.name.map(|l| l.value()).unwrap_or_else(|| sig.ident.to_string());
         let krate = args.krate.unwrap_or_else(|| syn::parse_quote!(::stoat));
         let version = args.version.unwrap_or(1);
-        Ok(Operator { sig, host, name, krate, version, key, input, params, ret })
+        if let (None, Some(_)) = (args.expire_after, args.expire_on_wall_clock) {
+            return Err(syn::Error::new(
+                sig.ident.span(),
+                "`expire_on` goes with `expire_after = \"<duration>\"`",
+            ));
+        }
+        if let (Some((_, span)), None) = (args.expire_after, &key) {
+            return Err(syn::Error::new(
+                span,
+                "`expire_after` expires the state of a key: the operator takes its `#[key]`",
+            ));
+        }
+        let expiry = args.expire_after.map(|(ms, _)| (ms, args.expire_on_wall_clock.unwrap_or(false)));
+        Ok(Operator { sig, host, name, krate, version, expiry, key, input, params, ret })
     }
 }
 

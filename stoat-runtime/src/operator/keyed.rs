@@ -126,6 +126,12 @@ impl<V: 'static> ErasedState for Keyed<V> {
     fn seal(&mut self, out: &mut Vec<StoreDelta>) -> Result<(), StoreError> {
         self.store.seal(out)
     }
+    fn expire_key(&mut self, key: &dyn Any) -> Result<(), StoreError> {
+        if self.store.set_key(key) {
+            self.store.delete()?;
+        }
+        Ok(())
+    }
 }
 
 /// The registering operator's `Keyed` slot: its store, named after it, keyed by `K`.

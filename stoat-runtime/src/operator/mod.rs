@@ -110,7 +110,12 @@ pub trait Operator<K, V, M>: sealed::Sealed + Send + Sync + 'static {
     #[doc(hidden)]
     const TIMERS: bool = false;
 
-    /// The lane slot of its timers, if it has an `#[on_timer]` method.
+    /// `#[stoat::operator(expire_after = .., expire_on = ..)]`: after how long (ms) without a
+    /// record, on which clock, a key's key-scoped state is deleted.
+    #[doc(hidden)]
+    const EXPIRY: Option<(i64, TimeDomain)> = None;
+
+    /// The lane slot of its timers, if it has an `#[on_timer]` method or expiring state.
     #[doc(hidden)]
     fn timers(_slots: &Self::Slots) -> Option<usize> {
         None

@@ -148,6 +148,16 @@ impl Timers {
         self.inner.take_due(only, now, lane)
     }
 
+    /// Sets `key`'s state expiry to `at` (replacing its previous one).
+    pub(crate) fn expire_at(
+        &mut self,
+        key: &dyn Any,
+        at: (TimeDomain, i64),
+        lane: (usize, usize),
+    ) -> Result<(), StoreError> {
+        self.inner.expire_at(key, at, lane)
+    }
+
     /// Forgets the index (the aborted epoch's changes are gone).
     pub(crate) fn reset(&mut self) {
         self.inner.reset()
@@ -161,6 +171,12 @@ trait CurrentTimers: Send {
     fn now(&self) -> (i64, i64);
     fn set(&mut self, domain: TimeDomain, time: i64, on: bool) -> Result<(), StoreError>;
     fn pending(&self) -> Result<Vec<(TimeDomain, i64)>, StoreError>;
+    fn expire_at(
+        &mut self,
+        key: &dyn Any,
+        at: (TimeDomain, i64),
+        lane: (usize, usize),
+    ) -> Result<(), StoreError>;
     fn key_due(&mut self, key: &dyn Any, st: i64, lane: (usize, usize)) -> Result<bool, StoreError>;
     fn take_due(
         &mut self,
@@ -173,21 +189,41 @@ trait CurrentTimers: Send {
     fn seal(&mut self, out: &mut Vec<StoreDelta>) -> Result<(), StoreError>;
 }
 
-/// A timer that fired, with its key (of the operator's key type).
-pub(crate) type Fired = (Box<dyn Any>, Timer);
+/// A timer that fired, with its key (of the operator's key type), and whether it is the key's
+/// state expiry rather than one the operator set.
+pub(crate) type Fired = (Box<dyn Any>, Timer, bool);
 
-/// Where a timer is in a lane's index: (clock, time, encoded key).
-type Due = (TimeDomain, i64, Vec<u8>);
+/// What a stored timer is: the operator's own, or its state's expiry; and its clock. Stored as
+/// one byte (`code`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+struct Kind {
+    expiry: bool,
+    domain: TimeDomain,
+}
+
+impl Kind {
+    fn code(self) -> u8 {
+        self.domain.code() + if self.expiry { 2 } else { 0 }
+    }
+    fn of(code: u8) -> Self {
+        Kind { expiry: code >= 2, domain: TimeDomain::of(code % 2) }
+    }
+}
+
+/// Where a timer is in a lane's index: (kind, time, encoded key).
+type Due = (u8, i64, Vec<u8>);
 
 /// A lane's timers of the keys it owns, by time, to find the due ones without scanning.
 #[derive(Default)]
 struct TimerIndex<K> {
     due: BTreeMap<Due, K>,
-    /// Stream-time timers per key.
-    by_key: HashMap<K, BTreeSet<i64>>,
+    /// Stream-time timers per key (time, kind code).
+    by_key: HashMap<K, BTreeSet<(i64, u8)>>,
+    /// Each key's expiry timer.
+    expiry: HashMap<K, (u8, i64)>,
 }
 
-/// One operator's timers on one lane: the store `(key, clock, time) -> ()`, the current key and
+/// One operator's timers on one lane: the store `(key, kind, time) -> ()`, the current key and
 /// times, and the index of this lane's timers (built on first use).
 struct TimerTable<K> {
     table: Table<(K, u8, i64), ()>,
@@ -213,10 +249,11 @@ impl<K: StoreKey + Key> TimerTable<K> {
         let index = match self.index.take() {
             Some(index) => index,
             None => {
-                let mut index = TimerIndex { due: BTreeMap::new(), by_key: HashMap::new() };
+                let mut index =
+                    TimerIndex { due: BTreeMap::new(), by_key: HashMap::new(), expiry: HashMap::new() };
                 for ((key, code, time), ()) in self.table.iter()? {
                     if lane_of(&key, lanes) == lane {
-                        add(&mut index, &key, TimeDomain::of(code), time);
+                        add(&mut index, &key, code, time);
                     }
                 }
                 index
@@ -228,45 +265,69 @@ impl<K: StoreKey + Key> TimerTable<K> {
     /// Whether `key` has a stream-time timer at or before `st`.
     fn key_due(&mut self, key: &K, st: i64, lane: (usize, usize)) -> Result<bool, StoreError> {
         let index = self.index(lane)?;
-        Ok(index.by_key.get(key).and_then(|s| s.first()).is_some_and(|&t| t <= st))
+        Ok(index.by_key.get(key).and_then(|s| s.first()).is_some_and(|&(t, _)| t <= st))
+    }
+
+    /// Sets `key`'s state expiry to `at`, replacing the one it had.
+    fn expire_at(
+        &mut self,
+        key: &K,
+        (domain, time): (TimeDomain, i64),
+        lane: (usize, usize),
+    ) -> Result<(), StoreError> {
+        let code = Kind { expiry: true, domain }.code();
+        let index = self.index(lane)?;
+        let old = index.expiry.get(key).copied();
+        if old == Some((code, time)) {
+            return Ok(());
+        }
+        if let Some((old_code, old_time)) = old {
+            remove(index, key, old_code, old_time);
+        }
+        add(index, key, code, time);
+        if let Some((old_code, old_time)) = old {
+            self.table.delete(&(key.clone(), old_code, old_time))?;
+        }
+        self.table.put((key.clone(), code, time), ())
     }
 
     /// Takes (deletes) the timers due at stream time `st` and wall clock `now`, of `key` only
-    /// (stream time only) or of every key of this lane, in (clock, time, key) order.
+    /// (stream time only) or of every key of this lane, in (kind, time, key) order.
     fn take_due(
         &mut self,
         only: Option<&K>,
         (st, now): (i64, i64),
         lane: (usize, usize),
-    ) -> Result<Vec<(K, Timer)>, StoreError> {
+    ) -> Result<Vec<(K, Timer, bool)>, StoreError> {
         let index = self.index(lane)?;
-        let due: Vec<(K, Timer)> = match only {
+        let timer = |key: &K, code: u8, time: i64| {
+            let kind = Kind::of(code);
+            (key.clone(), Timer { time, domain: kind.domain }, kind.expiry)
+        };
+        let due: Vec<(K, Timer, bool)> = match only {
             Some(key) => index
                 .by_key
                 .get(key)
                 .map(|times| {
-                    times
-                        .iter()
-                        .take_while(|&&t| t <= st)
-                        .map(|&time| (key.clone(), Timer { time, domain: TimeDomain::StreamTime }))
-                        .collect()
+                    times.iter().take_while(|(t, _)| *t <= st).map(|&(t, code)| timer(key, code, t)).collect()
                 })
                 .unwrap_or_default(),
             None => index
                 .due
                 .iter()
-                .filter(|((domain, time, _), _)| match domain {
+                .filter(|((code, time, _), _)| match Kind::of(*code).domain {
                     TimeDomain::StreamTime => *time <= st,
                     TimeDomain::WallClock => *time <= now,
                 })
-                .map(|(&(domain, time, _), key)| (key.clone(), Timer { time, domain }))
+                .map(|(&(code, time, _), key)| timer(key, code, time))
                 .collect(),
         };
-        for (key, timer) in &due {
-            remove(index, key, timer.domain, timer.time);
+        for (key, timer, expiry) in &due {
+            remove(index, key, Kind { expiry: *expiry, domain: timer.domain }.code(), timer.time);
         }
-        for (key, timer) in &due {
-            self.table.delete(&(key.clone(), timer.domain.code(), timer.time))?;
+        for (key, timer, expiry) in &due {
+            let code = Kind { expiry: *expiry, domain: timer.domain }.code();
+            self.table.delete(&(key.clone(), code, timer.time))?;
         }
         Ok(due)
     }
@@ -278,22 +339,30 @@ fn encoded<K: StoreKey>(key: &K) -> Vec<u8> {
     bytes
 }
 
-fn add<K: StoreKey + Key>(index: &mut TimerIndex<K>, key: &K, domain: TimeDomain, time: i64) {
-    index.due.insert((domain, time, encoded(key)), key.clone());
-    if domain == TimeDomain::StreamTime {
-        index.by_key.entry(key.clone()).or_default().insert(time);
+fn add<K: StoreKey + Key>(index: &mut TimerIndex<K>, key: &K, code: u8, time: i64) {
+    index.due.insert((code, time, encoded(key)), key.clone());
+    let kind = Kind::of(code);
+    if kind.domain == TimeDomain::StreamTime {
+        index.by_key.entry(key.clone()).or_default().insert((time, code));
+    }
+    if kind.expiry {
+        index.expiry.insert(key.clone(), (code, time));
     }
 }
 
-fn remove<K: StoreKey + Key>(index: &mut TimerIndex<K>, key: &K, domain: TimeDomain, time: i64) {
-    index.due.remove(&(domain, time, encoded(key)));
-    if domain == TimeDomain::StreamTime {
+fn remove<K: StoreKey + Key>(index: &mut TimerIndex<K>, key: &K, code: u8, time: i64) {
+    index.due.remove(&(code, time, encoded(key)));
+    let kind = Kind::of(code);
+    if kind.domain == TimeDomain::StreamTime {
         if let Some(times) = index.by_key.get_mut(key) {
-            times.remove(&time);
+            times.remove(&(time, code));
             if times.is_empty() {
                 index.by_key.remove(key);
             }
         }
+    }
+    if kind.expiry && index.expiry.get(key) == Some(&(code, time)) {
+        index.expiry.remove(key);
     }
 }
 
@@ -315,7 +384,8 @@ impl<K: StoreKey + Key> CurrentTimers for TimerTable<K> {
     }
     fn set(&mut self, domain: TimeDomain, time: i64, on: bool) -> Result<(), StoreError> {
         let key = self.key()?.clone();
-        let id = (key.clone(), domain.code(), time);
+        let code = Kind { expiry: false, domain }.code();
+        let id = (key.clone(), code, time);
         if on {
             self.table.put(id, ())?;
         } else {
@@ -323,9 +393,9 @@ impl<K: StoreKey + Key> CurrentTimers for TimerTable<K> {
         }
         if let Some(index) = &mut self.index {
             if on {
-                add(index, &key, domain, time);
+                add(index, &key, code, time);
             } else {
-                remove(index, &key, domain, time);
+                remove(index, &key, code, time);
             }
         }
         Ok(())
@@ -336,8 +406,21 @@ impl<K: StoreKey + Key> CurrentTimers for TimerTable<K> {
             .table
             .prefix(key)?
             .into_iter()
-            .map(|((_, code, time), ())| (TimeDomain::of(code), time))
+            .map(|((_, code, time), ())| (Kind::of(code), time))
+            .filter(|(kind, _)| !kind.expiry)
+            .map(|(kind, time)| (kind.domain, time))
             .collect())
+    }
+    fn expire_at(
+        &mut self,
+        key: &dyn Any,
+        at: (TimeDomain, i64),
+        lane: (usize, usize),
+    ) -> Result<(), StoreError> {
+        match key.downcast_ref::<K>() {
+            Some(key) => TimerTable::expire_at(self, key, at, lane),
+            None => Ok(()),
+        }
     }
     fn key_due(&mut self, key: &dyn Any, st: i64, lane: (usize, usize)) -> Result<bool, StoreError> {
         match key.downcast_ref::<K>() {
@@ -359,7 +442,10 @@ impl<K: StoreKey + Key> CurrentTimers for TimerTable<K> {
             None => None,
         };
         let due = TimerTable::take_due(self, only, now, lane)?;
-        Ok(due.into_iter().map(|(key, timer)| (Box::new(key) as Box<dyn Any>, timer)).collect::<Vec<Fired>>())
+        Ok(due
+            .into_iter()
+            .map(|(key, timer, expiry)| (Box::new(key) as Box<dyn Any>, timer, expiry))
+            .collect())
     }
     fn reset(&mut self) {
         self.index = None;

@@ -378,7 +378,26 @@ impl<K: Key, V: Data> Stream<K, V> {
             }
         };
         let Some(slots) = slots else { return next };
-        if O::TIMERS {
+        // With `expire_after`: the operator's key-scoped stores, which a key's expiry clears.
+        let expiring: Vec<usize> = {
+            let graph = lock(&self.graph);
+            let timers = O::timers(&slots);
+            (0..graph.states.len())
+                .filter(|&i| {
+                    Some(i) != timers
+                        && matches!(graph.states[i].id, SlotId::Keyed(name, _) if name == O::NAME)
+                })
+                .collect()
+        };
+        if O::EXPIRY.is_some() && expiring.is_empty() {
+            lock(&self.graph).errors.push(format!(
+                "operator `{}` has `expire_after`, but no key-scoped state (`&mut Keyed<V>`) to expire",
+                O::NAME
+            ));
+            return next;
+        }
+        let expiring = Arc::new(expiring);
+        if O::TIMERS || O::EXPIRY.is_some() {
             // Due timers fire when epochs end, which they then do with input or without.
             let mut graph = lock(&self.graph);
             graph.epoch_end = true;
@@ -393,7 +412,12 @@ impl<K: Key, V: Data> Stream<K, V> {
                 Some(p) => Box::new(RekeyNode::new(p, lanes)),
                 None => outlet.instantiate(lanes),
             };
-            Box::new(OpNode::new(Arc::clone(&op), Arc::clone(&slots), source, downstream))
+            Box::new(OpNode::new(
+                Arc::clone(&op),
+                Arc::clone(&slots),
+                (source, Arc::clone(&expiring)),
+                downstream,
+            ))
         }));
         next
     }

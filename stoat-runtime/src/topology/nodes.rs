@@ -23,6 +23,8 @@ pub(crate) struct OpNode<O: Operator<K, V, M>, K, V, M> {
     /// A source of the operator's stream: its group's stream time fires timers when an epoch
     /// ends.
     stream_source: usize,
+    /// With `expire_after`: the lane slots of its key-scoped state, which a key's expiry clears.
+    expiring: Arc<Vec<usize>>,
     out: Emitter<O::OutKey, O::OutValue>,
     next: Box<dyn Push<O::OutKey, O::OutValue>>,
     _types: PhantomData<fn(K, V, M)>,
@@ -32,7 +34,7 @@ impl<O: Operator<K, V, M>, K, V, M> OpNode<O, K, V, M> {
     pub fn new(
         op: Arc<O>,
         slots: Arc<O::Slots>,
-        stream_source: usize,
+        (stream_source, expiring): (usize, Arc<Vec<usize>>),
         next: Box<dyn Push<O::OutKey, O::OutValue>>,
     ) -> Self {
         OpNode {
@@ -41,6 +43,7 @@ impl<O: Operator<K, V, M>, K, V, M> OpNode<O, K, V, M> {
             ctx: Context::default(),
             source: None,
             stream_source,
+            expiring,
             out: Emitter::default(),
             next,
             _types: PhantomData,
@@ -82,7 +85,19 @@ impl<O: Operator<K, V, M>, K: 'static, V: 'static, M: 'static> OpNode<O, K, V, M
             Err(e) => return cx.operator_error(O::NAME, origin, e).map(|()| 0),
         };
         let mut emitted = 0;
-        for (key, timer) in due {
+        for (key, timer, expiry) in due {
+            if expiry {
+                // The key's state is deleted, as if it had never been seen.
+                let cleared = self.expiring.iter().try_for_each(|&slot| {
+                    let call = Call::on_states(&cx.states);
+                    let mut state = call.borrow_mut(slot)?;
+                    state.expire_key(&*key).map_err(BoxError::from)
+                });
+                if let Err(e) = cleared {
+                    return cx.operator_error(O::NAME, origin, e).map(|()| emitted);
+                }
+                continue;
+            }
             let Ok(key) = key.downcast::<K>() else { continue };
             // A timer's context: its time is the timestamp; there are no headers.
             self.ctx.timestamp = timer.time();
@@ -157,6 +172,20 @@ impl<O: Operator<K, V, M>, K: Send + 'static, V: Send + 'static, M: 'static> Pus
         self.ctx.lane = cx.lane;
         self.ctx.lanes = cx.lanes();
         self.ctx.headers = std::mem::take(&mut record.headers);
+        if let (Some((after, domain)), Some(slot)) = (O::EXPIRY, O::timers(&self.slots)) {
+            // The key is seen: its state now expires `after` from here.
+            let now = match domain {
+                crate::operator::TimeDomain::StreamTime => self.ctx.stream_time,
+                crate::operator::TimeDomain::WallClock => self.ctx.wall_clock,
+            };
+            let lane = (cx.lane, cx.lanes());
+            let key: &dyn std::any::Any = &record.key;
+            if let Err(e) =
+                Self::with_timers(slot, cx, |t| t.expire_at(key, (domain, now.saturating_add(after)), lane))
+            {
+                return cx.operator_error(O::NAME, origin, e);
+            }
+        }
         let result = call_operator(&*self.op, &self.slots, record, &self.ctx, &cx.states, &mut self.out);
         if let Err(e) = result {
             return cx.operator_error(O::NAME, origin, e);

@@ -17,6 +17,11 @@ pub(crate) trait ErasedState: Send {
     fn as_any_mut(&mut self) -> &mut dyn Any;
     fn end_batch(&mut self);
     fn seal(&mut self, out: &mut Vec<StoreDelta>) -> Result<(), StoreError>;
+    /// Deletes what it holds for `key` (an operator's key-scoped state whose key expired);
+    /// other kinds of state hold nothing to expire.
+    fn expire_key(&mut self, _key: &dyn Any) -> Result<(), StoreError> {
+        Ok(())
+    }
 }
 
 impl<S: StateSet> ErasedState for S {
