@@ -145,6 +145,7 @@ fn sigkill_during_a_table_aggregation_and_joins_loses_and_duplicates_nothing() {
         "ledger-confirmations",
         "ledger-payment-status",
         "ledger-follow-ups",
+        "ledger-ticks",
     ] {
         k.create_topic(t, 3);
     }
@@ -395,6 +396,21 @@ fn sigkill_during_a_table_aggregation_and_joins_loses_and_duplicates_nothing() {
     }
     assert_eq!(fired.len(), want.len(), "every timer fired once, and no other");
     assert_eq!(fired, want);
+
+    // The schedule: one tick per second of wall clock since the first, none twice, none
+    // missing (seconds the app was down are emitted when it is back).
+    let mut ticks: Vec<i64> = k
+        .read_committed("ledger-ticks")
+        .iter()
+        .map(|(_, v, _)| {
+            i64::from_be_bytes(v.as_deref().unwrap_or_default().try_into().expect("8-byte instant"))
+        })
+        .collect();
+    ticks.sort_unstable();
+    assert!(ticks.len() > 20, "ticks: {}", ticks.len());
+    for pair in ticks.windows(2) {
+        assert_eq!(pair[1] - pair[0], 1_000, "ticks {} and {}: one per second, once", pair[0], pair[1]);
+    }
 }
 
 /// The confirmation of payment `pid` (`p<i>`), for three payments in four.

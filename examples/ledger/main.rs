@@ -21,7 +21,9 @@
 //! - `<ID>-payment-status`: per payment, its confirmation id if one came within 30 s of event
 //!   time, else `unconfirmed` once a minute of grace has passed too;
 //! - `<ID>-follow-ups`: per account, a follow-up 5 s of event time after each of its payments
-//!   (one per account and instant), from a timer; values are the time, 8 bytes big-endian.
+//!   (one per account and instant), from a timer; values are the time, 8 bytes big-endian;
+//! - `<ID>-ticks`: a record every second of wall clock, from a schedule (key `clock`, value the
+//!   instant, 8 bytes big-endian).
 //!
 //! Exactly-once, until SIGTERM/SIGINT or, with `--exit-when-idle`, until idle that long. The crash
 //! tests SIGKILL it at random moments.
@@ -118,6 +120,7 @@ fn topology(app: &str) -> Topology {
         )
         .to(&format!("{app}-payment-status"));
     payments.process(FollowUp).to(&format!("{app}-follow-ups"));
+    topology.schedule("clock", Schedule::every(Duration::from_secs(1))).to(&format!("{app}-ticks"));
     topology
 }
 

@@ -20,6 +20,11 @@ impl Clock {
         Clock(Some(Arc::new(AtomicI64::new(start))))
     }
 
+    /// Whether it moves only when advanced.
+    pub fn is_manual(&self) -> bool {
+        self.0.is_some()
+    }
+
     /// The time now.
     pub fn now(&self) -> i64 {
         match &self.0 {

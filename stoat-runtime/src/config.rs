@@ -179,6 +179,11 @@ impl Config {
         self.dispatch_order = order;
         self
     }
+    /// Sets the wall clock wall-clock timers and schedules follow (a manual clock in tests).
+    pub fn clock(mut self, clock: crate::clock::Clock) -> Self {
+        self.clock = clock;
+        self
+    }
     /// Sets how long input waits for a partition with records in the log but none fetched.
     pub fn max_partition_wait(mut self, wait: Duration) -> Self {
         self.max_partition_wait = wait;

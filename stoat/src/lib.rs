@@ -48,6 +48,7 @@ pub use stoat_runtime::error::{
 pub use stoat_runtime::log;
 #[cfg(feature = "logging")]
 pub mod logging;
+pub use stoat_runtime::clock;
 #[cfg(feature = "kafka")]
 pub use stoat_runtime::log::{Guarantee, KafkaConfig, OffsetReset};
 pub use stoat_runtime::operator;
@@ -59,9 +60,9 @@ pub use stoat_runtime::state::{KeyPrefix, KeyRef, StateSet, Store, StoreKey, Sto
 pub use stoat_runtime::stats::RunStats;
 pub use stoat_runtime::testing;
 pub use stoat_runtime::topology::{
-    Cogrouped, Grouped, GroupedTable, JoinWindows, KTable, Program, SessionGrouped, SessionWindowed,
-    SessionWindows, SlidingGrouped, SlidingWindows, Split, Stream, TimeWindows, Topic, Topology, Window,
-    Windowed, WindowedGrouped,
+    Cogrouped, Grouped, GroupedTable, JoinWindows, KTable, Program, Schedule, SessionGrouped,
+    SessionWindowed, SessionWindows, SlidingGrouped, SlidingWindows, Split, Stream, TimeWindows, Topic,
+    Topology, Window, Windowed, WindowedGrouped,
 };
 
 /// What most stoat programs need.
@@ -70,8 +71,8 @@ pub mod prelude {
     pub use crate::testing::{Harness, TestDriver};
     pub use crate::{
         App, Config, Context, DispatchOrder, Emission, Emit, ErrorPolicy, JoinWindows, KeyValue, Keyed,
-        Record, RekeyOrder, SessionWindowed, SessionWindows, Shutdown, SlidingWindows, StoreError, Stream,
-        Table, TableView, TimeDomain, TimeWindows, Timer, Timers, Topic, Topology, Windowed,
+        Record, RekeyOrder, Schedule, SessionWindowed, SessionWindows, Shutdown, SlidingWindows, StoreError,
+        Stream, Table, TableView, TimeDomain, TimeWindows, Timer, Timers, Topic, Topology, Windowed,
     };
     #[cfg(feature = "kafka")]
     pub use crate::{Guarantee, KafkaConfig};

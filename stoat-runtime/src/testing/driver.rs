@@ -36,10 +36,14 @@ impl TestDriver {
         TestDriver::with_config(topology, Config::default().lanes(4))
     }
 
-    /// A driver with the given configuration. Its wall clock starts at the system's time and
-    /// moves only with [`TestDriver::advance_wall_clock`].
+    /// A driver with the given configuration. Its wall clock (the configuration's, if that is a
+    /// manual one, else one starting at the system's time) moves only with
+    /// [`TestDriver::advance_wall_clock`].
     pub fn with_config(topology: &Topology, config: Config) -> Result<TestDriver> {
-        let clock = crate::clock::Clock::manual(crate::record::now_millis());
+        let clock = match &config.clock {
+            c if c.is_manual() => c.clone(),
+            _ => crate::clock::Clock::manual(crate::record::now_millis()),
+        };
         let config = Config { worker_threads: config.worker_threads.min(2), clock: clock.clone(), ..config };
         let dead_letters = match &config.error_policy {
             crate::config::ErrorPolicy::DeadLetter(topic) => Some(topic.clone()),

@@ -9,6 +9,7 @@ mod global;
 mod nodes;
 mod program;
 mod replica;
+mod schedule;
 mod session;
 mod sliding;
 mod source;
@@ -26,6 +27,7 @@ pub(crate) use nodes::call_operator;
 pub use program::Program;
 pub(crate) use program::{ErasedState, SlotId, StateSlot};
 pub(crate) use replica::{Entry, HoldsCopy, LaneTable};
+pub use schedule::Schedule;
 pub use session::{SessionGrouped, SessionWindowed, SessionWindows};
 pub use sliding::{SlidingGrouped, SlidingWindows};
 pub(crate) use source::{Added, Batcher, SourceDecoder};
@@ -104,7 +106,12 @@ struct Graph {
     epoch_end: bool,
     /// Whether an operator has timers (epochs then end even without input).
     timers: bool,
+    /// How many scheduled sources it has.
+    schedules: usize,
 }
+
+/// The `source` of a stream that comes from no topic (a schedule's).
+const NO_SOURCE: usize = usize::MAX;
 
 /// A topology under construction. Start streams with [`Topology::stream`], then build it into a
 /// [`Program`] (the runtime does that for you).
@@ -223,7 +230,7 @@ impl Topology {
         if let Some(e) = graph.errors.first() {
             return Err(fail(e.clone()));
         }
-        if graph.sources.is_empty() {
+        if graph.sources.is_empty() && graph.schedules == 0 {
             return Err(fail("it reads no topic; start a stream with `Topology::stream`".into()));
         }
         let mut stores: Vec<crate::state::StoreSpec> = Vec::new();
@@ -342,7 +349,9 @@ impl<K: Key, V: Data> Stream<K, V> {
     /// Records that this stream's records and `other`'s meet in one node (a merge, a join, a
     /// cogroup): their sources then share one stream time.
     fn meets<K2, V2>(&self, other: &Stream<K2, V2>) {
-        lock(&self.graph).meetings.push((self.source, other.source));
+        if self.source != NO_SOURCE && other.source != NO_SOURCE {
+            lock(&self.graph).meetings.push((self.source, other.source));
+        }
     }
 
     /// Registers a re-key point whose records continue into `next`; returns its index.

@@ -4,6 +4,7 @@
 
 mod admin;
 mod config;
+mod ends;
 mod producer;
 mod restore;
 
@@ -47,6 +48,8 @@ struct Assignment {
     rewind: HashMap<String, HashMap<i32, i64>>,
     /// Per topic and partition, the offset after the last record read.
     read_to: HashMap<String, HashMap<i32, i64>>,
+    /// Sources not read for now.
+    paused: HashSet<u32>,
 }
 
 /// How a committed input offset's metadata carries its partition's time (`t=<ms>`).
@@ -56,7 +59,7 @@ const PARTITION_TIME: &str = "t=";
 pub struct KafkaLog {
     app: String,
     config: KafkaConfig,
-    consumer: BaseConsumer,
+    consumer: BaseConsumer<ends::Ends>,
     producer: BaseProducer<Tracker>,
     /// Changelog topic per store, and the store's index (the producer's delivery opaque).
     changelogs: Vec<(String, String)>,
@@ -118,8 +121,13 @@ impl KafkaLog {
         if !config.has("fetch.queue.backoff.ms") {
             consumer_cfg.set("fetch.queue.backoff.ms", "10");
         }
-        let consumer: BaseConsumer =
-            consumer_cfg.create().map_err(|e| config::creation_error("consumer", e))?;
+        // Partitions' ends for the input order (see `ends.rs`).
+        if !config.has("statistics.interval.ms") {
+            consumer_cfg.set("statistics.interval.ms", "100");
+        }
+        let consumer: BaseConsumer<ends::Ends> = consumer_cfg
+            .create_with_context(ends::Ends::default())
+            .map_err(|e| config::creation_error("consumer", e))?;
         let mut producer_cfg = config.client("producer")?;
         producer_cfg.set("enable.idempotence", "true");
         // librdkafka buffers up to 1 GiB of unsent records by default; a full, smaller queue
@@ -571,8 +579,39 @@ impl Log for KafkaLog {
         self.read_to_end(|source| sources.contains(&source))
     }
 
-    fn pause(&self, sources: &[u32], paused: bool) -> Result<()> {
+    fn lagging(&self, out: &mut Vec<(u32, u32)>) -> Result<()> {
+        out.clear();
         let assignment = self.assignment.lock().unwrap_or_else(|p| p.into_inner());
+        let ends = self.consumer.context();
+        for (topic, p) in &assignment.partitions {
+            let Some(&source) = assignment.index.get(topic) else { continue };
+            if assignment.paused.contains(&source) {
+                continue;
+            }
+            let Some(end) = ends.of(topic, *p) else { continue };
+            // Where the app is: past the last record it was handed, else where it started.
+            let read = assignment.read_to.get(topic).and_then(|r| r.get(p)).copied();
+            let at =
+                read.or((end.app >= 0).then_some(end.app)).or((end.committed >= 0).then_some(end.committed));
+            // More than one offset short: a partition read to its end may still be one short,
+            // the marker that committed its last transaction.
+            if at.is_some_and(|at| end.end > at + 1) {
+                out.push((source, (*p).max(0) as u32));
+            }
+        }
+        out.sort_unstable();
+        Ok(())
+    }
+
+    fn pause(&self, sources: &[u32], paused: bool) -> Result<()> {
+        let mut assignment = self.assignment.lock().unwrap_or_else(|p| p.into_inner());
+        for &source in sources {
+            if paused {
+                assignment.paused.insert(source);
+            } else {
+                assignment.paused.remove(&source);
+            }
+        }
         let mut list = TopicPartitionList::new();
         for (topic, p) in &assignment.partitions {
             if assignment.index.get(topic).is_some_and(|s| sources.contains(s)) {

@@ -1,0 +1,59 @@
+//! Where each input partition ends, as librdkafka's statistics report it (every 100 ms by
+//! default): its last stable offset (what a read-committed consumer can reach) and the
+//! consumer's positions. The engine waits for partitions that have records it has not been
+//! handed yet before it runs ahead of them in time (Kafka Streams waits on the same knowledge),
+//! and librdkafka has no cheaper way to tell: its cached watermarks hold the high watermark,
+//! which open transactions keep out of reach.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use rdkafka::consumer::ConsumerContext;
+use rdkafka::statistics::Statistics;
+use rdkafka::ClientContext;
+
+/// A partition's end and the consumer's positions in it, as of the last statistics.
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct End {
+    /// The offset after the last record a read-committed consumer can read.
+    pub end: i64,
+    /// The offset after the last record handed to the app, if any (-1 otherwise).
+    pub app: i64,
+    /// The group's committed offset (-1 if unknown).
+    pub committed: i64,
+}
+
+/// The consumer's context: it keeps the partitions' ends from the statistics.
+#[derive(Default)]
+pub(super) struct Ends {
+    ends: Mutex<HashMap<(String, i32), End>>,
+}
+
+impl Ends {
+    /// The last reported end of `topic`'s `partition`.
+    pub fn of(&self, topic: &str, partition: i32) -> Option<End> {
+        let ends = self.ends.lock().unwrap_or_else(|p| p.into_inner());
+        ends.get(&(topic.to_string(), partition)).copied()
+    }
+}
+
+impl ClientContext for Ends {
+    fn stats(&self, stats: Statistics) {
+        let mut ends = self.ends.lock().unwrap_or_else(|p| p.into_inner());
+        for (topic, t) in stats.topics {
+            for (_, p) in t.partitions {
+                // Partition -1 is the topic's internal "unassigned" queue.
+                if p.partition < 0 {
+                    continue;
+                }
+                let end = if p.ls_offset >= 0 { p.ls_offset } else { p.hi_offset };
+                if end >= 0 {
+                    let entry = End { end, app: p.app_offset, committed: p.committed_offset };
+                    ends.insert((topic.clone(), p.partition), entry);
+                }
+            }
+        }
+    }
+}
+
+impl ConsumerContext for Ends {}
