@@ -462,3 +462,92 @@ fn sliding_windows_follow_kafka_streams_worked_by_hand() -> stoat::Result<()> {
     }
     Ok(())
 }
+
+/// The last count per (user, window start).
+type LastCounts = BTreeMap<(String, i64), u64>;
+
+/// A tumbling count (10 s, no grace) over `records` of two partitions (partition, user, ts):
+/// the last counts, and how many records came too late.
+fn two_partition_counts(config: Config, records: &[(u32, &str, i64)]) -> stoat::Result<(LastCounts, u64)> {
+    let size = Duration::from_secs(10);
+    let topology = Topology::new("watermarks");
+    topology
+        .stream::<String, u64>("clicks")
+        .group_by_key()
+        .windowed_by(TimeWindows::of_size_with_no_grace(size))
+        .count("counts")
+        .to_with("out", TimeWindowed::new(Utf8, size), Binary::default());
+    let mut app = App::embedded(&topology, config)?;
+    let log = app.embedded_log().cloned().ok_or(stoat::Error::Runtime("no log".into()))?;
+    log.create_topic("clicks", 2);
+    let mut last = LastCounts::new();
+    for (partition, user, ts) in records {
+        log.produce_to(
+            "clicks",
+            *partition,
+            Some(user.as_bytes().to_vec()),
+            Some(1u64.to_be_bytes().to_vec()),
+            *ts,
+        )?;
+    }
+    // Dispatched in timestamp order across the partitions: 10 000, 21 000, 25 000, 12 000 (partition
+    // 1 keeps its own order), 27 000.
+    let stats = app.run_until_idle()?;
+    let codec = TimeWindowed::new(Utf8, size);
+    for (_, r) in log.read_all("out") {
+        use stoat::codec::Codec;
+        let key: Windowed<String> =
+            codec.decode(r.key.as_deref()).map_err(|e| stoat::Error::Runtime(e.to_string()))?;
+        let n = u64::from_be_bytes(r.value.as_deref().unwrap_or_default().try_into().unwrap_or_default());
+        last.insert((key.key, key.window.start), n);
+    }
+    Ok((last, stats.dropped_late))
+}
+
+#[test]
+fn watermarks_bound_out_of_orderness_and_wait_for_the_slowest_partition() -> stoat::Result<()> {
+    // Partition 0 runs ahead; partition 1 is behind, by less than 5 s.
+    let records = [(0, "a", 10_000), (0, "a", 25_000), (1, "b", 21_000), (1, "a", 12_000), (0, "a", 27_000)];
+    // Stream time (the largest timestamp) is 25 000 when 12 000 comes: [10 s, 20 s) has closed.
+    let (counts, late) = two_partition_counts(Config::default().lanes(2), &records)?;
+    assert_eq!(counts.get(&("a".to_string(), 10_000)), Some(&1));
+    assert_eq!(late, 1);
+    // A watermark (the slower partition, at 21 000, minus 5 s) is 16 000 then: still open.
+    let config = Config::default().lanes(2).watermarks(Duration::from_secs(5), Duration::from_secs(60));
+    let (counts, late) = two_partition_counts(config, &records)?;
+    assert_eq!(counts.get(&("a".to_string(), 10_000)), Some(&2));
+    assert_eq!(late, 0);
+    Ok(())
+}
+
+#[test]
+fn an_idle_partition_stops_holding_the_watermark_back() -> stoat::Result<()> {
+    let clock = stoat::clock::Clock::manual(1_000_000);
+    let config =
+        Config::default().lanes(2).watermarks(Duration::ZERO, Duration::from_secs(30)).clock(clock.clone());
+    let size = Duration::from_secs(10);
+    let topology = Topology::new("idle-partitions");
+    topology
+        .stream::<String, u64>("clicks")
+        .group_by_key()
+        .windowed_by(TimeWindows::of_size_with_no_grace(size))
+        .emit_on_window_close()
+        .count("final")
+        .to_with("out", TimeWindowed::new(Utf8, size), Binary::default());
+    let mut app = App::embedded(&topology, config)?;
+    let log = app.embedded_log().cloned().ok_or(stoat::Error::Runtime("no log".into()))?;
+    log.create_topic("clicks", 2);
+    let click = |partition: u32, ts: i64| {
+        log.produce_to("clicks", partition, Some(b"a".to_vec()), Some(1u64.to_be_bytes().to_vec()), ts)
+    };
+    click(1, 5_000)?; // partition 1 speaks once, then goes quiet
+    click(0, 8_000)?;
+    click(0, 50_000)?;
+    app.run_until_idle()?;
+    assert!(log.read_all("out").is_empty(), "partition 1 (at 5 000) holds the watermark back");
+    clock.advance(Duration::from_secs(31));
+    click(0, 51_000)?;
+    app.run_until_idle()?;
+    assert_eq!(log.read_all("out").len(), 1, "idle now: partition 0 alone closes [0, 10 s)");
+    Ok(())
+}

@@ -37,6 +37,25 @@ pub enum DispatchOrder {
     Arrival,
 }
 
+/// What event time is: what windows, stream-stream joins and stream-time timers go by.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TimeSemantics {
+    /// Kafka Streams' stream time: the largest timestamp dispatched so far from the sources
+    /// whose records meet. The default.
+    #[default]
+    StreamTime,
+    /// A watermark: the smallest, over the input partitions that are not idle, of each
+    /// partition's largest timestamp, minus `out_of_orderness`; a partition that delivers
+    /// nothing for `idle_after` (wall clock) stops holding it back until it delivers again.
+    Watermarks {
+        /// How far behind a partition's largest timestamp its records may still come.
+        out_of_orderness: Duration,
+        /// How long a silent partition holds the watermark back.
+        idle_after: Duration,
+    },
+}
+
 /// Which order records keep when they are re-keyed (`key_by`, `group_by`, re-keying operators).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -114,6 +133,8 @@ pub struct Config {
     pub max_partition_wait: Duration,
     /// The wall clock wall-clock timers follow (the system's; the test driver's own in tests).
     pub clock: crate::clock::Clock,
+    /// What event time is (default [`TimeSemantics::StreamTime`]).
+    pub time: TimeSemantics,
     /// How often aggregations emit (default [`Emission::EveryUpdate`]).
     pub emission: Emission,
     /// Which order re-keyed records keep (default [`RekeyOrder::PerKey`]).
@@ -141,6 +162,7 @@ impl Default for Config {
             dispatch_order: DispatchOrder::Timestamp,
             max_partition_wait: Duration::from_millis(500),
             clock: crate::clock::Clock::system(),
+            time: TimeSemantics::StreamTime,
             emission: Emission::EveryUpdate,
             rekey_order: RekeyOrder::PerKey,
         }
@@ -182,6 +204,12 @@ impl Config {
     /// Sets the wall clock wall-clock timers and schedules follow (a manual clock in tests).
     pub fn clock(mut self, clock: crate::clock::Clock) -> Self {
         self.clock = clock;
+        self
+    }
+    /// Event time is a watermark (see [`TimeSemantics::Watermarks`]) instead of Kafka Streams'
+    /// stream time.
+    pub fn watermarks(mut self, out_of_orderness: Duration, idle_after: Duration) -> Self {
+        self.time = TimeSemantics::Watermarks { out_of_orderness, idle_after };
         self
     }
     /// Sets how long input waits for a partition with records in the log but none fetched.

@@ -41,7 +41,7 @@ pub use stoat_macros::{operator, state};
 pub use stoat_runtime::app::{App, AppHandle};
 pub use stoat_runtime::codec;
 pub use stoat_runtime::commit::Shutdown;
-pub use stoat_runtime::config::{Config, DispatchOrder, Emission, ErrorPolicy, RekeyOrder};
+pub use stoat_runtime::config::{Config, DispatchOrder, Emission, ErrorPolicy, RekeyOrder, TimeSemantics};
 pub use stoat_runtime::error::{
     BoxError, DecodeError, EncodeError, Error, RecordLocation, Result, StoreError,
 };
@@ -72,7 +72,8 @@ pub mod prelude {
     pub use crate::{
         App, Config, Context, DispatchOrder, Emission, Emit, ErrorPolicy, JoinWindows, KeyValue, Keyed,
         Record, RekeyOrder, Schedule, SessionWindowed, SessionWindows, Shutdown, SlidingWindows, StoreError,
-        Stream, Table, TableView, TimeDomain, TimeWindows, Timer, Timers, Topic, Topology, Windowed,
+        Stream, Table, TableView, TimeDomain, TimeSemantics, TimeWindows, Timer, Timers, Topic, Topology,
+        Windowed,
     };
     #[cfg(feature = "kafka")]
     pub use crate::{Guarantee, KafkaConfig};

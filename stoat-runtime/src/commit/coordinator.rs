@@ -44,21 +44,6 @@ pub(super) struct Position {
     pub time: i64,
 }
 
-/// Stream time per source group from partition times: the largest time of the partitions of
-/// the group's sources (`i64::MIN` before any record).
-pub(super) fn stream_times(
-    groups: &[usize],
-    partition_times: impl Iterator<Item = ((u32, u32), i64)>,
-) -> Vec<i64> {
-    let mut times = vec![i64::MIN; groups.len()];
-    for ((source, _), time) in partition_times {
-        if let Some(&group) = groups.get(source as usize) {
-            times[group] = times[group].max(time);
-        }
-    }
-    times
-}
-
 /// A running topology: lanes, the state writer, and the coordinator's position in every input.
 pub struct Engine {
     pub(super) program: Arc<Program>,
@@ -74,8 +59,8 @@ pub struct Engine {
     /// The partition times committed before this run started (a partition's first position
     /// starts from its time).
     pub(super) restored_times: HashMap<(u32, u32), i64>,
-    /// Stream time per source group (indexed by the group's id, a source index).
-    pub(super) stream_times: Vec<i64>,
+    /// Event time per source group (stream time, or a watermark).
+    pub(super) time: super::event_time::EventTime,
     pub(super) assigned_at: Instant,
     /// When the last epoch's barrier started (commit cadence).
     pub(super) last_barrier: Instant,
@@ -183,7 +168,12 @@ impl Engine {
             .map(|(source, partition, time)| ((source, partition), time))
             .collect();
         let lane_source = vec![None; config.lanes];
-        let stream_times = stream_times(&program.source_groups, restored_times.iter().map(|(&k, &t)| (k, t)));
+        let time = super::event_time::EventTime::new(
+            config.time,
+            &program.source_groups,
+            restored_times.iter().map(|(&k, &t)| (k, t)),
+            config.clock.now(),
+        );
         // Global tables are read to their end before any other input (as Kafka Streams' global
         // thread bootstraps them): the other sources are paused until then.
         let (globals, held): (Vec<u32>, Vec<u32>) =
@@ -207,7 +197,7 @@ impl Engine {
             batchers,
             positions: HashMap::new(),
             restored_times,
-            stream_times,
+            time,
             assigned_at: Instant::now(),
             last_barrier: Instant::now(),
             epoch: state.committed_epoch()?,
@@ -401,10 +391,15 @@ impl Engine {
         } else {
             self.log.poll(FETCH.min(max), &mut polled)?;
         }
+        let now = self.config.clock.now();
+        for &part in self.order.lagging() {
+            self.time.pending(part, now);
+        }
+        self.time.sweep(now);
         for p in &polled {
             let s = p.source as usize;
-            let group = self.program.source_groups.get(s).copied().unwrap_or(s);
-            let stream_time = self.stream_times[group];
+            let group = self.time.group_of(p.source);
+            let stream_time = self.time.times().get(group).copied().unwrap_or(i64::MIN);
             let origin =
                 Origin { source: p.source, partition: p.partition, offset: p.record.offset, stream_time };
             let restored = &self.restored_times;
@@ -413,11 +408,12 @@ impl Engine {
                 time: restored.get(k).copied().unwrap_or(i64::MIN),
             });
             position.next_offset = p.record.offset + 1;
-            let added = self.batchers[s].add(&p.record, origin);
+            // Records dropped at the source (null keys or values, undecodable) do not move
+            // event time.
+            let event_time = &mut self.time;
+            let part = (p.source, p.partition);
+            let added = self.batchers[s].add(&p.record, origin, &mut |ts| event_time.observe(part, ts, now));
             if let Ok((Added::Lane(_) | Added::All, timestamp)) = added {
-                // Records dropped at the source (null keys or values, undecodable) do not move
-                // stream time.
-                self.stream_times[group] = stream_time.max(timestamp);
                 position.time = position.time.max(timestamp);
             }
             match added.map(|(added, _)| added) {
@@ -514,7 +510,7 @@ impl Engine {
         if !self.shared.epoch_end {
             return Ok(());
         }
-        let stream_times = Arc::new(self.stream_times.clone());
+        let stream_times = Arc::new(self.time.times().to_vec());
         loop {
             let mut released = 0;
             for (lane, tx) in self.shared.senders.iter().enumerate() {

@@ -10,6 +10,7 @@
 
 mod conflicts;
 mod coordinator;
+mod event_time;
 mod order;
 mod recovery;
 mod restore;

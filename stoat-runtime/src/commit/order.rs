@@ -106,6 +106,11 @@ pub(crate) struct InputOrder {
 }
 
 impl InputOrder {
+    /// The partitions that, as of the last fetch, have records not yet fetched.
+    pub(super) fn lagging(&self) -> &[(u32, u32)] {
+        &self.lagging
+    }
+
     /// Forgets the records at hand (the log rewinds to the committed offsets).
     pub(super) fn clear(&mut self) {
         self.merge.clear();

@@ -111,7 +111,12 @@ impl Engine {
         self.positions = self.committed.clone();
         let times = self.restored_times.iter().map(|(&k, &t)| (k, t));
         let times = times.chain(self.positions.iter().map(|(&k, p)| (k, p.time)));
-        self.stream_times = super::coordinator::stream_times(&self.program.source_groups, times);
+        self.time = super::event_time::EventTime::new(
+            self.config.time,
+            &self.program.source_groups,
+            times,
+            self.config.clock.now(),
+        );
         // The lanes' own error, if they had one, belongs to the discarded epoch.
         self.shared.take_failure();
         Ok(())

@@ -28,9 +28,15 @@ pub(crate) trait SourceDecoder: Send + Sync {
 /// Per-lane batches of decoded records of one source.
 pub(crate) trait Batcher: Send {
     /// Decodes `rec` into its lane's batch, with its timestamp (the record's, or what the
-    /// source's extractor makes of it) and `origin.stream_time` moved up to it; returns what
-    /// became of it and that timestamp, or which part failed to decode.
-    fn add(&mut self, rec: &LogRecord, origin: Origin) -> Result<(Added, i64), (&'static str, DecodeError)>;
+    /// source's extractor makes of it) and `origin.stream_time` set to `time(timestamp)` (its
+    /// group's event time with it); returns what became of it and that timestamp, or which
+    /// part failed to decode. Records dropped at the source do not reach `time`.
+    fn add(
+        &mut self,
+        rec: &LogRecord,
+        origin: Origin,
+        time: &mut dyn FnMut(i64) -> i64,
+    ) -> Result<(Added, i64), (&'static str, DecodeError)>;
     fn len(&self, lane: usize) -> usize;
     fn take(&mut self, lane: usize) -> Box<dyn Any + Send>;
 }
@@ -101,6 +107,7 @@ impl<K: Key, V: Clone + Send + 'static> Batcher for TypedBatcher<K, V> {
         &mut self,
         rec: &LogRecord,
         mut origin: Origin,
+        time: &mut dyn FnMut(i64) -> i64,
     ) -> Result<(Added, i64), (&'static str, DecodeError)> {
         let key = match self.key_codec.decode(rec.key.as_deref()) {
             Ok(key) => key,
@@ -127,7 +134,7 @@ impl<K: Key, V: Clone + Send + 'static> Batcher for TypedBatcher<K, V> {
             },
             None => rec.timestamp,
         };
-        origin.stream_time = origin.stream_time.max(timestamp);
+        origin.stream_time = time(timestamp);
         let lanes = self.bufs.len();
         if self.broadcast {
             for buf in &mut self.bufs {
