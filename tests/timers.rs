@@ -406,3 +406,19 @@ fn expiry_needs_key_scoped_state() {
     let err = topology.build().err().map(|e| e.to_string()).unwrap_or_default();
     assert!(err.contains("`stateless` has `expire_after`") && err.contains("Keyed"), "{err}");
 }
+
+#[test]
+fn the_driver_advances_stream_time_without_records() -> stoat::Result<()> {
+    let topology = reminders("timers-advance");
+    let driver = TestDriver::with_config(&topology, Config::default().lanes(3))?;
+    let events = driver.input::<String, String>("events");
+    events.enqueue_at(&"ann".into(), &"order".into(), 1_000)?;
+    driver.run()?;
+    let out = driver.output::<String, String>("out");
+    assert!(out.read_values()?.is_empty());
+    driver.advance_stream_time(10_999)?;
+    assert!(out.read_values()?.is_empty(), "due at 11 000");
+    driver.advance_stream_time(11_000)?;
+    assert_eq!(out.read_values()?, vec!["ann reminded for 11000".to_string()]);
+    Ok(())
+}

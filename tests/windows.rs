@@ -551,3 +551,26 @@ fn an_idle_partition_stops_holding_the_watermark_back() -> stoat::Result<()> {
     assert_eq!(log.read_all("out").len(), 1, "idle now: partition 0 alone closes [0, 10 s)");
     Ok(())
 }
+
+#[test]
+fn the_driver_advances_stream_time_to_close_windows() -> stoat::Result<()> {
+    let size = Duration::from_secs(10);
+    let topology = Topology::new("advance-windows");
+    topology
+        .stream::<String, u64>("clicks")
+        .group_by_key()
+        .windowed_by(TimeWindows::of_size_and_grace(size, Duration::from_secs(5)))
+        .emit_on_window_close()
+        .count("final")
+        .map(|w, n| (format!("{}@{}", w.key, w.window.start), n))
+        .to("out");
+    let driver = TestDriver::with_config(&topology, Config::default().lanes(2))?;
+    driver.input::<String, u64>("clicks").enqueue_at(&"a".into(), &1, 3_000)?;
+    driver.run()?;
+    let out = driver.output::<String, u64>("out");
+    driver.advance_stream_time(14_999)?;
+    assert!(out.read_values()?.is_empty(), "[0, 10 s) with 5 s grace closes at 15 000");
+    driver.advance_stream_time(15_000)?;
+    assert_eq!(out.read_key_values()?, vec![("a@0".to_string(), 1)]);
+    Ok(())
+}

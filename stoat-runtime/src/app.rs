@@ -263,6 +263,15 @@ impl App {
         Ok(self.stats())
     }
 
+    /// Moves event time (stream time or the watermark) of every source group on to at least
+    /// `to` and processes: windows it closes are emitted, stream-time timers it reaches fire.
+    /// Partition times committed with the input offsets do not move, so a restart goes back to
+    /// the input's own time.
+    pub fn advance_event_time(&mut self, to: i64) -> Result<RunStats> {
+        self.engine.advance_event_time(to);
+        self.run_until_idle()
+    }
+
     /// Processes until `shutdown` is triggered; then commits the open epoch and returns.
     pub fn run_until_stopped(&mut self, shutdown: &Shutdown) -> Result<RunStats> {
         self.runtime.block_on(self.engine.run_until(shutdown))?;

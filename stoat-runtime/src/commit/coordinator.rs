@@ -82,6 +82,8 @@ pub struct Engine {
     /// While global tables are read to their end at start: their sources, the others (held
     /// back), and when it began.
     bootstrap: Option<Bootstrap>,
+    /// Event time was moved by hand: the next epoch commits even without input.
+    advanced: bool,
 }
 
 /// A global-table bootstrap in progress.
@@ -211,7 +213,16 @@ impl Engine {
             retrying_since: None,
             retries: 0,
             bootstrap,
+            advanced: false,
         })
+    }
+
+    /// Moves event time of every source group on to at least `to`, as if records that late had
+    /// come (a test driver's `advance_stream_time`): windows close and timers fire by it at the
+    /// next epoch's end. Partition times committed with offsets are not moved.
+    pub fn advance_event_time(&mut self, to: i64) {
+        self.time.advance_to(to);
+        self.advanced = true;
     }
 
     /// Runs a call that may block (a log operation waiting for the broker) on tokio's blocking
@@ -359,7 +370,8 @@ impl Engine {
         self.flush_all()?;
         self.quiesce().await?;
         // With timers, an epoch without input still ends: due timers fire at its end.
-        if dispatched > 0 || trigger == Trigger::Stop || self.program.timers {
+        if dispatched > 0 || trigger == Trigger::Stop || self.program.timers || self.advanced {
+            self.advanced = false;
             self.commit(trigger).await?;
         }
         Ok(trigger)

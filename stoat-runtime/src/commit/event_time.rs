@@ -101,6 +101,13 @@ impl EventTime {
         }
     }
 
+    /// Moves every group's time on to at least `to` (a test driver advancing time by hand).
+    pub fn advance_to(&mut self, to: i64) {
+        for t in &mut self.times {
+            *t = (*t).max(to);
+        }
+    }
+
     /// Partitions that delivered nothing for the idle time stop holding their groups back.
     pub fn sweep(&mut self, now: i64) {
         let TimeSemantics::Watermarks { out_of_orderness, idle_after } = self.semantics else { return };
