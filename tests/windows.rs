@@ -574,3 +574,43 @@ fn the_driver_advances_stream_time_to_close_windows() -> stoat::Result<()> {
     assert_eq!(out.read_key_values()?, vec![("a@0".to_string(), 1)]);
     Ok(())
 }
+
+/// Final counts of 10 s windows (no grace) with at most `bound` windows waiting to close, over
+/// clicks of `users` at `ts`; returns the outputs (user@start, count) or the run's error.
+fn bounded(bound: usize, when_full: BufferFull, clicks: &[(&str, i64)]) -> stoat::Result<Vec<(String, u64)>> {
+    let topology = Topology::new("bounded");
+    topology
+        .stream::<String, u64>("clicks")
+        .group_by_key()
+        .windowed_by(TimeWindows::of_size_with_no_grace(Duration::from_secs(10)))
+        .emit_on_window_close_bounded(bound, when_full)
+        .count("final")
+        .map(|w, n| (format!("{}@{}", w.key, w.window.start), n))
+        .to("out");
+    let driver = TestDriver::with_config(&topology, Config::default().lanes(1))?;
+    let input = driver.input::<String, u64>("clicks");
+    for (user, ts) in clicks {
+        input.enqueue_at(&user.to_string(), &1, *ts)?;
+    }
+    driver.run()?;
+    driver.output::<String, u64>("out").read_key_values()
+}
+
+#[test]
+fn a_bounded_emit_on_close_buffer_stops_or_emits_early_when_full() -> stoat::Result<()> {
+    let clicks = [("a", 1_000), ("b", 2_000), ("a", 3_000), ("c", 4_000), ("c", 5_000), ("d", 25_000)];
+    // Unbounded enough: every window once, when [0, 10 s) closes (stream time 25 000).
+    let all = bounded(10, BufferFull::StopApp, &clicks)?;
+    assert_eq!(all.len(), 3, "{all:?}");
+    // Three windows wait at once (a, b, c) with room for two.
+    let err = bounded(2, BufferFull::StopApp, &clicks).err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(
+        err.contains("store `final` holds 2 windows waiting to close") && err.contains("EmitEarly"),
+        "{err}"
+    );
+    // Emitting early: when c's window opens, a's (first to close, then by key) goes early with
+    // its count so far; c's second click fits.
+    let early = bounded(2, BufferFull::EmitEarly, &clicks)?;
+    assert_eq!(early, vec![("a@0".to_string(), 2), ("b@0".to_string(), 1), ("c@0".to_string(), 2)]);
+    Ok(())
+}

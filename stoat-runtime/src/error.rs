@@ -103,6 +103,14 @@ pub enum Error {
         /// The topics the topology writes.
         known: String,
     },
+    /// A buffer of windows waiting to close is full, and its policy is to stop.
+    #[error("store `{store}` holds {limit} windows waiting to close (its bound, split over the lanes), and its policy is to stop when full: raise the bound, shorten the grace period, or emit early when full (`BufferFull::EmitEarly`)")]
+    BufferFull {
+        /// The windows' store.
+        store: String,
+        /// The bound.
+        limit: usize,
+    },
     /// A runtime task stopped unexpectedly.
     #[error("the runtime failed: {0}")]
     Runtime(String),

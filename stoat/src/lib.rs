@@ -60,7 +60,7 @@ pub use stoat_runtime::state::{KeyPrefix, KeyRef, StateSet, Store, StoreKey, Sto
 pub use stoat_runtime::stats::RunStats;
 pub use stoat_runtime::testing;
 pub use stoat_runtime::topology::{
-    Cogrouped, Grouped, GroupedTable, JoinWindows, KTable, Program, Schedule, SessionGrouped,
+    BufferFull, Cogrouped, Grouped, GroupedTable, JoinWindows, KTable, Program, Schedule, SessionGrouped,
     SessionWindowed, SessionWindows, SlidingGrouped, SlidingWindows, Split, Stream, TimeWindows, Topic,
     Topology, Window, Windowed, WindowedGrouped,
 };
@@ -70,10 +70,10 @@ pub mod prelude {
     pub use crate::codec::{Binary, Json, RawBytes, SessionWindowedCodec, Text, TimeWindowed, Unit, Utf8};
     pub use crate::testing::{Harness, TestDriver};
     pub use crate::{
-        App, Config, Context, DispatchOrder, Emission, Emit, ErrorPolicy, JoinWindows, KeyValue, Keyed,
-        Record, RekeyOrder, Schedule, SessionWindowed, SessionWindows, Shutdown, SlidingWindows, StoreError,
-        Stream, Table, TableView, TimeDomain, TimeSemantics, TimeWindows, Timer, Timers, Topic, Topology,
-        Windowed,
+        App, BufferFull, Config, Context, DispatchOrder, Emission, Emit, ErrorPolicy, JoinWindows, KeyValue,
+        Keyed, Record, RekeyOrder, Schedule, SessionWindowed, SessionWindows, Shutdown, SlidingWindows,
+        StoreError, Stream, Table, TableView, TimeDomain, TimeSemantics, TimeWindows, Timer, Timers, Topic,
+        Topology, Windowed,
     };
     #[cfg(feature = "kafka")]
     pub use crate::{Guarantee, KafkaConfig};

@@ -35,7 +35,7 @@ pub use stateless::Split;
 pub use stream_join::JoinWindows;
 pub use table::{GroupedTable, KTable};
 pub use topic::Topic;
-pub use window::{TimeWindows, Window, Windowed, WindowedGrouped};
+pub use window::{BufferFull, TimeWindows, Window, Windowed, WindowedGrouped};
 
 use std::marker::PhantomData;
 use std::sync::atomic::AtomicBool;

@@ -90,6 +90,18 @@ impl TimeWindows {
     }
 }
 
+/// What emit-on-close does when its bound on windows waiting to close is reached (Kafka
+/// Streams' `Suppressed.BufferConfig`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BufferFull {
+    /// Stop the app with [`Error::BufferFull`](crate::Error::BufferFull) (`shutDownWhenFull`).
+    StopApp,
+    /// Emit the window that would close first now, with its aggregate so far, and forget it
+    /// (`emitEarlyWhenFull`): a later record for it starts it again, so it may come out more
+    /// than once.
+    EmitEarly,
+}
+
 /// A grouped stream cut into windows, ready to aggregate (Kafka Streams'
 /// `TimeWindowedKStream`).
 pub struct WindowedGrouped<K, V> {
@@ -97,6 +109,8 @@ pub struct WindowedGrouped<K, V> {
     windows: TimeWindows,
     /// Emit each window once, when it closes (Kafka Streams' `EmitStrategy.onWindowClose()`).
     on_close: bool,
+    /// With `on_close`: at most this many windows wait to close, and what happens beyond.
+    bound: Option<(usize, BufferFull)>,
 }
 
 impl<K, V> fmt::Debug for WindowedGrouped<K, V> {
@@ -108,7 +122,12 @@ impl<K, V> fmt::Debug for WindowedGrouped<K, V> {
 impl<K: Key + StoreKey, V: Data> Grouped<K, V> {
     /// Cuts each group into `windows` for a windowed aggregation.
     pub fn windowed_by(&self, windows: TimeWindows) -> WindowedGrouped<K, V> {
-        WindowedGrouped { grouped: Grouped { stream: self.stream.alias() }, windows, on_close: false }
+        WindowedGrouped {
+            grouped: Grouped { stream: self.stream.alias() },
+            windows,
+            on_close: false,
+            bound: None,
+        }
     }
 }
 
@@ -124,6 +143,16 @@ impl<K: Key + StoreKey, V: Data> WindowedGrouped<K, V> {
     /// Windows that close in an epoch are emitted when it ends, in order of end, then key.
     pub fn emit_on_window_close(mut self) -> Self {
         self.on_close = true;
+        self
+    }
+
+    /// Like [`WindowedGrouped::emit_on_window_close`], with at most `max_windows` windows
+    /// waiting to close (split evenly over the lanes), and `when_full` beyond that. Without a
+    /// bound, waiting windows are kept in the store (on disk), as many as the grace period
+    /// lets open.
+    pub fn emit_on_window_close_bounded(mut self, max_windows: usize, when_full: BufferFull) -> Self {
+        self.on_close = true;
+        self.bound = Some((max_windows.max(1), when_full));
         self
     }
 
@@ -179,7 +208,8 @@ impl<K: Key + StoreKey, V: Data> WindowedGrouped<K, V> {
             graph.epoch_end |= self.on_close;
             graph.states.len() - 1
         };
-        let (f, windows, on_close, source) = (Arc::new(f), self.windows, self.on_close, stream.source);
+        let (f, windows, on_close, source, bound) =
+            (Arc::new(f), self.windows, self.on_close, stream.source, self.bound);
         let outlet = Arc::clone(&next.outlet);
         stream.outlet.add(Arc::new(move |lanes| {
             Box::new(WindowFoldNode {
@@ -188,7 +218,12 @@ impl<K: Key + StoreKey, V: Data> WindowedGrouped<K, V> {
                 windows,
                 f: Arc::clone(&f),
                 next: outlet.instantiate(lanes),
-                closing: on_close.then_some(Closing { source, open: None }),
+                closing: on_close.then_some(Closing {
+                    source,
+                    open: None,
+                    bound: bound.map(|(max, when)| (max.div_ceil(lanes).max(1), when)),
+                    store,
+                }),
             })
         }));
         next
@@ -214,6 +249,9 @@ struct Closing<K> {
     /// `None` until read from the store (at the first epoch end, and again after an aborted
     /// epoch).
     open: Option<OpenWindows<K>>,
+    /// This lane's share of the bound on waiting windows, and the policy beyond it.
+    bound: Option<(usize, BufferFull)>,
+    store: &'static str,
 }
 
 /// (end, encoded key) -> (key, start): open windows in the order they are emitted.
@@ -273,6 +311,13 @@ where
             return cx.operator_error(self.what, origin, e);
         }
         if let Some(closing) = &mut self.closing {
+            if closing.bound.is_some() && closing.open.is_none() {
+                // A bound needs the count of waiting windows: read them now.
+                if let Err(e) = self.load_open(cx) {
+                    return cx.operator_error(self.what, origin, e);
+                }
+            }
+            let Some(closing) = &mut self.closing else { return Ok(()) };
             if let Some(open) = &mut closing.open {
                 for (window, _) in updated {
                     let mut bytes = Vec::new();
@@ -280,7 +325,7 @@ where
                     open.insert((window.end, bytes), (key.clone(), window.start));
                 }
             }
-            return Ok(());
+            return self.enforce_bound(origin, cx);
         }
         for (window, entry) in updated {
             let record = Record {
@@ -314,7 +359,75 @@ where
 {
     /// At the epoch's end: emits (and forgets) this lane's windows that stream time has closed,
     /// in order of end, then key.
+    /// Reads this lane's windows waiting to close from the store (after a start or an aborted
+    /// epoch).
+    fn load_open(&mut self, cx: &LaneCx) -> std::result::Result<(), BoxError> {
+        let (lane, lanes, size) = (cx.lane, cx.lanes(), self.windows.size);
+        let Some(closing) = &mut self.closing else { return Ok(()) };
+        if closing.open.is_some() {
+            return Ok(());
+        }
+        let call = Call::on_states(&cx.states);
+        let mut open = std::collections::BTreeMap::new();
+        for ((key, start), _) in LaneTable::<(K, i64), Entry<A>>::read(&call, self.slot, |t| t.iter())? {
+            if lane_of(&key, lanes) == lane {
+                let mut bytes = Vec::new();
+                key.encode_key(&mut bytes);
+                open.insert((start + size, bytes), (key, start));
+            }
+        }
+        closing.open = Some(open);
+        Ok(())
+    }
+
+    /// Beyond this lane's share of the bound: stops, or emits the windows that would close
+    /// first early.
+    fn enforce_bound(&mut self, origin: crate::record::Origin, cx: &mut LaneCx) -> Result<()> {
+        let Some(closing) = &mut self.closing else { return Ok(()) };
+        let (Some((limit, when_full)), Some(open)) = (closing.bound, &mut closing.open) else {
+            return Ok(());
+        };
+        if open.len() <= limit {
+            return Ok(());
+        }
+        if when_full == BufferFull::StopApp {
+            return Err(crate::error::Error::BufferFull {
+                store: closing.store.to_string(),
+                limit: limit * cx.lanes(),
+            });
+        }
+        let lane = (cx.lane, cx.lanes());
+        let size = self.windows.size;
+        while open.len() > limit {
+            let Some(((end, _), (key, start))) = open.pop_first() else { break };
+            let id = (key, start);
+            let found = {
+                let call = Call::on_states(&cx.states);
+                LaneTable::<(K, i64), Entry<A>>::write(&call, self.slot, lane, |t| {
+                    let found = t.get(&id)?;
+                    t.delete(&id)?;
+                    Ok(found)
+                })
+            };
+            let entry = match found {
+                Ok(Some(entry)) => entry,
+                Ok(None) => continue,
+                Err(e) => return cx.operator_error(self.what, origin, e),
+            };
+            let record = Record {
+                key: Windowed { key: id.0, window: Window { start, end: start + size } },
+                value: entry.value,
+                timestamp: entry.timestamp,
+                headers: Default::default(),
+            };
+            debug_assert_eq!(end, start + size);
+            self.next.push(Envelope { record, origin }, cx)?;
+        }
+        Ok(())
+    }
+
     fn emit_closed(&mut self, cx: &mut LaneCx) -> std::result::Result<(), BoxError> {
+        self.load_open(cx)?;
         let Some(closing) = &mut self.closing else { return Ok(()) };
         let close = cx.stream_time_of(closing.source).saturating_sub(self.windows.grace);
         let (lane, lanes) = (cx.lane, cx.lanes());
@@ -322,23 +435,7 @@ where
         let mut due = Vec::new();
         {
             let call = Call::on_states(&cx.states);
-            let open = match &mut closing.open {
-                Some(open) => open,
-                None => {
-                    // Read the open windows of this lane's keys from the store.
-                    let mut open = std::collections::BTreeMap::new();
-                    for ((key, start), _) in
-                        LaneTable::<(K, i64), Entry<A>>::read(&call, self.slot, |t| t.iter())?
-                    {
-                        if lane_of(&key, lanes) == lane {
-                            let mut bytes = Vec::new();
-                            key.encode_key(&mut bytes);
-                            open.insert((start + size, bytes), (key, start));
-                        }
-                    }
-                    closing.open.insert(open)
-                }
-            };
+            let Some(open) = &mut closing.open else { return Ok(()) };
             while let Some(entry) = open.first_entry() {
                 if entry.key().0 > close {
                     break;
