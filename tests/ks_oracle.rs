@@ -158,6 +158,50 @@ fn sliding_counts_agree_with_kafka_streams() -> stoat::Result<()> {
 }
 
 #[test]
+fn sliding_and_session_windows_emitted_on_close_agree_with_kafka_streams_suppress() -> stoat::Result<()> {
+    let sliding = Topology::new("ks-sliding-final");
+    sliding
+        .stream::<String, String>("clicks")
+        .group_by_key()
+        .windowed_by_sliding(SlidingWindows::of_time_difference_and_grace(
+            Duration::from_secs(10),
+            Duration::from_secs(5),
+        ))
+        .emit_on_window_close()
+        .count("sliding")
+        .map(|w, n| (show(&w.key, w.window), Some(n.to_string())))
+        .to("sliding-final");
+    let session = Topology::new("ks-session-final");
+    session
+        .stream::<String, String>("clicks")
+        .group_by_key()
+        .windowed_by_session(SessionWindows::of_inactivity_gap_and_grace(
+            Duration::from_secs(5),
+            Duration::from_secs(2),
+        ))
+        .emit_on_window_close()
+        .count("sessions")
+        .map(|w, n| (show(&w.key, w.window), n.map(|n| n.to_string())))
+        .to("session-final");
+    for (topology, name, topic, seed) in
+        [(&sliding, "sliding_final", "sliding-final", 19), (&session, "session_final", "session-final", 21)]
+    {
+        let records = input(seed, 400, "clicks", |_| "x".into());
+        let expected = per_key(kafka_streams(name, &records));
+        assert!(expected.len() > 20, "{name}: windows {}", expected.len());
+        assert!(
+            expected.values().all(|v| v.len() == 1),
+            "{name}: Kafka Streams emits each closed window once"
+        );
+        for lanes in LANES {
+            let got = per_key(stoat(topology, &records, &[topic], lanes)?);
+            assert_eq!(got, expected, "{name}, seed {seed}, {lanes} lanes");
+        }
+    }
+    Ok(())
+}
+
+#[test]
 fn session_counts_agree_with_kafka_streams() -> stoat::Result<()> {
     let topology = Topology::new("ks-session");
     topology

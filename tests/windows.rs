@@ -614,3 +614,54 @@ fn a_bounded_emit_on_close_buffer_stops_or_emits_early_when_full() -> stoat::Res
     assert_eq!(early, vec![("a@0".to_string(), 2), ("b@0".to_string(), 1), ("c@0".to_string(), 2)]);
     Ok(())
 }
+
+#[test]
+fn sliding_and_session_windows_waiting_at_a_stop_are_emitted_once_after_a_restart() -> stoat::Result<()> {
+    let topology = Topology::new("final-restart-2");
+    let clicks = topology.stream::<String, u64>("clicks");
+    clicks
+        .group_by_key()
+        .windowed_by_sliding(SlidingWindows::of_time_difference_with_no_grace(Duration::from_secs(10)))
+        .emit_on_window_close()
+        .count("sliding")
+        .map(|w, n| (format!("{}@{}/{}", w.key, w.window.start, w.window.end), Some(n)))
+        .to("out");
+    clicks
+        .group_by_key()
+        .windowed_by_session(SessionWindows::of_inactivity_gap_with_no_grace(Duration::from_secs(5)))
+        .emit_on_window_close()
+        .count("sessions")
+        .map(|w, n| (format!("{}#{}/{}", w.key, w.window.start, w.window.end), n))
+        .to("out");
+    let log = Arc::new(stoat::log::EmbeddedLog::new(1));
+    let dir = tempfile::tempdir().map_err(|cause| stoat::Error::Io { what: "tempdir".into(), cause })?;
+    let config = |lanes| Config::default().lanes(lanes).state_dir(dir.path());
+    {
+        let mut app = App::embedded_on(&topology, config(3), log.clone())?;
+        click(&log, "a", 100_000);
+        click(&log, "a", 103_000);
+        app.run_until_idle()?;
+    }
+    let read = || -> Vec<String> {
+        let mut out: Vec<String> = log
+            .read_all("out")
+            .iter()
+            .map(|(_, r)| String::from_utf8_lossy(r.key.as_deref().unwrap_or_default()).into_owned())
+            .collect();
+        out.sort();
+        out
+    };
+    // Stream time 103 000: only [90 000, 100 000] (the first click's left window) has closed.
+    assert_eq!(read(), vec!["a@90000/100000"]);
+    {
+        let mut app = App::embedded_on(&topology, config(5), log.clone())?;
+        app.advance_event_time(200_000)?;
+        app.advance_event_time(300_000)?;
+    }
+    {
+        let mut app = App::embedded_on(&topology, config(2), log.clone())?;
+        app.advance_event_time(400_000)?;
+    }
+    assert_eq!(read(), vec!["a#100000/103000", "a@100001/110001", "a@90000/100000", "a@93000/103000"]);
+    Ok(())
+}

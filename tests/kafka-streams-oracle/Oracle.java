@@ -84,6 +84,24 @@ public class Oracle {
                     .to("sliding-counts", OUT);
                 return List.of("sliding-counts");
             }
+            case "sliding_final": {
+                b.stream("clicks", IN).groupByKey()
+                    .windowedBy(SlidingWindows.ofTimeDifferenceAndGrace(Duration.ofSeconds(10), Duration.ofSeconds(5)))
+                    .count().suppress(Suppressed.untilWindowCloses(Suppressed.BufferConfig.unbounded()))
+                    .toStream()
+                    .map((w, n) -> KeyValue.pair(show(w), n == null ? null : Long.toString(n)))
+                    .to("sliding-final", OUT);
+                return List.of("sliding-final");
+            }
+            case "session_final": {
+                b.stream("clicks", IN).groupByKey()
+                    .windowedBy(SessionWindows.ofInactivityGapAndGrace(Duration.ofSeconds(5), Duration.ofSeconds(2)))
+                    .count().suppress(Suppressed.untilWindowCloses(Suppressed.BufferConfig.unbounded()))
+                    .toStream()
+                    .map((w, n) -> KeyValue.pair(show(w), n == null ? null : Long.toString(n)))
+                    .to("session-final", OUT);
+                return List.of("session-final");
+            }
             case "session": {
                 b.stream("clicks", IN).groupByKey()
                     .windowedBy(SessionWindows.ofInactivityGapAndGrace(Duration.ofSeconds(5), Duration.ofSeconds(2)))

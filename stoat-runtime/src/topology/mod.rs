@@ -18,6 +18,7 @@ mod stream_join;
 mod table;
 mod table_join;
 mod topic;
+mod waiting;
 mod window;
 
 pub use aggregate::Grouped;

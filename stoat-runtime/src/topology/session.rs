@@ -10,12 +10,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::replica::{Entry, LaneTable};
+use super::waiting::Waiting;
 use super::window::{millis, Window};
 use super::{aggregate::claim, lock, Grouped, Stream};
 use crate::error::{BoxError, Panicked, Result};
-use crate::lane::{lane_of, LaneCx, Push};
+use crate::lane::{lane_of, LaneCx, Phase, Push};
 use crate::operator::{Call, Data, Key};
-use crate::record::{Envelope, Record};
+use crate::record::{Envelope, Origin, Record};
 use crate::state::{StoreKey, StoreValue};
 
 /// A key and its session `[start, end]` (both inclusive: the session's first and last record):
@@ -60,6 +61,8 @@ impl SessionWindows {
 pub struct SessionGrouped<K, V> {
     grouped: Grouped<K, V>,
     sessions: SessionWindows,
+    /// Emit each session once, when it closes.
+    on_close: bool,
 }
 
 impl<K, V> fmt::Debug for SessionGrouped<K, V> {
@@ -71,7 +74,7 @@ impl<K, V> fmt::Debug for SessionGrouped<K, V> {
 impl<K: Key + StoreKey, V: Data> Grouped<K, V> {
     /// Cuts each group into sessions for a session aggregation.
     pub fn windowed_by_session(&self, sessions: SessionWindows) -> SessionGrouped<K, V> {
-        SessionGrouped { grouped: Grouped { stream: self.stream.alias() }, sessions }
+        SessionGrouped { grouped: Grouped { stream: self.stream.alias() }, sessions, on_close: false }
     }
 }
 
@@ -81,6 +84,15 @@ fn session_owner<K: std::hash::Hash>(entry: &(K, i64, i64), lanes: usize) -> usi
 }
 
 impl<K: Key + StoreKey, V: Data> SessionGrouped<K, V> {
+    /// Emits each session once, with its final aggregate, when stream time has passed its end
+    /// plus the gap plus the grace period (Kafka Streams' `suppress(untilWindowCloses(..))` on
+    /// session windows), at the end of that epoch; merged sessions are never emitted (no
+    /// tombstones).
+    pub fn emit_on_window_close(mut self) -> Self {
+        self.on_close = true;
+        self
+    }
+
     /// The number of records per key and session, in the store `store`. Emits, per record,
     /// `None` for every session it merged, then the merged session's count.
     pub fn count(&self, store: &'static str) -> Stream<SessionWindowed<K>, Option<u64>> {
@@ -120,10 +132,12 @@ impl<K: Key + StoreKey, V: Data> SessionGrouped<K, V> {
                 1,
                 session_owner::<K>,
             ));
+            graph.epoch_end |= self.on_close;
             graph.states.len() - 1
         };
         let fns = Arc::new(SessionFns { aggregator, merger, init });
         let (sessions, outlet) = (self.sessions, Arc::clone(&next.outlet));
+        let (on_close, source) = (self.on_close, stream.source);
         stream.outlet.add(Arc::new(move |lanes| {
             Box::new(SessionNode {
                 what,
@@ -131,6 +145,7 @@ impl<K: Key + StoreKey, V: Data> SessionGrouped<K, V> {
                 sessions,
                 fns: Arc::clone(&fns),
                 next: outlet.instantiate(lanes),
+                closing: on_close.then(|| (source, Waiting::default())),
             })
         }));
         next
@@ -143,6 +158,9 @@ struct SessionFns<G, M, I> {
     init: I,
 }
 
+/// A session's store key: (key, end, start).
+type SessionId<K> = (K, i64, i64);
+
 /// One session aggregation on one lane.
 struct SessionNode<G, M, I, K, A> {
     what: &'static str,
@@ -150,6 +168,9 @@ struct SessionNode<G, M, I, K, A> {
     sessions: SessionWindows,
     fns: Arc<SessionFns<G, M, I>>,
     next: Box<dyn Push<SessionWindowed<K>, Option<A>>>,
+    /// With emit-on-close: a source of the stream (its group's time closes sessions) and this
+    /// lane's sessions waiting to close, by end plus gap plus grace.
+    closing: Option<(usize, Waiting<SessionId<K>>)>,
 }
 
 /// What a record does to its key's sessions: the sessions it replaces (their windows and
@@ -171,6 +192,7 @@ where
         let SessionWindows { gap, grace } = self.sessions;
         let st = origin.stream_time;
         let lane = (cx.lane, cx.lanes());
+        let final_only = self.closing.is_some();
         let merged = {
             let call = Call::on_states(&cx.states);
             let (fns, slot) = (&self.fns, self.slot);
@@ -189,7 +211,8 @@ where
                 for ((_, end, start), _) in &found {
                     window = Window { start: window.start.min(*start), end: window.end.max(*end) };
                 }
-                if !expired.is_empty() {
+                // With emit-on-close, closed sessions leave the store when emitted.
+                if !expired.is_empty() && !final_only {
                     // Sessions past retention are never found again: forget them.
                     LaneTable::<(K, i64, i64), Entry<A>>::write(&call, slot, lane, |t| {
                         expired.iter().try_for_each(|(id, _)| t.delete(id))
@@ -233,6 +256,14 @@ where
             cx.shared.stats.drop_late(1);
             return Ok(());
         };
+        if let Some((_, waiting)) = &mut self.closing {
+            let closes = |end: i64| end.saturating_add(gap).saturating_add(grace);
+            for old in replaced {
+                waiting.remove(closes(old.end), &key, old.start);
+            }
+            waiting.add(closes(window.end), &key, window.start, (key.clone(), window.end, window.start));
+            return Ok(());
+        }
         for old in replaced {
             let record = Record {
                 key: SessionWindowed { key: key.clone(), window: old },
@@ -251,6 +282,57 @@ where
         self.next.push(Envelope { record, origin }, cx)
     }
     fn flush(&mut self, cx: &mut LaneCx) -> Result<()> {
+        match (cx.phase, &mut self.closing) {
+            (Phase::Discard, Some((_, waiting))) => waiting.reset(),
+            (Phase::EpochEnd, Some(_)) => {
+                if let Err(e) = self.emit_closed(cx) {
+                    return cx.operator_error(self.what, Origin::default(), e);
+                }
+            }
+            _ => {}
+        }
         self.next.flush(cx)
+    }
+}
+
+impl<G, M, I, K: Key + StoreKey, A: Data + StoreValue> SessionNode<G, M, I, K, A> {
+    /// At the epoch's end: emits (and forgets) this lane's sessions that stream time has
+    /// closed, in order of closing, then key.
+    fn emit_closed(&mut self, cx: &mut LaneCx) -> std::result::Result<(), BoxError> {
+        let SessionWindows { gap, grace } = self.sessions;
+        let (lane, lanes) = (cx.lane, cx.lanes());
+        let Some((source, waiting)) = &mut self.closing else { return Ok(()) };
+        let source = *source;
+        let call = Call::on_states(&cx.states);
+        if !waiting.loaded() {
+            let all = LaneTable::<(K, i64, i64), Entry<A>>::read(&call, self.slot, |t| t.iter())?;
+            let mine = all.into_iter().filter(|((k, _, _), _)| lane_of(k, lanes) == lane);
+            waiting.load(
+                mine.map(|((k, end, start), _)| (end + gap + grace, k.clone(), start, (k, end, start))),
+            );
+        }
+        let due = waiting.due(cx.stream_time_of(source));
+        let mut emitted = Vec::with_capacity(due.len());
+        LaneTable::<(K, i64, i64), Entry<A>>::write(&call, self.slot, (lane, lanes), |t| {
+            for id in due {
+                if let Some(entry) = t.get(&id)? {
+                    t.delete(&id)?;
+                    emitted.push((id, entry));
+                }
+            }
+            Ok(())
+        })?;
+        let origin = Origin { source: source as u32, ..Origin::default() };
+        for ((key, end, start), entry) in emitted {
+            let record = Record {
+                key: SessionWindowed { key, window: Window { start, end } },
+                value: Some(entry.value),
+                timestamp: end,
+                headers: Default::default(),
+            };
+            cx.released += 1;
+            self.next.push(Envelope { record, origin }, cx)?;
+        }
+        Ok(())
     }
 }

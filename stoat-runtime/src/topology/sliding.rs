@@ -13,12 +13,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::replica::{Entry, LaneTable};
+use super::waiting::Waiting;
 use super::window::{millis, window_owner, Window, Windowed};
 use super::{aggregate::claim, lock, Grouped, Stream};
 use crate::error::{BoxError, Panicked, Result};
 use crate::lane::{LaneCx, Push};
 use crate::operator::{Call, Data, Key};
-use crate::record::{Envelope, Record};
+use crate::record::{Envelope, Origin, Record};
 use crate::state::{StoreKey, StoreValue};
 
 /// Windows of `size` around each record, accepting records up to `grace` late (Kafka Streams'
@@ -46,6 +47,8 @@ impl SlidingWindows {
 pub struct SlidingGrouped<K, V> {
     grouped: Grouped<K, V>,
     windows: SlidingWindows,
+    /// Emit each window once, when it closes.
+    on_close: bool,
 }
 
 impl<K, V> fmt::Debug for SlidingGrouped<K, V> {
@@ -57,11 +60,19 @@ impl<K, V> fmt::Debug for SlidingGrouped<K, V> {
 impl<K: Key + StoreKey, V: Data> Grouped<K, V> {
     /// Cuts each group into sliding windows for a windowed aggregation.
     pub fn windowed_by_sliding(&self, windows: SlidingWindows) -> SlidingGrouped<K, V> {
-        SlidingGrouped { grouped: Grouped { stream: self.stream.alias() }, windows }
+        SlidingGrouped { grouped: Grouped { stream: self.stream.alias() }, windows, on_close: false }
     }
 }
 
 impl<K: Key + StoreKey, V: Data> SlidingGrouped<K, V> {
+    /// Emits each window once, with its final aggregate, when stream time has passed its end
+    /// plus the grace period (Kafka Streams' `suppress(untilWindowCloses(..))`), at the end of
+    /// that epoch, instead of on every update.
+    pub fn emit_on_window_close(mut self) -> Self {
+        self.on_close = true;
+        self
+    }
+
     /// The number of records per key and window, in the store `store`.
     pub fn count(&self, store: &'static str) -> Stream<Windowed<K>, u64> {
         self.fold(store, "count", |_, old: Option<u64>, _| old.unwrap_or(0) + 1)
@@ -109,20 +120,38 @@ impl<K: Key + StoreKey, V: Data> SlidingGrouped<K, V> {
         }
         let slot = {
             let mut graph = lock(&stream.graph);
-            graph.states.push(LaneTable::<(K, i64), Entry<A>>::slot(
+            graph.states.push(LaneTable::<(K, i64), Slide<A>>::slot(
                 store,
                 "SlidingWindows",
                 1,
                 window_owner::<K>,
             ));
+            graph.epoch_end |= self.on_close;
             graph.states.len() - 1
         };
         let (f, windows, outlet) = (Arc::new(f), self.windows, Arc::clone(&next.outlet));
+        let (on_close, source) = (self.on_close, stream.source);
         stream.outlet.add(Arc::new(move |lanes| {
-            Box::new(SlidingNode { what, slot, windows, f: Arc::clone(&f), next: outlet.instantiate(lanes) })
+            Box::new(SlidingNode {
+                what,
+                slot,
+                windows,
+                f: Arc::clone(&f),
+                next: outlet.instantiate(lanes),
+                closing: on_close.then(|| (source, Waiting::default())),
+            })
         }));
         next
     }
+}
+
+/// A stored sliding window: its aggregate and largest timestamp, and, with emit-on-close,
+/// whether it has been emitted (it stays, as later windows are made from it).
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+struct Slide<A> {
+    value: A,
+    timestamp: i64,
+    emitted: bool,
 }
 
 /// One sliding-window aggregation on one lane.
@@ -132,6 +161,9 @@ struct SlidingNode<F, K, A> {
     windows: SlidingWindows,
     f: Arc<F>,
     next: Box<dyn Push<Windowed<K>, A>>,
+    /// With emit-on-close: a source of the stream (its group's time closes windows) and this
+    /// lane's windows waiting to close, by end.
+    closing: Option<(usize, Waiting<(K, i64)>)>,
 }
 
 /// Folds a record's value into a window's aggregate (`None`: a new window).
@@ -266,27 +298,36 @@ where
             return Ok(());
         }
         let lane = (cx.lane, cx.lanes());
+        let final_only = self.closing.is_some();
         let planned = {
             let call = Call::on_states(&cx.states);
             let (f, slot) = (&self.f, self.slot);
             (|| -> std::result::Result<Plan<A>, BoxError> {
                 let from = (ts - 2 * size).max(0);
-                let existing = LaneTable::<(K, i64), Entry<A>>::read(&call, slot, |t| {
+                let existing = LaneTable::<(K, i64), Slide<A>>::read(&call, slot, |t| {
                     t.range((key.clone(), from)..=(key.clone(), ts + 1))
                 })?;
-                let existing = existing.into_iter().map(|((_, start), e)| (start, e)).collect();
+                let existing = existing
+                    .into_iter()
+                    .map(|((_, start), e)| (start, Entry { value: e.value, timestamp: e.timestamp }))
+                    .collect();
                 let mut fold = |old: Option<A>, v: &V| {
                     Panicked::catch(|| f(&key, old, v.clone())).map_err(BoxError::from)
                 };
                 let plan = plan(existing, &value, ts, (size, close), &mut fold)?;
-                // Windows no later record can reach (it would be dropped, or fetch past them).
+                // Windows no later record can reach (it would be dropped, or fetch past them),
+                // once emitted with emit-on-close.
                 let horizon = close.saturating_sub(3 * size + 1);
-                LaneTable::<(K, i64), Entry<A>>::write(&call, slot, lane, |t| {
-                    for ((k, start), _) in t.range((key.clone(), i64::MIN)..(key.clone(), horizon))? {
-                        t.delete(&(k, start))?;
+                LaneTable::<(K, i64), Slide<A>>::write(&call, slot, lane, |t| {
+                    for ((k, start), old) in t.range((key.clone(), i64::MIN)..(key.clone(), horizon))? {
+                        if old.emitted || !final_only {
+                            t.delete(&(k, start))?;
+                        }
                     }
                     for (start, entry) in &plan.writes {
-                        t.put((key.clone(), *start), entry.clone())?;
+                        let slide =
+                            Slide { value: entry.value.clone(), timestamp: entry.timestamp, emitted: false };
+                        t.put((key.clone(), *start), slide)?;
                     }
                     Ok(())
                 })?;
@@ -300,6 +341,12 @@ where
         if plan.late > 0 {
             cx.shared.stats.drop_late(plan.late);
         }
+        if let Some((_, waiting)) = &mut self.closing {
+            for (start, _) in plan.writes {
+                waiting.add(start + size, &key, start, (key.clone(), start));
+            }
+            return Ok(());
+        }
         for (start, entry) in plan.writes {
             let record = Record {
                 key: Windowed { key: key.clone(), window: Window { start, end: start + size } },
@@ -312,6 +359,59 @@ where
         Ok(())
     }
     fn flush(&mut self, cx: &mut LaneCx) -> Result<()> {
+        match (cx.phase, &mut self.closing) {
+            (crate::lane::Phase::Discard, Some((_, waiting))) => waiting.reset(),
+            (crate::lane::Phase::EpochEnd, Some(_)) => {
+                if let Err(e) = self.emit_closed(cx) {
+                    return cx.operator_error(self.what, Origin::default(), e);
+                }
+            }
+            _ => {}
+        }
         self.next.flush(cx)
+    }
+}
+
+impl<F, K: Key + StoreKey, A: Data + StoreValue> SlidingNode<F, K, A> {
+    /// At the epoch's end: emits (and forgets) this lane's windows that stream time has closed
+    /// (their end is before it minus grace), in order of end, then key.
+    fn emit_closed(&mut self, cx: &mut LaneCx) -> std::result::Result<(), BoxError> {
+        let SlidingWindows { size, grace } = self.windows;
+        let (lane, lanes) = (cx.lane, cx.lanes());
+        let Some((source, waiting)) = &mut self.closing else { return Ok(()) };
+        let source = *source;
+        let call = Call::on_states(&cx.states);
+        if !waiting.loaded() {
+            let all = LaneTable::<(K, i64), Slide<A>>::read(&call, self.slot, |t| t.iter())?;
+            let mine =
+                all.into_iter().filter(|((k, _), s)| !s.emitted && crate::lane::lane_of(k, lanes) == lane);
+            waiting.load(mine.map(|((k, start), _)| (start + size, k.clone(), start, (k, start))));
+        }
+        // A window takes records while its end is at least stream time minus grace.
+        let close = cx.stream_time_of(source).saturating_sub(grace);
+        let due = waiting.due(close.saturating_sub(1));
+        let mut emitted = Vec::with_capacity(due.len());
+        LaneTable::<(K, i64), Slide<A>>::write(&call, self.slot, (lane, lanes), |t| {
+            for id in due {
+                if let Some(slide) = t.get(&id)? {
+                    // Kept (marked): later windows of the key are made from it.
+                    t.put(id.clone(), Slide { emitted: true, ..slide.clone() })?;
+                    emitted.push((id, slide));
+                }
+            }
+            Ok(())
+        })?;
+        let origin = Origin { source: source as u32, ..Origin::default() };
+        for ((key, start), entry) in emitted {
+            let record = Record {
+                key: Windowed { key, window: Window { start, end: start + size } },
+                value: entry.value,
+                timestamp: entry.timestamp,
+                headers: Default::default(),
+            };
+            cx.released += 1;
+            self.next.push(Envelope { record, origin }, cx)?;
+        }
+        Ok(())
     }
 }
