@@ -47,37 +47,47 @@ impl<K: Key, V: Data> Stream<K, V> {
     }
 }
 
+/// `count`, `reduce` and `aggregate` of a grouping in terms of its `fold`, whose outputs are
+/// keyed by `$out` (the key, or the key and its window); `$per` says what each aggregate covers.
+macro_rules! fold_shorthands {
+    ($out:ty, $per:literal) => {
+        #[doc = concat!("The number of records per key", $per, ", in the store `store`; emits the new count on every record (Kafka Streams' `count().toStream()`).")]
+        pub fn count(&self, store: &'static str) -> Stream<$out, u64> {
+            self.fold(store, "count", |_, old: Option<u64>, _| old.unwrap_or(0) + 1)
+        }
+
+        #[doc = concat!("Combines each key's values", $per, " with `f(aggregate, value)`, starting from the first value; emits the new aggregate on every record.")]
+        pub fn reduce(
+            &self,
+            store: &'static str,
+            f: impl Fn(V, V) -> V + Send + Sync + 'static,
+        ) -> Stream<$out, V>
+        where
+            V: StoreValue,
+        {
+            self.fold(store, "reduce", move |_, old: Option<V>, value| match old {
+                Some(acc) => f(acc, value),
+                None => value,
+            })
+        }
+
+        #[doc = concat!("Folds each key's values", $per, ": `init()` to start, then `f(key, value, aggregate)`; emits the new aggregate on every record.")]
+        pub fn aggregate<A: Data + StoreValue>(
+            &self,
+            store: &'static str,
+            init: impl Fn() -> A + Send + Sync + 'static,
+            f: impl Fn(&K, V, A) -> A + Send + Sync + 'static,
+        ) -> Stream<$out, A> {
+            self.fold(store, "aggregate", move |key, old: Option<A>, value| {
+                f(key, value, old.unwrap_or_else(&init))
+            })
+        }
+    };
+}
+pub(super) use fold_shorthands;
+
 impl<K: Key + StoreKey, V: Data> Grouped<K, V> {
-    /// The number of records per key, in the store `store`: emits the new count on every record
-    /// (Kafka Streams' `count().toStream()`).
-    pub fn count(&self, store: &'static str) -> Stream<K, u64> {
-        self.fold(store, "count", |_, old: Option<u64>, _| old.unwrap_or(0) + 1)
-    }
-
-    /// Combines each key's values with `f(aggregate, value)`, starting from its first value;
-    /// emits the new aggregate on every record.
-    pub fn reduce(&self, store: &'static str, f: impl Fn(V, V) -> V + Send + Sync + 'static) -> Stream<K, V>
-    where
-        V: StoreValue,
-    {
-        self.fold(store, "reduce", move |_, old: Option<V>, value| match old {
-            Some(acc) => f(acc, value),
-            None => value,
-        })
-    }
-
-    /// Folds each key's values into an aggregate: `init()` for a new key, then
-    /// `f(key, value, aggregate)`; emits the new aggregate on every record.
-    pub fn aggregate<A: Data + StoreValue>(
-        &self,
-        store: &'static str,
-        init: impl Fn() -> A + Send + Sync + 'static,
-        f: impl Fn(&K, V, A) -> A + Send + Sync + 'static,
-    ) -> Stream<K, A> {
-        self.fold(store, "aggregate", move |key, old: Option<A>, value| {
-            f(key, value, old.unwrap_or_else(&init))
-        })
-    }
+    fold_shorthands!(K, "");
 
     pub(super) fn fold<A: Data + StoreValue>(
         &self,

@@ -11,8 +11,9 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::aggregate::{claim, fold_shorthands};
 use super::replica::{Entry, LaneTable};
-use super::{aggregate::claim, lock, Grouped, Stream};
+use super::{lock, Grouped, Stream};
 use crate::error::{BoxError, Panicked, Result};
 use crate::lane::{lane_of, LaneCx, Phase, Push};
 use crate::operator::{Call, Data, Key};
@@ -156,39 +157,7 @@ impl<K: Key + StoreKey, V: Data> WindowedGrouped<K, V> {
         self
     }
 
-    /// The number of records per key and window, in the store `store`; emits the window's new
-    /// count on every record.
-    pub fn count(&self, store: &'static str) -> Stream<Windowed<K>, u64> {
-        self.fold(store, "count", |_, old: Option<u64>, _| old.unwrap_or(0) + 1)
-    }
-
-    /// Combines each key's values per window with `f(aggregate, value)`.
-    pub fn reduce(
-        &self,
-        store: &'static str,
-        f: impl Fn(V, V) -> V + Send + Sync + 'static,
-    ) -> Stream<Windowed<K>, V>
-    where
-        V: StoreValue,
-    {
-        self.fold(store, "reduce", move |_, old: Option<V>, value| match old {
-            Some(acc) => f(acc, value),
-            None => value,
-        })
-    }
-
-    /// Folds each key's values per window: `init()` for a new window, then
-    /// `f(key, value, aggregate)`.
-    pub fn aggregate<A: Data + StoreValue>(
-        &self,
-        store: &'static str,
-        init: impl Fn() -> A + Send + Sync + 'static,
-        f: impl Fn(&K, V, A) -> A + Send + Sync + 'static,
-    ) -> Stream<Windowed<K>, A> {
-        self.fold(store, "aggregate", move |key, old: Option<A>, value| {
-            f(key, value, old.unwrap_or_else(&init))
-        })
-    }
+    fold_shorthands!(Windowed<K>, " and window");
 
     fn fold<A: Data + StoreValue>(
         &self,
