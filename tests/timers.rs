@@ -315,7 +315,8 @@ fn timers_without_an_on_timer_method_are_refused_when_the_topology_is_built() {
     assert!(err.contains("`sets_but_never_fires` takes `Timers`") && err.contains("#[on_timer]"), "{err}");
 }
 
-/// Counts each user's events; a user not seen for 10 s of stream time starts again from 1.
+/// Counts each user's events (a write each); a user not seen for 10 s of stream time starts
+/// again from 1.
 #[stoat::operator(expire_after = "10s")]
 fn visits(#[key] _user: &String, _event: String, count: &mut Keyed<u64>) -> Result<u64, StoreError> {
     let n = count.get()?.unwrap_or(0) + 1;
@@ -324,7 +325,7 @@ fn visits(#[key] _user: &String, _event: String, count: &mut Keyed<u64>) -> Resu
 }
 
 #[test]
-fn key_scoped_state_expires_after_its_key_is_not_seen_for_a_while() -> stoat::Result<()> {
+fn key_scoped_state_expires_after_it_is_not_written_for_a_while() -> stoat::Result<()> {
     let topology = Topology::new("expiry");
     topology.stream::<String, String>("events").process(visits {}).to("out");
     for lanes in LANES {
@@ -420,5 +421,28 @@ fn the_driver_advances_stream_time_without_records() -> stoat::Result<()> {
     assert!(out.read_values()?.is_empty(), "due at 11 000");
     driver.advance_stream_time(11_000)?;
     assert_eq!(out.read_values()?, vec!["ann reminded for 11000".to_string()]);
+    Ok(())
+}
+
+/// Keeps a balance; `peek` reads it without writing, which does not make it live longer.
+#[stoat::operator(expire_after = "10s")]
+fn balance(#[key] _user: &String, op: String, stored: &mut Keyed<i64>) -> Result<i64, StoreError> {
+    if op == "set" {
+        stored.set(1)?;
+    }
+    Ok(stored.get()?.unwrap_or(-1))
+}
+
+#[test]
+fn state_expires_counting_from_its_last_write_not_its_last_read() -> stoat::Result<()> {
+    let topology = Topology::new("expiry-writes");
+    topology.stream::<String, String>("ops").process(balance {}).to("out");
+    let driver = TestDriver::with_config(&topology, Config::default().lanes(2))?;
+    let ops = driver.input::<String, String>("ops");
+    for (op, at) in [("set", 0), ("peek", 8_000), ("peek", 9_999), ("peek", 10_000)] {
+        ops.enqueue_at(&"u".into(), &op.into(), at)?;
+    }
+    driver.run()?;
+    assert_eq!(driver.output::<String, i64>("out").read_values()?, vec![1, 1, 1, -1]);
     Ok(())
 }

@@ -13,7 +13,7 @@ pub(crate) struct Args {
     pub name: Option<LitStr>,
     pub krate: Option<syn::Path>,
     pub version: Option<u32>,
-    /// `expire_after = "30m"`: the key-scoped state of a key not seen for that long is deleted.
+    /// `expire_after = "30m"`: key-scoped state not written for that long is deleted.
     pub expire_after: Option<(i64, proc_macro2::Span)>,
     /// `expire_on = "wall_clock"` (default `"stream_time"`).
     pub expire_on_wall_clock: Option<bool>,
@@ -166,7 +166,7 @@ pub(crate) struct Operator {
     pub krate: syn::Path,
     /// The schema version of its `Keyed` store.
     pub version: u32,
-    /// `(ms, wall clock)`: its key-scoped state expires after that long without the key.
+    /// `(ms, wall clock)`: its key-scoped state expires after that long without a write.
     pub expiry: Option<(i64, bool)>,
     pub key: Option<Arg>,
     pub input: Arg,

@@ -28,6 +28,8 @@ use crate::topology::{ErasedState, SlotId, StateSlot};
 /// ```
 pub struct Keyed<V> {
     store: Box<dyn CurrentKey<V>>,
+    /// Written (set or deleted) since the runtime last asked (state expiry counts from writes).
+    written: bool,
 }
 
 impl<V> std::fmt::Debug for Keyed<V> {
@@ -43,10 +45,12 @@ impl<V: StoreValue> Keyed<V> {
     }
     /// Sets the current key's value.
     pub fn set(&mut self, value: V) -> Result<(), StoreError> {
+        self.written = true;
         self.store.set(value)
     }
     /// Deletes the current key's value (a tombstone in the changelog).
     pub fn delete(&mut self) -> Result<(), StoreError> {
+        self.written = true;
         self.store.delete()
     }
     /// The store's name.
@@ -132,6 +136,9 @@ impl<V: 'static> ErasedState for Keyed<V> {
         }
         Ok(())
     }
+    fn take_written(&mut self) -> bool {
+        std::mem::take(&mut self.written)
+    }
 }
 
 /// The registering operator's `Keyed` slot: its store, named after it, keyed by `K`.
@@ -152,7 +159,7 @@ fn register<K: StoreKey + Key, V: StoreValue>(
         StateSlot::custom(id, vec![spec], move |env: &StateEnv| {
             let table = <Table<K, V> as Store>::open(env, name)?;
             let store: Box<dyn CurrentKey<V>> = Box::new(KeyedTable { table, key: None });
-            Ok(Box::new(Keyed { store }) as Box<dyn ErasedState>)
+            Ok(Box::new(Keyed { store, written: false }) as Box<dyn ErasedState>)
         })
     };
     registry.slot(id, make, mutable, "Keyed")

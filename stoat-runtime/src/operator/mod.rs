@@ -111,7 +111,7 @@ pub trait Operator<K, V, M>: sealed::Sealed + Send + Sync + 'static {
     const TIMERS: bool = false;
 
     /// `#[stoat::operator(expire_after = .., expire_on = ..)]`: after how long (ms) without a
-    /// record, on which clock, a key's key-scoped state is deleted.
+    /// write, on which clock, a key's key-scoped state is deleted.
     #[doc(hidden)]
     const EXPIRY: Option<(i64, TimeDomain)> = None;
 

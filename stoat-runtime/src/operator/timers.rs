@@ -148,14 +148,18 @@ impl Timers {
         self.inner.take_due(only, now, lane)
     }
 
-    /// Sets `key`'s state expiry to `at` (replacing its previous one).
-    pub(crate) fn expire_at(
+    /// Points the timers at `key` (the operator's key type), with the call's times.
+    pub(crate) fn enter(&mut self, key: &dyn Any, now: (i64, i64)) -> bool {
+        self.inner.set_key(key, now)
+    }
+
+    /// Sets the current key's state expiry to `at` (replacing its previous one).
+    pub(crate) fn expire_current(
         &mut self,
-        key: &dyn Any,
         at: (TimeDomain, i64),
         lane: (usize, usize),
     ) -> Result<(), StoreError> {
-        self.inner.expire_at(key, at, lane)
+        self.inner.expire_current(at, lane)
     }
 
     /// Forgets the index (the aborted epoch's changes are gone).
@@ -171,12 +175,7 @@ trait CurrentTimers: Send {
     fn now(&self) -> (i64, i64);
     fn set(&mut self, domain: TimeDomain, time: i64, on: bool) -> Result<(), StoreError>;
     fn pending(&self) -> Result<Vec<(TimeDomain, i64)>, StoreError>;
-    fn expire_at(
-        &mut self,
-        key: &dyn Any,
-        at: (TimeDomain, i64),
-        lane: (usize, usize),
-    ) -> Result<(), StoreError>;
+    fn expire_current(&mut self, at: (TimeDomain, i64), lane: (usize, usize)) -> Result<(), StoreError>;
     fn key_due(&mut self, key: &dyn Any, st: i64, lane: (usize, usize)) -> Result<bool, StoreError>;
     fn take_due(
         &mut self,
@@ -411,16 +410,9 @@ impl<K: StoreKey + Key> CurrentTimers for TimerTable<K> {
             .map(|(kind, time)| (kind.domain, time))
             .collect())
     }
-    fn expire_at(
-        &mut self,
-        key: &dyn Any,
-        at: (TimeDomain, i64),
-        lane: (usize, usize),
-    ) -> Result<(), StoreError> {
-        match key.downcast_ref::<K>() {
-            Some(key) => TimerTable::expire_at(self, key, at, lane),
-            None => Ok(()),
-        }
+    fn expire_current(&mut self, at: (TimeDomain, i64), lane: (usize, usize)) -> Result<(), StoreError> {
+        let key = self.key()?.clone();
+        TimerTable::expire_at(self, &key, at, lane)
     }
     fn key_due(&mut self, key: &dyn Any, st: i64, lane: (usize, usize)) -> Result<bool, StoreError> {
         match key.downcast_ref::<K>() {

@@ -172,23 +172,46 @@ impl<O: Operator<K, V, M>, K: Send + 'static, V: Send + 'static, M: 'static> Pus
         self.ctx.lane = cx.lane;
         self.ctx.lanes = cx.lanes();
         self.ctx.headers = std::mem::take(&mut record.headers);
-        if let (Some((after, domain)), Some(slot)) = (O::EXPIRY, O::timers(&self.slots)) {
-            // The key is seen: its state now expires `after` from here.
-            let now = match domain {
-                crate::operator::TimeDomain::StreamTime => self.ctx.stream_time,
-                crate::operator::TimeDomain::WallClock => self.ctx.wall_clock,
-            };
-            let lane = (cx.lane, cx.lanes());
-            let key: &dyn std::any::Any = &record.key;
-            if let Err(e) =
-                Self::with_timers(slot, cx, |t| t.expire_at(key, (domain, now.saturating_add(after)), lane))
-            {
-                return cx.operator_error(O::NAME, origin, e);
+        // With expiry: the timers hold the record's key, to count its state's life from a write.
+        let expiry = match (O::EXPIRY, O::timers(&self.slots)) {
+            (Some((after, domain)), Some(slot)) => {
+                let now = match domain {
+                    crate::operator::TimeDomain::StreamTime => self.ctx.stream_time,
+                    crate::operator::TimeDomain::WallClock => self.ctx.wall_clock,
+                };
+                let times = (self.ctx.stream_time, self.ctx.wall_clock);
+                let key: &dyn std::any::Any = &record.key;
+                if let Err(e) = Self::with_timers(slot, cx, |t| Ok(t.enter(key, times))) {
+                    return cx.operator_error(O::NAME, origin, e);
+                }
+                for &s in self.expiring.iter() {
+                    if let Some(state) = cx.states.get(s) {
+                        state.borrow_mut().take_written();
+                    }
+                }
+                Some((slot, (domain, now.saturating_add(after))))
             }
-        }
+            _ => None,
+        };
         let result = call_operator(&*self.op, &self.slots, record, &self.ctx, &cx.states, &mut self.out);
         if let Err(e) = result {
             return cx.operator_error(O::NAME, origin, e);
+        }
+        if let Some((slot, at)) = expiry {
+            // Written: the key's state now expires `after` from here.
+            // Every slot's flag is taken (and so cleared), written or not.
+            let mut written = false;
+            for &s in self.expiring.iter() {
+                if let Some(state) = cx.states.get(s) {
+                    written |= state.borrow_mut().take_written();
+                }
+            }
+            if written {
+                let lane = (cx.lane, cx.lanes());
+                if let Err(e) = Self::with_timers(slot, cx, |t| t.expire_current(at, lane)) {
+                    return cx.operator_error(O::NAME, origin, e);
+                }
+            }
         }
         for emitted in self.out.out.drain(..) {
             let record = self.ctx.complete(emitted);

@@ -22,6 +22,11 @@ pub(crate) trait ErasedState: Send {
     fn expire_key(&mut self, _key: &dyn Any) -> Result<(), StoreError> {
         Ok(())
     }
+    /// Whether an operator wrote it since the last call (and forgets that): key-scoped state
+    /// expires counting from its last write.
+    fn take_written(&mut self) -> bool {
+        false
+    }
 }
 
 impl<S: StateSet> ErasedState for S {
