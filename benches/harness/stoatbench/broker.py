@@ -24,6 +24,11 @@ class Broker:
         self.dir = tempfile.mkdtemp(prefix="stoatbench-kafka-")
         self.port, ctrl = free_port(), free_port()
         subprocess.run(["bash", SCRIPT, "single", self.dir, str(self.port), str(ctrl)], check=True)
+        # The workloads' event times are fixed (the windowed one starts in 2023): with the
+        # default 7-day retention the broker deleted the preloaded input at its first retention
+        # check, 5 minutes in, and every later run found nothing to read.
+        with open(os.path.join(self.dir, "server.properties"), "a") as f:
+            f.write("log.retention.ms=-1\n")
         env = dict(os.environ, STOAT_KAFKA_HEAP="-Xms1g -Xmx1g", STOAT_KAFKA_JIT="")
         self.runner = subprocess.Popen(["bash", SCRIPT, "run", self.dir, str(os.getpid())], env=env,
                                        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
