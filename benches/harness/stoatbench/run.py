@@ -330,8 +330,8 @@ def run_tier(tier, out_dir, seed=42, workloads=None, modes=("eos", "alo"), scale
 
 
 def merge_earlier(out_dir, tier, runs):
-    """A run of some workloads keeps the tier's earlier results of the others (each run says
-    when it ran), so BENCHMARKS.md always covers every workload."""
+    """A run of some workloads and guarantees keeps the tier's earlier results of the others
+    (each run says when it ran), so BENCHMARKS.md always covers every workload and guarantee."""
     path = os.path.join(out_dir, "%s-latest.json" % tier)
     now = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
     for r in runs:
@@ -341,9 +341,9 @@ def merge_earlier(out_dir, tier, runs):
             earlier = json.load(f)
     except (OSError, ValueError):
         return runs
-    fresh = {r["workload"] for r in runs}
+    fresh = {(r["workload"], r["mode"]) for r in runs}
     kept = [dict(r, date=r.get("date", earlier.get("date"))) for r in earlier.get("runs", [])
-            if r["workload"] not in fresh]
+            if (r["workload"], r["mode"]) not in fresh]
     return kept + runs
 
 

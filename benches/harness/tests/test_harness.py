@@ -127,16 +127,21 @@ def test_join_verifier_catches_wrong_customers_duplicates_and_losses():
     assert not ok and "expected" in why
 
 
-def test_a_run_of_some_workloads_keeps_the_earlier_results_of_the_others(tmp_path):
+def test_a_run_of_some_workloads_and_guarantees_keeps_the_earlier_results_of_the_others(tmp_path):
     import json
 
     from stoatbench.run import merge_earlier
 
-    earlier = {"date": "2026-01-01", "runs": [{"workload": "stateless", "x": 1}, {"workload": "join", "x": 2}]}
+    earlier = {"date": "2026-01-01", "runs": [
+        {"workload": "stateless", "mode": "eos", "x": 1},
+        {"workload": "join", "mode": "eos", "x": 2},
+        {"workload": "join", "mode": "alo", "x": 4},
+    ]}
     (tmp_path / "quick-latest.json").write_text(json.dumps(earlier))
-    merged = merge_earlier(str(tmp_path), "quick", [{"workload": "join", "x": 3}])
-    assert [(r["workload"], r["x"]) for r in merged] == [("stateless", 1), ("join", 3)]
-    assert merged[0]["date"] == "2026-01-01" and merged[1]["date"] != "2026-01-01"
+    merged = merge_earlier(str(tmp_path), "quick", [{"workload": "join", "mode": "eos", "x": 3}])
+    assert [(r["workload"], r["mode"], r["x"]) for r in merged] == [
+        ("stateless", "eos", 1), ("join", "alo", 4), ("join", "eos", 3)]
+    assert merged[0]["date"] == "2026-01-01" and merged[2]["date"] != "2026-01-01"
 
 
 def test_windowed_verifier_catches_duplicates_losses_and_wrong_counts():
