@@ -446,3 +446,19 @@ fn state_expires_counting_from_its_last_write_not_its_last_read() -> stoat::Resu
     assert_eq!(driver.output::<String, i64>("out").read_values()?, vec![1, 1, 1, -1]);
     Ok(())
 }
+
+#[test]
+fn an_idle_topology_with_timers_commits_only_epochs_that_change_something() -> stoat::Result<()> {
+    let topology = reminders("timers-idle");
+    let driver = TestDriver::with_config(&topology, Config::default().lanes(2))?;
+    driver.input::<String, String>("events").enqueue_at(&"ann".into(), &"order".into(), 1_000)?;
+    let busy = driver.run()?.epochs;
+    for _ in 0..5 {
+        driver.run()?;
+    }
+    assert_eq!(driver.stats().epochs, busy, "nothing due: no empty epochs committed");
+    driver.advance_stream_time(11_000)?;
+    assert_eq!(driver.stats().epochs, busy + 1, "the reminder fired: one epoch");
+    assert_eq!(driver.output::<String, String>("out").read_values()?.len(), 1);
+    Ok(())
+}

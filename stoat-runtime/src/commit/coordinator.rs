@@ -368,11 +368,13 @@ impl Engine {
             }
         };
         self.flush_all()?;
-        self.quiesce().await?;
-        // With timers, an epoch without input still ends: due timers fire at its end.
+        let released = self.quiesce().await?;
+        // With timers, an epoch without input still ends: due timers fire at its end. If that
+        // released nothing and changed no state, there is nothing to commit.
         if dispatched > 0 || trigger == Trigger::Stop || self.program.timers || self.advanced {
             self.advanced = false;
-            self.commit(trigger).await?;
+            let skip_if_unchanged = dispatched == 0 && trigger != Trigger::Stop && released == 0;
+            self.commit(trigger, skip_if_unchanged).await?;
         }
         Ok(trigger)
     }
@@ -517,12 +519,15 @@ impl Engine {
     /// holding their outputs, windows emitted when they close), has every lane run them with the
     /// epoch's stream times and waits for what they set off, until a round releases nothing (one
     /// aggregation's outputs may feed another's).
-    async fn quiesce(&mut self) -> Result<()> {
+    /// Waits until the epoch's work is done, and, where nodes act at its end, until their rounds
+    /// release nothing more; returns how many records those rounds released.
+    async fn quiesce(&mut self) -> Result<usize> {
         self.wait_until(|shared| shared.budget.in_flight() == 0).await?;
         if !self.shared.epoch_end {
-            return Ok(());
+            return Ok(0);
         }
         let stream_times = Arc::new(self.time.times().to_vec());
+        let mut total = 0;
         loop {
             let mut released = 0;
             for (lane, tx) in self.shared.senders.iter().enumerate() {
@@ -532,13 +537,14 @@ impl Engine {
                 released += wait.await.map_err(|_| stopped())??;
             }
             self.wait_until(|shared| shared.budget.in_flight() == 0).await?;
+            total += released;
             if released == 0 {
-                return Ok(());
+                return Ok(total);
             }
         }
     }
 
-    async fn commit(&mut self, trigger: Trigger) -> Result<()> {
+    async fn commit(&mut self, trigger: Trigger, skip_if_unchanged: bool) -> Result<()> {
         let started = Instant::now();
         self.last_barrier = started;
         let mut deltas = Vec::new();
@@ -559,6 +565,10 @@ impl Engine {
             super::conflicts::check(&deltas, &lane_of_delta)?;
         }
         self.check()?;
+        if skip_if_unchanged && deltas.is_empty() {
+            // An epoch without input, outputs or state changes (timers checked, none due).
+            return Ok(());
+        }
         let sealed_at = started.elapsed();
         let offsets: Vec<CommitOffset> = self
             .positions
