@@ -462,3 +462,32 @@ fn an_idle_topology_with_timers_commits_only_epochs_that_change_something() -> s
     assert_eq!(driver.output::<String, String>("out").read_values()?.len(), 1);
     Ok(())
 }
+
+/// A timer method that sets its own timer again at the same time, and emits: it would fire in
+/// every round of the epoch's end.
+struct Restless;
+
+#[stoat::operator]
+impl Restless {
+    fn start(&self, #[key] _user: &String, at: u64, timers: &mut Timers) -> Result<Option<u64>, StoreError> {
+        timers.at(at as i64)?;
+        Ok(None)
+    }
+
+    #[on_timer]
+    fn again(&self, #[key] _user: &String, timer: Timer, timers: &mut Timers) -> Result<u64, StoreError> {
+        timers.at(timer.time())?;
+        Ok(1)
+    }
+}
+
+#[test]
+fn a_timer_that_keeps_firing_at_an_epochs_end_is_an_error_not_a_hang() -> stoat::Result<()> {
+    let topology = Topology::new("timers-restless");
+    topology.stream::<String, u64>("in").process(Restless).to("out");
+    let driver = TestDriver::with_config(&topology, Config::default().lanes(1))?;
+    driver.input::<String, u64>("in").enqueue_at(&"a".into(), &5, 10)?;
+    let err = driver.run().err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(err.contains("did not settle") && err.contains("#[on_timer]"), "{err}");
+    Ok(())
+}

@@ -28,6 +28,10 @@ use crate::topology::{Added, Batcher};
 /// Records taken from the log per poll.
 pub(super) const FETCH: usize = 2048;
 
+/// Release rounds at an epoch's end beyond which it is an error (records released at the end
+/// of an epoch can release others, through chained aggregations or timers, but not forever).
+const MAX_END_ROUNDS: usize = 1_000;
+
 /// How often the coordinator asks the log to pick up new input partitions.
 pub(super) const REASSIGN_EVERY: Duration = Duration::from_secs(5);
 
@@ -528,7 +532,13 @@ impl Engine {
         }
         let stream_times = Arc::new(self.time.times().to_vec());
         let mut total = 0;
-        loop {
+        for round in 0.. {
+            if round == MAX_END_ROUNDS {
+                return Err(Error::Runtime(format!(
+                    "the end of epoch {} did not settle after {MAX_END_ROUNDS} rounds: something keeps releasing records when an epoch ends (an `#[on_timer]` method that sets a timer at or before the time it handles, and emits, fires again in every round)",
+                    self.epoch + 1
+                )));
+            }
             let mut released = 0;
             for (lane, tx) in self.shared.senders.iter().enumerate() {
                 let (reply, wait) = oneshot::channel();
@@ -539,9 +549,10 @@ impl Engine {
             self.wait_until(|shared| shared.budget.in_flight() == 0).await?;
             total += released;
             if released == 0 {
-                return Ok(total);
+                break;
             }
         }
+        Ok(total)
     }
 
     async fn commit(&mut self, trigger: Trigger, skip_if_unchanged: bool) -> Result<()> {
