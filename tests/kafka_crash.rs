@@ -350,7 +350,7 @@ fn sigkill_during_a_table_aggregation_and_joins_loses_and_duplicates_nothing() {
     assert_eq!(
         seen.len(),
         expected_windows.len(),
-        "every closed window once, and no other; missing (start - base, account): {:?} .. {:?}; extra {extra:?}",
+        "every closed window once, and no other; missing (start - base, account): {:?} .. {:?}; extra {extra:?}; the final run said: {log}",
         &missing[..missing.len().min(8)],
         &missing[missing.len().saturating_sub(8)..]
     );

@@ -16,7 +16,7 @@
 //!   a tombstone when it stops having one (the account closes, moves, or the region's manager
 //!   goes);
 //! - `<ID>-payments-per-second`: per account and second of event time, the number of payments,
-//!   once, when the second has closed (a minute of grace); keys are Kafka Streams' time-windowed
+//!   once, when the second has closed (five minutes of grace); keys are Kafka Streams' time-windowed
 //!   keys (the account id, then the window start as 8 big-endian bytes), values 8-byte counts;
 //! - `<ID>-payment-status`: per payment, its confirmation id if one came within 30 s of event
 //!   time, else `unconfirmed` once a minute of grace has passed too;
@@ -105,7 +105,7 @@ fn topology(app: &str) -> Topology {
     let second = Duration::from_secs(1);
     payments
         .group_by_key()
-        .windowed_by(TimeWindows::of_size_and_grace(second, Duration::from_secs(60)))
+        .windowed_by(TimeWindows::of_size_and_grace(second, Duration::from_secs(300)))
         .emit_on_window_close()
         .count("payments_per_second")
         .to_with(&format!("{app}-payments-per-second"), TimeWindowed::new(Utf8, second), Binary::default());
