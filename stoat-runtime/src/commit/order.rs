@@ -143,7 +143,16 @@ impl InputOrder {
             if waited {
                 // Partitions that kept the rest waiting that long are idle until they deliver.
                 let merge = &self.merge;
-                self.idle.extend(self.lagging.iter().filter(|id| !merge.has(id)));
+                for &(source, partition) in self.lagging.iter().filter(|id| !merge.has(id)) {
+                    if self.idle.insert((source, partition)) {
+                        tracing::info!(
+                            source,
+                            partition,
+                            waited = ?config.max_partition_wait,
+                            "an input partition with records in the log delivered none: going on without it until it does (its records may come after stream time passed them)"
+                        );
+                    }
+                }
                 self.waiting_since = None;
             }
             let idle = &self.idle;
