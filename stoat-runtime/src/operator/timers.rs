@@ -20,7 +20,7 @@ use super::param::{ParamMut, ParamRef, Registry};
 use super::Key;
 use crate::error::{BoxError, StoreError};
 use crate::lane::lane_of;
-use crate::state::{StateEnv, Store, StoreDecl, StoreDelta, StoreKey, Table};
+use crate::state::{key_bytes, StateEnv, Store, StoreDecl, StoreDelta, StoreKey, Table};
 use crate::topology::{ErasedState, SlotId, StateSlot};
 
 /// Which clock a timer follows.
@@ -332,14 +332,8 @@ impl<K: StoreKey + Key> TimerTable<K> {
     }
 }
 
-fn encoded<K: StoreKey>(key: &K) -> Vec<u8> {
-    let mut bytes = Vec::new();
-    key.encode_key(&mut bytes);
-    bytes
-}
-
 fn add<K: StoreKey + Key>(index: &mut TimerIndex<K>, key: &K, code: u8, time: i64) {
-    index.due.insert((code, time, encoded(key)), key.clone());
+    index.due.insert((code, time, key_bytes(key)), key.clone());
     let kind = Kind::of(code);
     if kind.domain == TimeDomain::StreamTime {
         index.by_key.entry(key.clone()).or_default().insert((time, code));
@@ -350,7 +344,7 @@ fn add<K: StoreKey + Key>(index: &mut TimerIndex<K>, key: &K, code: u8, time: i6
 }
 
 fn remove<K: StoreKey + Key>(index: &mut TimerIndex<K>, key: &K, code: u8, time: i64) {
-    index.due.remove(&(code, time, encoded(key)));
+    index.due.remove(&(code, time, key_bytes(key)));
     let kind = Kind::of(code);
     if kind.domain == TimeDomain::StreamTime {
         if let Some(times) = index.by_key.get_mut(key) {

@@ -22,6 +22,13 @@ pub trait StoreKey: Sized + Clone + Eq + std::hash::Hash + Send + 'static {
     fn decode_nested(bytes: &mut &[u8]) -> Result<Self, String>;
 }
 
+/// A key's bytes as a store writes them (also the order in which per-lane indexes keep keys).
+pub(crate) fn key_bytes<K: StoreKey>(key: &K) -> Vec<u8> {
+    let mut out = Vec::new();
+    key.encode_key(&mut out);
+    out
+}
+
 fn take<'a>(bytes: &mut &'a [u8], n: usize) -> Result<&'a [u8], String> {
     if bytes.len() < n {
         return Err(format!("key is truncated: need {n} bytes, have {}", bytes.len()));

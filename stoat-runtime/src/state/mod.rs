@@ -9,6 +9,7 @@ mod table;
 mod writer;
 
 pub use env::StateEnv;
+pub(crate) use key::key_bytes;
 pub use key::{KeyPrefix, KeyRef, StoreKey};
 pub use set::{StateSet, Store, StoreDecl, StoreSpec};
 pub use table::{StoreValue, Table};

@@ -185,11 +185,7 @@ impl<K: StoreKey, V: StoreValue> Table<K, V> {
     }
 }
 
-fn encoded<K: StoreKey>(k: &K) -> Vec<u8> {
-    let mut out = Vec::new();
-    k.encode_key(&mut out);
-    out
-}
+use super::key::key_bytes as encoded;
 
 impl<K: StoreKey, V: StoreValue> Store for Table<K, V> {
     fn spec(decl: StoreDecl) -> StoreSpec {

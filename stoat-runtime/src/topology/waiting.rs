@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::state::StoreKey;
+use crate::state::{key_bytes, StoreKey};
 
 /// Where a window is in the index: (closing time, encoded key, tiebreak).
 type At = (i64, Vec<u8>, i64);
@@ -21,12 +21,6 @@ impl<I> Default for Waiting<I> {
     }
 }
 
-fn encoded<K: StoreKey>(key: &K) -> Vec<u8> {
-    let mut bytes = Vec::new();
-    key.encode_key(&mut bytes);
-    bytes
-}
-
 impl<I> Waiting<I> {
     /// Whether the index has been built since the last start or abort.
     pub fn loaded(&self) -> bool {
@@ -37,7 +31,7 @@ impl<I> Waiting<I> {
     pub fn load<K: StoreKey>(&mut self, windows: impl Iterator<Item = (i64, K, i64, I)>) {
         let mut index = BTreeMap::new();
         for (close, key, tiebreak, id) in windows {
-            index.insert((close, encoded(&key), tiebreak), id);
+            index.insert((close, key_bytes(&key), tiebreak), id);
         }
         self.index = Some(index);
     }
@@ -51,14 +45,14 @@ impl<I> Waiting<I> {
     /// store has it).
     pub fn add<K: StoreKey>(&mut self, close: i64, key: &K, tiebreak: i64, id: I) {
         if let Some(index) = &mut self.index {
-            index.insert((close, encoded(key), tiebreak), id);
+            index.insert((close, key_bytes(key), tiebreak), id);
         }
     }
 
     /// A window no longer waits (merged into another).
     pub fn remove<K: StoreKey>(&mut self, close: i64, key: &K, tiebreak: i64) {
         if let Some(index) = &mut self.index {
-            index.remove(&(close, encoded(key), tiebreak));
+            index.remove(&(close, key_bytes(key), tiebreak));
         }
     }
 

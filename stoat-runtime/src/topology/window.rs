@@ -18,7 +18,7 @@ use crate::error::{BoxError, Panicked, Result};
 use crate::lane::{lane_of, LaneCx, Phase, Push};
 use crate::operator::{Call, Data, Key};
 use crate::record::{Envelope, Record};
-use crate::state::{StoreKey, StoreValue};
+use crate::state::{key_bytes, StoreKey, StoreValue};
 
 /// A time window `[start, end)`, in ms since the Unix epoch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -289,9 +289,7 @@ where
             let Some(closing) = &mut self.closing else { return Ok(()) };
             if let Some(open) = &mut closing.open {
                 for (window, _) in updated {
-                    let mut bytes = Vec::new();
-                    key.encode_key(&mut bytes);
-                    open.insert((window.end, bytes), (key.clone(), window.start));
+                    open.insert((window.end, key_bytes(&key)), (key.clone(), window.start));
                 }
             }
             return self.enforce_bound(origin, cx);
@@ -340,9 +338,7 @@ where
         let mut open = std::collections::BTreeMap::new();
         for ((key, start), _) in LaneTable::<(K, i64), Entry<A>>::read(&call, self.slot, |t| t.iter())? {
             if lane_of(&key, lanes) == lane {
-                let mut bytes = Vec::new();
-                key.encode_key(&mut bytes);
-                open.insert((start + size, bytes), (key, start));
+                open.insert((start + size, key_bytes(&key)), (key, start));
             }
         }
         closing.open = Some(open);

@@ -26,14 +26,15 @@ pub(super) struct End {
 /// The consumer's context: it keeps the partitions' ends from the statistics.
 #[derive(Default)]
 pub(super) struct Ends {
-    ends: Mutex<HashMap<(String, i32), End>>,
+    /// Per topic, per partition (looked up by `&str` on every poll: no key to allocate).
+    ends: Mutex<HashMap<String, HashMap<i32, End>>>,
 }
 
 impl Ends {
     /// The last reported end of `topic`'s `partition`.
     pub fn of(&self, topic: &str, partition: i32) -> Option<End> {
         let ends = self.ends.lock().unwrap_or_else(|p| p.into_inner());
-        ends.get(&(topic.to_string(), partition)).copied()
+        ends.get(topic).and_then(|p| p.get(&partition)).copied()
     }
 }
 
@@ -49,7 +50,7 @@ impl ClientContext for Ends {
                 let end = if p.ls_offset >= 0 { p.ls_offset } else { p.hi_offset };
                 if end >= 0 {
                     let entry = End { end, app: p.app_offset, committed: p.committed_offset };
-                    ends.insert((topic.clone(), p.partition), entry);
+                    ends.entry(topic.clone()).or_default().insert(p.partition, entry);
                 }
             }
         }

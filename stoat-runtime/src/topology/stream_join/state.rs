@@ -10,7 +10,7 @@ use super::{JoinWindows, Side};
 use crate::error::StoreError;
 use crate::lane::lane_of;
 use crate::operator::{Data, Key};
-use crate::state::{StoreDelta, StoreKey, StoreValue};
+use crate::state::{key_bytes, StoreDelta, StoreKey, StoreValue};
 use crate::topology::window::window_owner;
 use crate::topology::{ErasedState, LaneTable, SlotId, StateSlot};
 
@@ -52,8 +52,7 @@ impl<K: Key + StoreKey> TimeIndex<K> {
 
     /// Adds `key`'s record of `side` at `ts`, waiting until `close` if it waits.
     pub(super) fn add(&mut self, side: Side, key: &K, ts: i64, waits: Option<i64>) {
-        let mut bytes = Vec::new();
-        key.encode_key(&mut bytes);
+        let bytes = key_bytes(key);
         if let Some(close) = waits {
             self.pending.insert((close, side, bytes.clone(), ts), key.clone());
             self.waiting.entry(key.clone()).or_default().insert((close, side, ts));
@@ -63,8 +62,7 @@ impl<K: Key + StoreKey> TimeIndex<K> {
 
     /// Forgets that `key`'s record `due` waits.
     fn forget(&mut self, key: &K, (close, side, ts): Due) {
-        let mut bytes = Vec::new();
-        key.encode_key(&mut bytes);
+        let bytes = key_bytes(key);
         self.pending.remove(&(close, side, bytes, ts));
         if let Some(set) = self.waiting.get_mut(key) {
             set.remove(&(close, side, ts));
