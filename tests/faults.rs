@@ -11,6 +11,9 @@ use std::time::{Duration, Instant};
 use stoat::log::EmbeddedLog;
 use stoat::prelude::*;
 use stoat::Error;
+use support::flaky::Flaky;
+
+mod support;
 
 /// Runs `f` on its own thread and fails the test if it has not returned within `within` (a hang
 /// is a failure, not a test that never ends).
@@ -314,49 +317,6 @@ fn read_positions_are_kept_per_application_id() -> stoat::Result<()> {
     Ok(())
 }
 
-/// A log that fails some commits and appends with a transient error, as a broker outage would.
-struct Flaky {
-    inner: stoat::log::EmbeddedSession,
-    commits: std::sync::atomic::AtomicUsize,
-    appends: std::sync::atomic::AtomicUsize,
-    /// Commit and append calls (counted from 1) that fail.
-    failing_commits: Vec<usize>,
-    failing_appends: Vec<usize>,
-}
-
-impl stoat::log::Log for Flaky {
-    fn assign(&self, group: &str, topics: &[String]) -> stoat::Result<()> {
-        self.inner.assign(group, topics)
-    }
-    fn poll(&self, max: usize, out: &mut Vec<stoat::log::Polled>) -> stoat::Result<()> {
-        self.inner.poll(max, out)
-    }
-    fn append(&self, records: Vec<stoat::log::OutRecord>) -> stoat::log::BoxFuture<'_, stoat::Result<()>> {
-        let n = self.appends.fetch_add(1, Ordering::SeqCst) + 1;
-        if self.failing_appends.contains(&n) {
-            return Box::pin(std::future::ready(Err(Error::Transient(format!("append {n} timed out")))));
-        }
-        self.inner.append(records)
-    }
-    fn commit(
-        &self,
-        group: &str,
-        offsets: &[stoat::log::CommitOffset],
-    ) -> stoat::Result<stoat::log::CommitReceipt> {
-        let n = self.commits.fetch_add(1, Ordering::SeqCst) + 1;
-        if self.failing_commits.contains(&n) {
-            return Err(Error::Transient(format!("commit {n} timed out")));
-        }
-        self.inner.commit(group, offsets)
-    }
-    fn abort(&self) -> stoat::Result<()> {
-        self.inner.abort()
-    }
-    fn wait_for_data(&self) -> stoat::log::BoxFuture<'_, ()> {
-        self.inner.wait_for_data()
-    }
-}
-
 #[stoat::state]
 struct Totals {
     per_key: Table<u64, u64>,
@@ -383,13 +343,7 @@ fn flaky_run(
     }
     let topology = Topology::new("flaky");
     topology.source(&TOTALS_IN).process(running_total {}).sink(&TOTALS_OUT);
-    let flaky = Flaky {
-        inner: log.connect("flaky"),
-        commits: Default::default(),
-        appends: Default::default(),
-        failing_commits,
-        failing_appends,
-    };
+    let flaky = Flaky::new(log.connect("flaky"), failing_commits, failing_appends);
     let app = App::with_log(&topology, config, Arc::new(flaky))?;
     Ok((app, log))
 }
@@ -500,13 +454,7 @@ fn aggregates_held_until_the_epoch_ends_survive_aborted_epochs_exactly() -> stoa
     input.group_by_key().count("counts").sink(&TOTALS_OUT);
     // Some records also go out at once, so appends happen in the middle of epochs too.
     input.filter(|k, _| *k == 0).to("zeros");
-    let flaky = Flaky {
-        inner: log.connect("flaky-once"),
-        commits: Default::default(),
-        appends: Default::default(),
-        failing_commits: vec![2, 3, 6],
-        failing_appends: vec![2, 9, 40],
-    };
+    let flaky = Flaky::new(log.connect("flaky-once"), vec![2, 3, 6], vec![2, 9, 40]);
     let config = Config::default().lanes(4).commit_max_records(2_000).emission(Emission::LatestPerEpoch);
     let mut app = App::with_log(&topology, config, Arc::new(flaky))?;
     let stats = app.run_until_idle()?;

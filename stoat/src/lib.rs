@@ -53,7 +53,7 @@ pub use stoat_runtime::clock;
 pub use stoat_runtime::log::{Guarantee, KafkaConfig, OffsetReset};
 pub use stoat_runtime::operator;
 pub use stoat_runtime::operator::{
-    Context, Data, Emit, Key, Keyed, Operator, TableView, TimeDomain, Timer, Timers,
+    AsyncSettings, Context, Data, Emit, Key, Keyed, Operator, Res, TableView, TimeDomain, Timer, Timers,
 };
 pub use stoat_runtime::record::{Headers, KeyValue, Record};
 pub use stoat_runtime::state::{KeyPrefix, KeyRef, StateSet, Store, StoreKey, StoreValue, Table};
@@ -70,10 +70,10 @@ pub mod prelude {
     pub use crate::codec::{Binary, Json, RawBytes, SessionWindowedCodec, Text, TimeWindowed, Unit, Utf8};
     pub use crate::testing::{Harness, TestDriver};
     pub use crate::{
-        App, BufferFull, Config, Context, DispatchOrder, Emission, Emit, ErrorPolicy, JoinWindows, KeyValue,
-        Keyed, Record, RekeyOrder, Schedule, SessionWindowed, SessionWindows, Shutdown, SlidingWindows,
-        StoreError, Stream, Table, TableView, TimeDomain, TimeSemantics, TimeWindows, Timer, Timers, Topic,
-        Topology, Windowed,
+        App, AsyncSettings, BufferFull, Config, Context, DispatchOrder, Emission, Emit, ErrorPolicy,
+        JoinWindows, KeyValue, Keyed, Record, RekeyOrder, Res, Schedule, SessionWindowed, SessionWindows,
+        Shutdown, SlidingWindows, StoreError, Stream, Table, TableView, TimeDomain, TimeSemantics,
+        TimeWindows, Timer, Timers, Topic, Topology, Windowed,
     };
     #[cfg(feature = "kafka")]
     pub use crate::{Guarantee, KafkaConfig};
@@ -85,8 +85,9 @@ pub mod __private {
     pub use stoat_runtime::error::{BoxError, Result, StoreError};
     pub use stoat_runtime::operator::sealed::Sealed;
     pub use stoat_runtime::operator::{
-        check, emit_each, register_timers, Call, Data, Each, EmitsLike, Emitter, Fallible, Input, InputRef,
-        Key, Many, Maybe, Operator, Output, ParamMut, ParamRef, Registry, Single, TimeDomain, Timer,
+        async_fetch, async_slot, check, emit_each, register_timers, AsyncCall, AsyncSettings, AsyncSlot,
+        Call, Context, Data, Each, EmitsLike, Emitter, Fallible, Input, InputRef, Key, Many, Maybe, Operator,
+        Output, ParamMut, ParamRef, Registry, Single, TimeDomain, Timer,
     };
     pub use stoat_runtime::record::Record;
     pub use stoat_runtime::state::{StateEnv, StateSet, Store, StoreDecl, StoreDelta, StoreKey, StoreSpec};

@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 
+pub mod flaky;
 pub mod kafka;
 pub mod oracle;
 pub mod orders;

@@ -12,15 +12,15 @@ use super::parse::{Arg, Host, Operator, Pass, Pin, Ret};
 
 /// What expanding a method's operator parameters gives.
 #[derive(Default)]
-struct Params {
-    bounds: Vec<TokenStream>,
-    slot_types: Vec<TokenStream>,
+pub(super) struct Params {
+    pub bounds: Vec<TokenStream>,
+    pub slot_types: Vec<TokenStream>,
     /// `let __slotN = register(...)?;`, and the names bound.
-    registers: Vec<TokenStream>,
-    names: Vec<syn::Ident>,
-    fetches: Vec<TokenStream>,
-    args: Vec<TokenStream>,
-    checks: Vec<TokenStream>,
+    pub registers: Vec<TokenStream>,
+    pub names: Vec<syn::Ident>,
+    pub fetches: Vec<TokenStream>,
+    pub args: Vec<TokenStream>,
+    pub checks: Vec<TokenStream>,
 }
 
 /// The operator parameters `params`, whose slots start at `first` in the slots tuple; `key` is
@@ -154,7 +154,10 @@ pub(crate) fn expand(op: &Operator, timer: Option<&Operator>, cfgs: &[&syn::Attr
 
     // Operator parameters after the record.
     let record_key = quote!(__record.key);
-    let main = params(&p, &key_ty, &check_key, &op.params, 0, &record_key);
+    let main = match op.run {
+        Some(_) => super::asynchronous::params(&p, &op.params),
+        None => params(&p, &key_ty, &check_key, &op.params, 0, &record_key),
+    };
     let mut checks = main.checks.clone();
     if let Some(k) = &op.key {
         let ty = &k.ty;
@@ -184,6 +187,37 @@ pub(crate) fn expand(op: &Operator, timer: Option<&Operator>, cfgs: &[&syn::Attr
         Host::Free { .. } => quote!(#ident(#key_arg #input_arg, #(#param_args),*)),
         Host::Method { .. } => quote!(self.#ident(#key_arg #input_arg, #(#param_args),*)),
     };
+    // An async operator's calls go through `start`; `process` is never called.
+    let (process_body, async_items) = match &op.run {
+        Some(settings) => {
+            let record_ty = quote!(#p::Record<#key_ty, #value_ty>);
+            let items = super::asynchronous::items(
+                &p,
+                op,
+                settings,
+                (&take, key_arg.as_ref(), &input_arg),
+                &main,
+                &emit,
+                &record_ty,
+            );
+            let stub = quote! {
+                ::core::result::Result::Err(::core::convert::From::from(
+                    concat!("async operator `", #name, "` runs through `start`")
+                ))
+            };
+            (stub, items)
+        }
+        None => {
+            let fetches = &main.fetches;
+            let body = quote! {
+                #(#fetches)*
+                #take
+                let __ret = #call;
+                #emit
+            };
+            (body, TokenStream::new())
+        }
+    };
     let key_generic = generic_key.then(|| quote!(__StoatKey: #p::Key,));
     let (target, marker_item) = match &op.host {
         Host::Free { vis } => {
@@ -210,7 +244,6 @@ pub(crate) fn expand(op: &Operator, timer: Option<&Operator>, cfgs: &[&syn::Attr
     let mut slot_types = main.slot_types.clone();
     let mut registers = main.registers.clone();
     let mut names = main.names.clone();
-    let fetches = &main.fetches;
     let mut markers = vec![quote!(__StoatM0), out_marker.clone()];
     let mut generics = vec![quote!(__StoatM0: 'static), quote!(__StoatM1: 'static)];
     let mut timer_items = TokenStream::new();
@@ -340,13 +373,11 @@ pub(crate) fn expand(op: &Operator, timer: Option<&Operator>, cfgs: &[&syn::Attr
                     __call: &#p::Call<'_>,
                     __out: &mut #p::Emitter<Self::OutKey, Self::OutValue>,
                 ) -> ::core::result::Result<(), #p::BoxError> {
-                    #(#fetches)*
-                    #take
-                    let __ret = #call;
-                    #emit
+                    #process_body
                 }
 
                 #timer_items
+                #async_items
             }
         };
     }

@@ -3,6 +3,7 @@
 //! check the signatures, expand the `Operator` impl; the functions themselves are emitted as
 //! written (minus `#[key]` and `#[on_timer]`), so they stay plain functions.
 
+mod asynchronous;
 mod expand;
 mod parse;
 
@@ -105,6 +106,12 @@ fn method(
     let krate = args.krate.clone();
     let op = parse::Operator::analyze(args, func.sig.clone(), host())?;
     let timer = match timers.first() {
+        Some((_, t)) if op.run.is_some() || t.sig.asyncness.is_some() => {
+            return Err(syn::Error::new(
+                t.sig.ident.span(),
+                "an async operator has no `#[on_timer]` method: timers belong to synchronous operators, which may hold state",
+            ));
+        }
         Some((_, t)) => {
             let args = parse::Args {
                 name: Some(syn::LitStr::new(&op.name, t.sig.ident.span())),
@@ -112,6 +119,7 @@ fn method(
                 version: Some(op.version),
                 expire_after: None,
                 expire_on_wall_clock: None,
+                run: Vec::new(),
             };
             let timer = parse::Operator::analyze(args, t.sig.clone(), host())?;
             if timer.key.is_some() && op.key.is_none() {
@@ -202,6 +210,19 @@ mod tests {
     }
 
     #[test]
+    fn an_async_function_becomes_an_operator_that_starts_calls() {
+        let text = expanded(quote! {
+            #[allow(unused)]
+            async fn enrich(order: Order, http: &Res<Client>) -> Result<Enriched, Error> { todo!() }
+        });
+        assert!(text.contains("asyncfnenrich(order:Order,http:&Res<Client>)"), "{text}");
+        assert!(text.contains("constASYNC"), "{text}");
+        assert!(text.contains("fnstart(self:&::std::sync::Arc<Self>"), "{text}");
+        assert!(text.contains("::stoat::__private::async_slot::<Res<Client>,>"), "{text}");
+        assert!(text.contains("enrich(__input,&__stoat_param0).await"), "{text}");
+    }
+
+    #[test]
     fn the_crate_path_can_be_overridden() {
         let tokens = super::expand(
             quote!(crate = "my::stoat"),
@@ -224,7 +245,7 @@ mod tests {
         let tokens = super::expand(
             quote!(),
             quote!(
-                async fn f(#[key] k: u64, v: u64) -> u64 {
+                async fn f(#[key] k: u64, v: &mut u64) -> u64 {
                     v
                 }
             ),

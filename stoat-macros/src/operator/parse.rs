@@ -17,6 +17,32 @@ pub(crate) struct Args {
     pub expire_after: Option<(i64, proc_macro2::Span)>,
     /// `expire_on = "wall_clock"` (default `"stream_time"`).
     pub expire_on_wall_clock: Option<bool>,
+    /// Settings of an async operator, each with where it is written.
+    pub run: Vec<(RunSetting, proc_macro2::Span)>,
+}
+
+/// A setting of an async operator (`concurrency = 64`, `timeout = "2s"`, ...).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RunSetting {
+    Concurrency(u64),
+    Limit(u64),
+    TimeoutMs(i64),
+    Retries(u32),
+    BackoffMs(i64),
+    MaxBackoffMs(i64),
+}
+
+impl RunSetting {
+    fn name(self) -> &'static str {
+        match self {
+            RunSetting::Concurrency(_) => "concurrency",
+            RunSetting::Limit(_) => "limit",
+            RunSetting::TimeoutMs(_) => "timeout",
+            RunSetting::Retries(_) => "retries",
+            RunSetting::BackoffMs(_) => "backoff",
+            RunSetting::MaxBackoffMs(_) => "max_backoff",
+        }
+    }
 }
 
 /// Milliseconds of a duration written `<n>ms`, `<n>s`, `<n>m`, `<n>h` or `<n>d`.
@@ -38,8 +64,14 @@ fn duration_ms(text: &str) -> Option<i64> {
 
 impl Args {
     pub fn parse(tokens: proc_macro2::TokenStream) -> syn::Result<Args> {
-        let mut args =
-            Args { name: None, krate: None, version: None, expire_after: None, expire_on_wall_clock: None };
+        let mut args = Args {
+            name: None,
+            krate: None,
+            version: None,
+            expire_after: None,
+            expire_on_wall_clock: None,
+            run: Vec::new(),
+        };
         let parser = syn::meta::parser(|meta| {
             if meta.path.is_ident("name") {
                 if args.name.is_some() {
@@ -74,12 +106,8 @@ impl Args {
                     return Err(meta.error("`expire_after` is specified more than once"));
                 }
                 let lit: LitStr = meta.value()?.parse()?;
-                let ms = duration_ms(&lit.value()).ok_or_else(|| {
-                    syn::Error::new(
-                        lit.span(),
-                        "write a positive duration such as \"500ms\", \"30s\", \"15m\", \"12h\" or \"7d\"",
-                    )
-                })?;
+                let ms =
+                    duration_ms(&lit.value()).ok_or_else(|| syn::Error::new(lit.span(), DURATION_HELP))?;
                 args.expire_after = Some((ms, lit.span()));
                 Ok(())
             } else if meta.path.is_ident("expire_on") {
@@ -98,15 +126,57 @@ impl Args {
                     }
                 });
                 Ok(())
+            } else if let Some(setting) = run_setting(&meta)? {
+                if args.run.iter().any(|(s, _)| s.name() == setting.name()) {
+                    return Err(meta.error(format!("`{}` is specified more than once", setting.name())));
+                }
+                args.run.push((setting, meta.path.span()));
+                Ok(())
             } else {
                 Err(meta.error(
-                    "unknown argument; `#[stoat::operator]` takes `name = \"...\"`, `version = N`, `expire_after = \"<duration>\"`, `expire_on = \"stream_time\"|\"wall_clock\"` and `crate = \"...\"`",
+                    "unknown argument; `#[stoat::operator]` takes `name = \"...\"`, `version = N`, `expire_after = \"<duration>\"`, `expire_on = \"stream_time\"|\"wall_clock\"`, `crate = \"...\"`, and for an `async fn` `concurrency = N`, `limit = N`, `timeout = \"<duration>\"`, `retries = N`, `backoff = \"<duration>\"`, `max_backoff = \"<duration>\"`",
                 ))
             }
         });
         syn::parse::Parser::parse2(parser, tokens)?;
         Ok(args)
     }
+}
+
+const DURATION_HELP: &str =
+    "write a positive duration such as \"500ms\", \"30s\", \"15m\", \"12h\" or \"7d\"";
+
+/// An async operator's setting, if `meta` is one.
+fn run_setting(meta: &syn::meta::ParseNestedMeta<'_>) -> syn::Result<Option<RunSetting>> {
+    let count = |meta: &syn::meta::ParseNestedMeta<'_>, min: u64| -> syn::Result<u64> {
+        let lit: syn::LitInt = meta.value()?.parse()?;
+        let n = lit.base10_parse::<u64>()?;
+        if n < min {
+            return Err(syn::Error::new(lit.span(), format!("must be at least {min}")));
+        }
+        Ok(n)
+    };
+    let duration = |meta: &syn::meta::ParseNestedMeta<'_>| -> syn::Result<i64> {
+        let lit: LitStr = meta.value()?.parse()?;
+        duration_ms(&lit.value()).ok_or_else(|| syn::Error::new(lit.span(), DURATION_HELP))
+    };
+    let path = &meta.path;
+    Ok(Some(if path.is_ident("concurrency") {
+        RunSetting::Concurrency(count(meta, 1)?)
+    } else if path.is_ident("limit") {
+        RunSetting::Limit(count(meta, 1)?)
+    } else if path.is_ident("timeout") {
+        RunSetting::TimeoutMs(duration(meta)?)
+    } else if path.is_ident("retries") {
+        let n = count(meta, 0)?;
+        RunSetting::Retries(u32::try_from(n).map_err(|_| meta.error("too many retries"))?)
+    } else if path.is_ident("backoff") {
+        RunSetting::BackoffMs(duration(meta)?)
+    } else if path.is_ident("max_backoff") {
+        RunSetting::MaxBackoffMs(duration(meta)?)
+    } else {
+        return Ok(None);
+    }))
 }
 
 /// How a parameter is passed.
@@ -172,6 +242,8 @@ pub(crate) struct Operator {
     pub input: Arg,
     pub params: Vec<Arg>,
     pub ret: Ret,
+    /// `Some` for an `async fn`: its settings.
+    pub run: Option<Vec<RunSetting>>,
 }
 
 /// Removes `#[key]` from the function's parameters; returns the position of the one that had it.
@@ -221,10 +293,17 @@ impl Operator {
     /// Reads the signature of a free function (`host = Free`) or of an operator's method.
     pub fn analyze(args: Args, mut sig: Signature, host: Host) -> syn::Result<Operator> {
         let key_at = take_key_attribute(&mut sig)?;
-        if let Some(a) = &sig.asyncness {
+        let is_async = sig.asyncness.is_some();
+        if let (false, Some((setting, span))) = (is_async, args.run.first()) {
             return Err(syn::Error::new(
-                a.span(),
-                "async operators are not supported yet; make the function synchronous",
+                *span,
+                format!("`{}` sets how an async operator runs; this function is not `async`", setting.name()),
+            ));
+        }
+        if let (true, Some((_, span))) = (is_async, args.expire_after) {
+            return Err(syn::Error::new(
+                span,
+                "an async operator keeps no key-scoped state to expire: keep state in a synchronous operator before or after it",
             ));
         }
         if !sig.generics.params.is_empty() {
@@ -303,6 +382,22 @@ impl Operator {
                     );
                 }
                 input = Some(arg);
+            } else if is_async {
+                if arg.pass != Pass::Ref {
+                    let what = if arg.pass == Pass::Mut {
+                        "an async operator cannot take `&mut` parameters: a call that awaits must not hold a lane's state; keep state in a synchronous operator before or after it, and take"
+                    } else {
+                        "this parameter comes after the record (the first parameter), so it is taken by reference:"
+                    };
+                    combine(
+                        &mut errors,
+                        syn::Error::new(
+                            pat.ty.span(),
+                            format!("{what} shared resources as `&Res<T>` (provided with `Topology::provide`) and `&Context`"),
+                        ),
+                    );
+                }
+                params.push(arg);
             } else {
                 if arg.pass == Pass::Value {
                     let hint = if params.is_empty() && key.is_none() {
@@ -353,7 +448,8 @@ impl Operator {
             ));
         }
         let expiry = args.expire_after.map(|(ms, _)| (ms, args.expire_on_wall_clock.unwrap_or(false)));
-        Ok(Operator { sig, host, name, krate, version, expiry, key, input, params, ret })
+        let run = is_async.then(|| args.run.iter().map(|(s, _)| *s).collect());
+        Ok(Operator { sig, host, name, krate, version, expiry, key, input, params, ret, run })
     }
 }
 

@@ -88,10 +88,14 @@ impl Shared {
     }
 
     /// Stops the lanes without an error of theirs (the coordinator's own failure, or a retry):
-    /// they drop their queued work until [`Shared::recovered`].
+    /// they drop their queued work, and abort their async calls, until [`Shared::recovered`].
     pub fn halt(&self) {
         self.failed.store(true, Ordering::Release);
         self.progress.notify_one();
+        for tx in &self.senders {
+            // A stopped lane has nothing to drop.
+            let _ = tx.send(LaneMsg::Halted);
+        }
     }
 
     /// The first failure, once; the lanes stay stopped ([`Shared::has_failed`]) until

@@ -25,6 +25,9 @@ pub(crate) enum LaneMsg {
     EndEpoch(std::sync::Arc<Vec<i64>>, oneshot::Sender<Result<usize>>),
     Seal(oneshot::Sender<Result<LaneSeal>>),
     Discard(oneshot::Sender<Result<()>>),
+    /// The epoch is being aborted: drop its work now, async calls in flight included (they
+    /// count in flight until dropped, and the abort waits for that).
+    Halted,
 }
 
 /// What a lane hands over at the barrier.
@@ -212,6 +215,11 @@ pub(crate) fn spawn_lane(
                     }
                     LaneMsg::Discard(reply) => {
                         let _ = reply.send(caught(lane, || pipeline.discard(&mut cx)));
+                    }
+                    LaneMsg::Halted => {
+                        if shared.has_failed() {
+                            let _ = caught(lane, || pipeline.discard(&mut cx));
+                        }
                     }
                 }
                 continue;

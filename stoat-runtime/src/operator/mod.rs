@@ -9,14 +9,17 @@
 //! methods are the lifecycle, which can grow (timers, barrier hooks, async calls) without
 //! breaking user code, because no user implements it by hand.
 
+mod asynchronous;
 mod context;
 mod input;
 mod keyed;
 mod output;
 mod param;
+pub(crate) mod resource;
 mod table_view;
 pub(crate) mod timers;
 
+pub use asynchronous::{AsyncCall, AsyncSettings};
 pub use context::{Call, Context};
 pub use input::{Input, InputRef, Value, Whole};
 pub use keyed::Keyed;
@@ -25,6 +28,7 @@ pub use output::{
     Rekeyed, Same, Single, Stamped,
 };
 pub use param::{ParamMut, ParamRef, Registry};
+pub use resource::{async_fetch, async_slot, AsyncParam, AsyncSlot, Res};
 pub use table_view::TableView;
 pub use timers::{TimeDomain, Timer, Timers};
 
@@ -119,6 +123,23 @@ pub trait Operator<K, V, M>: sealed::Sealed + Send + Sync + 'static {
     #[doc(hidden)]
     fn timers(_slots: &Self::Slots) -> Option<usize> {
         None
+    }
+
+    /// `Some` for an async operator (`#[stoat::operator]` on an `async fn`): how it runs. The
+    /// runtime then calls [`Operator::start`], never `process`.
+    #[doc(hidden)]
+    const ASYNC: Option<AsyncSettings> = None;
+
+    /// Starts one call of an async operator on `record` (whose context is `context`).
+    #[doc(hidden)]
+    fn start(
+        self: &std::sync::Arc<Self>,
+        _slots: &Self::Slots,
+        _record: Record<K, V>,
+        _context: &Context,
+    ) -> AsyncCall<Self::OutKey, Self::OutValue> {
+        let name = Self::NAME;
+        Box::pin(async move { Err(format!("operator `{name}` is not async").into()) })
     }
 
     /// Handles a timer of `key` that fired, writing outputs to `out`.

@@ -21,6 +21,8 @@ pub struct Registry<'r> {
     borrowed: Vec<(usize, bool, String)>,
     /// Whether a parameter takes its timers.
     pub(crate) takes_timers: bool,
+    /// What the topology provides to async operators.
+    pub(crate) resources: &'r super::resource::Resources,
 }
 
 impl std::fmt::Debug for Registry<'_> {
@@ -30,8 +32,13 @@ impl std::fmt::Debug for Registry<'_> {
 }
 
 impl<'r> Registry<'r> {
-    pub(crate) fn new(states: &'r mut Vec<StateSlot>, operator: &'static str, version: u32) -> Self {
-        Registry { states, operator, version, borrowed: Vec::new(), takes_timers: false }
+    pub(crate) fn new(
+        states: &'r mut Vec<StateSlot>,
+        resources: &'r super::resource::Resources,
+        operator: &'static str,
+        version: u32,
+    ) -> Self {
+        Registry { states, operator, version, borrowed: Vec::new(), takes_timers: false, resources }
     }
 
     /// The operator being registered.

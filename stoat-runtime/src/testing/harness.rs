@@ -33,9 +33,19 @@ impl<O: Operator<K, V, M>, K, V, M> std::fmt::Debug for Harness<O, K, V, M> {
 impl<O: Operator<K, V, M>, K, V, M> Harness<O, K, V, M> {
     /// A harness for `op` with empty scratch state.
     pub fn new(op: O) -> Result<Self> {
+        if O::ASYNC.is_some() {
+            return Err(Error::Topology {
+                app: "harness".into(),
+                reason: format!(
+                    "operator `{}` is async: call its function directly (it is a plain `async fn`), or run it in a `TestDriver`",
+                    O::NAME
+                ),
+            });
+        }
         let mut slots_decl: Vec<StateSlot> = Vec::new();
+        let resources = crate::operator::resource::Resources::default();
         let slots = op
-            .register(&mut Registry::new(&mut slots_decl, O::NAME, O::VERSION))
+            .register(&mut Registry::new(&mut slots_decl, &resources, O::NAME, O::VERSION))
             .map_err(|reason| Error::Topology { app: "harness".into(), reason })?;
         let dir = tempfile::Builder::new()
             .prefix("stoat-harness-")

@@ -3,6 +3,7 @@
 //! yields a [`Program`]: per-lane pipeline factories the runtime instantiates on every lane.
 
 mod aggregate;
+mod async_op;
 mod cogroup;
 mod fk_join;
 mod global;
@@ -109,6 +110,8 @@ struct Graph {
     timers: bool,
     /// How many scheduled sources it has.
     schedules: usize,
+    /// What it provides to async operators.
+    resources: crate::operator::resource::Resources,
 }
 
 /// The `source` of a stream that comes from no topic (a schedule's).
@@ -141,6 +144,20 @@ impl Topology {
     /// The application id.
     pub fn app(&self) -> &str {
         &self.app
+    }
+
+    /// Provides `value` to async operators, which take it as `&Res<T>` (an HTTP client, a
+    /// connection pool): one value of each type, shared by every lane and call.
+    pub fn provide<T: Send + Sync + 'static>(&self, value: T) -> &Self {
+        let mut graph = lock(&self.graph);
+        if !graph.resources.insert(value) {
+            graph.errors.push(format!(
+                "the topology is provided a `{}` twice; provide one value of each type",
+                std::any::type_name::<T>()
+            ));
+        }
+        drop(graph);
+        self
     }
 
     /// A stream of the records of `topic`, decoded with the types' default codecs.
@@ -367,11 +384,39 @@ impl<K: Key, V: Data> Stream<K, V> {
     /// Runs each record through an operator made with `#[stoat::operator]` (`name {}` for an
     /// operator function `name`, or the value of an operator type). If it re-keys (emits
     /// `KeyValue`s or `Emit`s), its outputs move to the lanes owning their new keys.
+    ///
+    /// An async operator (`#[stoat::operator]` on an `async fn`) runs as its attributes say
+    /// (in-flight calls per lane, timeout, retries); [`Stream::process_with`] sets that per use.
     pub fn process<O: Operator<K, V, M>, M: 'static>(&self, op: O) -> Stream<O::OutKey, O::OutValue> {
+        self.process_as(op, O::ASYNC)
+    }
+
+    /// Runs each record through an async operator with these settings (instead of those of
+    /// its `#[stoat::operator(..)]` attribute).
+    pub fn process_with<O: Operator<K, V, M>, M: 'static>(
+        &self,
+        op: O,
+        settings: crate::operator::AsyncSettings,
+    ) -> Stream<O::OutKey, O::OutValue> {
+        if O::ASYNC.is_none() {
+            lock(&self.graph).errors.push(format!(
+                "operator `{}` is not async: `process_with` sets how an async operator (an `async fn`) runs; use `process`",
+                O::NAME
+            ));
+        }
+        self.process_as(op, Some(settings))
+    }
+
+    fn process_as<O: Operator<K, V, M>, M: 'static>(
+        &self,
+        op: O,
+        settings: Option<crate::operator::AsyncSettings>,
+    ) -> Stream<O::OutKey, O::OutValue> {
         let next = self.derive::<O::OutKey, O::OutValue>(format!("the output of operator `{}`", O::NAME));
         let slots = {
             let mut graph = lock(&self.graph);
-            let mut registry = Registry::new(&mut graph.states, O::NAME, O::VERSION);
+            let Graph { states, resources, .. } = &mut *graph;
+            let mut registry = Registry::new(states, resources, O::NAME, O::VERSION);
             match op.register(&mut registry) {
                 Ok(_) if registry.takes_timers && !O::TIMERS => {
                     graph.errors.push(format!(
@@ -388,6 +433,10 @@ impl<K: Key, V: Data> Stream<K, V> {
             }
         };
         let Some(slots) = slots else { return next };
+        if let (Some(settings), true) = (settings, O::ASYNC.is_some()) {
+            self.process_async(Arc::new(op), slots, settings, &next);
+            return next;
+        }
         // With `expire_after`: the operator's key-scoped stores, which a key's expiry clears.
         let expiring: Vec<usize> = {
             let graph = lock(&self.graph);
@@ -430,6 +479,40 @@ impl<K: Key, V: Data> Stream<K, V> {
             ))
         }));
         next
+    }
+
+    /// Wires an async operator: its node hands records to the lane's calls, whose results
+    /// enter the lane again at a point of their own (and move on to the lanes owning their keys
+    /// if it re-keys).
+    fn process_async<O: Operator<K, V, M>, M: 'static>(
+        &self,
+        op: Arc<O>,
+        slots: Arc<O::Slots>,
+        settings: crate::operator::AsyncSettings,
+        next: &Stream<O::OutKey, O::OutValue>,
+    ) {
+        if let Some(reason) = settings.invalid() {
+            lock(&self.graph).errors.push(format!("async operator `{}`: {reason}", O::NAME));
+            return;
+        }
+        let rekey = O::REKEYS.then(|| self.rekey_point(next));
+        let outlet = Arc::clone(&next.outlet);
+        let downstream = move |lanes| -> Box<dyn Push<O::OutKey, O::OutValue>> {
+            match rekey {
+                Some(p) => Box::new(RekeyNode::new(p, lanes)),
+                None => outlet.instantiate(lanes),
+            }
+        };
+        let root: RootFactory =
+            Arc::new(move |lanes| Box::new(async_op::CallsRoot::new(O::NAME, downstream(lanes))));
+        let point = {
+            let mut graph = lock(&self.graph);
+            graph.points.push(root);
+            graph.points.len() - 1
+        };
+        let limit = settings.limit.map(|n| Arc::new(tokio::sync::Semaphore::new(n)));
+        let calls = Arc::new(async_op::Calls { op, slots, settings, limit, _types: PhantomData });
+        self.outlet.add(Arc::new(move |_| Box::new(async_op::CallsNode::new(Arc::clone(&calls), point))));
     }
 
     /// Writes the records to `topic` with the types' default codecs.

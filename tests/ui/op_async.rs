@@ -1,6 +1,0 @@
-#[stoat::operator]
-async fn fetch(id: u64) -> u64 {
-    id
-}
-
-fn main() {}
