@@ -34,7 +34,14 @@ fn spawn(k: &Kafka, state: &std::path::Path, idle: Option<&str>) -> Child {
     if let Some(secs) = idle {
         cmd.args(["--exit-when-idle", secs]);
     }
-    let stderr = if idle.is_some() { Stdio::piped() } else { Stdio::null() };
+    // `LEDGER_LOG=<file>` keeps the killed runs' logs there (for diagnosing a failure).
+    let kept = std::env::var_os("LEDGER_LOG")
+        .and_then(|p| std::fs::OpenOptions::new().create(true).append(true).open(p).ok());
+    let stderr = match (idle, kept) {
+        (Some(_), _) => Stdio::piped(),
+        (None, Some(file)) => Stdio::from(file),
+        (None, None) => Stdio::null(),
+    };
     cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(stderr).spawn().expect("spawn word_count")
 }
 
@@ -105,7 +112,14 @@ fn spawn_ledger(k: &Kafka, state: &std::path::Path, idle: Option<&str>) -> Child
     if let Some(secs) = idle {
         cmd.args(["--exit-when-idle", secs]);
     }
-    let stderr = if idle.is_some() { Stdio::piped() } else { Stdio::null() };
+    // `LEDGER_LOG=<file>` keeps the killed runs' logs there (for diagnosing a failure).
+    let kept = std::env::var_os("LEDGER_LOG")
+        .and_then(|p| std::fs::OpenOptions::new().create(true).append(true).open(p).ok());
+    let stderr = match (idle, kept) {
+        (Some(_), _) => Stdio::piped(),
+        (None, Some(file)) => Stdio::from(file),
+        (None, None) => Stdio::null(),
+    };
     cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(stderr).spawn().expect("spawn ledger")
 }
 
@@ -146,6 +160,8 @@ fn sigkill_during_a_table_aggregation_and_joins_loses_and_duplicates_nothing() {
         "ledger-payment-status",
         "ledger-follow-ups",
         "ledger-ticks",
+        "ledger-risk-scores",
+        "ledger-account-risk",
     ] {
         k.create_topic(t, 3);
     }
@@ -366,7 +382,7 @@ fn sigkill_during_a_table_aggregation_and_joins_loses_and_duplicates_nothing() {
         let pid = String::from_utf8_lossy(key.as_deref().unwrap_or_default()).into_owned();
         let status = String::from_utf8_lossy(value.as_deref().unwrap_or_default()).into_owned();
         if let Some(before) = statuses.insert(pid.clone(), status.clone()) {
-            panic!("payment {pid}: status {before} and then {status}");
+            panic!("payment {pid}: status {before} and then {status}; the final run said: {log}");
         }
     }
     let mut unconfirmed = 0;
@@ -411,6 +427,50 @@ fn sigkill_during_a_table_aggregation_and_joins_loses_and_duplicates_nothing() {
     for pair in ticks.windows(2) {
         assert_eq!(pair[1] - pair[0], 1_000, "ticks {} and {}: one per second, once", pair[0], pair[1]);
     }
+    check_risk(k, &events, kills);
+}
+
+/// The ledger's risk score of a payment id.
+fn risk_of(payment: &str) -> u64 {
+    payment.bytes().fold(7u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b))) % 100
+}
+
+/// The async operator: one score per payment, none twice; and the state after it, each
+/// account's running sum of scores, ends at the sum of its payments' scores (a call lost or
+/// replayed into state twice across the kills would show).
+fn check_risk(k: &Kafka, events: &[Event], kills: usize) {
+    let mut scores: HashMap<String, (String, u64)> = HashMap::new();
+    for (key, value, _) in k.read_committed("ledger-risk-scores") {
+        let account = String::from_utf8_lossy(key.as_deref().unwrap_or_default()).into_owned();
+        let text = String::from_utf8_lossy(value.as_deref().unwrap_or_default()).into_owned();
+        let (pid, score) = text.split_once(' ').expect("`<payment> <score>`");
+        let score: u64 = score.parse().expect("a numeric score");
+        assert!(scores.insert(pid.to_string(), (account, score)).is_none(), "payment {pid} scored twice");
+    }
+    // The last payment, the tick that closes the windows, is scored too.
+    let tick = scores.remove("p-tick");
+    assert_eq!(tick, Some(("tick".to_string(), risk_of("p-tick"))), "the tick's score");
+    let mut sums: HashMap<String, u64> = HashMap::from([("tick".to_string(), risk_of("p-tick"))]);
+    let mut payments = 0;
+    for e in events {
+        if let Event::Payment(pid, id, _) = e {
+            payments += 1;
+            assert_eq!(
+                scores.get(pid),
+                Some(&(id.clone(), risk_of(pid))),
+                "payment {pid}'s score after {kills} kills"
+            );
+            *sums.entry(id.clone()).or_default() += risk_of(pid);
+        }
+    }
+    assert_eq!(scores.len(), payments, "a score per payment, and no other");
+    let mut last: HashMap<String, u64> = HashMap::new();
+    for (key, value, _) in k.read_committed("ledger-account-risk") {
+        let account = String::from_utf8_lossy(key.as_deref().unwrap_or_default()).into_owned();
+        let sum = u64::from_be_bytes(value.as_deref().unwrap_or_default().try_into().expect("8-byte sum"));
+        last.insert(account, sum);
+    }
+    assert_eq!(last, sums, "each account's risk sum after {kills} kills");
 }
 
 /// The confirmation of payment `pid` (`p<i>`), for three payments in four.

@@ -65,8 +65,8 @@ fn commit_times_are_reported_per_epoch() -> stoat::Result<()> {
 fn a_stop_request_commits_the_open_epoch() -> stoat::Result<()> {
     let topology = Topology::new("stop");
     topology.stream::<(), u64>("in").process(echo {}).to("out");
-    let mut app =
-        App::embedded(&topology, Config::default().lanes(2).commit_interval(Duration::from_secs(3600)))?;
+    let config = Config::default().lanes(2).fixed_commit_interval(Duration::from_secs(3600));
+    let mut app = App::embedded(&topology, config)?;
     let log = app.embedded_log().cloned().ok_or(stoat::Error::Runtime("no log".into()))?;
     let input: Topic<(), u64> = Topic::new("in");
     for i in 0..500u64 {
@@ -83,6 +83,58 @@ fn a_stop_request_commits_the_open_epoch() -> stoat::Result<()> {
     assert_eq!(stats.epochs, 1, "one long epoch, committed on stop");
     assert_eq!(log.read("out", 0, 0).len(), 500);
     Ok(())
+}
+
+#[test]
+fn a_running_app_commits_as_soon_as_its_input_is_caught_up() -> stoat::Result<()> {
+    // An hour is the longest an epoch may last, but the input is caught up at once: the epoch
+    // ends then (adaptive cadence), and its outputs are committed long before any stop.
+    let topology = Topology::new("caught-up");
+    topology.stream::<(), u64>("in").process(echo {}).to("out");
+    let config = Config::default().lanes(2).commit_interval(Duration::from_secs(3600));
+    let mut app = App::embedded(&topology, config)?;
+    let log = app.embedded_log().cloned().ok_or(stoat::Error::Runtime("no log".into()))?;
+    let input: Topic<(), u64> = Topic::new("in");
+    let shutdown = Shutdown::new();
+    let trigger = shutdown.clone();
+    let watcher = {
+        let log = std::sync::Arc::clone(&log);
+        std::thread::spawn(move || {
+            let mut committed = Vec::new();
+            for round in 0..3u64 {
+                for i in 0..200u64 {
+                    let _ = log.send(&input, &(), &(round * 1_000 + i));
+                }
+                // Each round's outputs become visible while the app keeps running (bounded
+                // wait: a hang guard, not a timing assertion).
+                let until = std::time::Instant::now() + Duration::from_secs(60);
+                while log.read("out", 0, 0).len() < 200 * (round as usize + 1)
+                    && std::time::Instant::now() < until
+                {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                committed.push(log.read("out", 0, 0).len());
+            }
+            trigger.trigger();
+            committed
+        })
+    };
+    let stats = app.run_until_stopped(&shutdown)?;
+    let committed = watcher.join().map_err(|_| stoat::Error::Runtime("watcher panicked".into()))?;
+    assert_eq!(committed, vec![200, 400, 600], "each round committed before the stop");
+    assert!(stats.epoch_triggers.caught_up >= 3, "{stats:?}");
+    assert_eq!(stats.epoch_triggers.time, 0, "{stats:?}");
+    Ok(())
+}
+
+#[test]
+fn a_shortest_interval_longer_than_the_longest_is_refused() {
+    let topology = Topology::new("bad-cadence");
+    topology.stream::<(), u64>("in").process(echo {}).to("out");
+    let config =
+        Config::default().min_commit_interval(Duration::from_secs(2)).commit_interval(Duration::from_secs(1));
+    let err = App::embedded(&topology, config).err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(err.contains("`min_commit_interval` (2s)") && err.contains("`commit_interval` (1s)"), "{err}");
 }
 
 #[test]

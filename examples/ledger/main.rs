@@ -23,7 +23,12 @@
 //! - `<ID>-follow-ups`: per account, a follow-up 5 s of event time after each of its payments
 //!   (one per account and instant), from a timer; values are the time, 8 bytes big-endian;
 //! - `<ID>-ticks`: a record every second of wall clock, from a schedule (key `clock`, value the
-//!   instant, 8 bytes big-endian).
+//!   instant, 8 bytes big-endian);
+//! - `<ID>-risk-scores`: per payment (key: account id), `"<payment id> <score>"` from a risk
+//!   service called asynchronously (1-3 ms of simulated network time each, 32 calls in flight
+//!   per lane);
+//! - `<ID>-account-risk`: per account, the running sum of its payments' scores (8 bytes
+//!   big-endian), kept in state after the async call.
 //!
 //! Exactly-once, until SIGTERM/SIGINT or, with `--exit-when-idle`, until idle that long. The crash
 //! tests SIGKILL it at random moments.
@@ -75,8 +80,43 @@ impl FollowUp {
     }
 }
 
+/// A stand-in for a remote risk service: answers after 1-3 ms of simulated network time.
+struct RiskService;
+
+impl RiskService {
+    async fn score(&self, payment: &str) -> u64 {
+        tokio::time::sleep(Duration::from_millis(1 + payment.len() as u64 % 3)).await;
+        risk_of(payment)
+    }
+}
+
+/// The risk score of a payment id (the crash test computes it too).
+pub fn risk_of(payment: &str) -> u64 {
+    payment.bytes().fold(7u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b))) % 100
+}
+
+#[stoat::operator(concurrency = 32, timeout = "5s")]
+async fn assess(payment: String, risk: &Res<RiskService>) -> String {
+    let score = risk.score(&payment).await;
+    format!("{payment} {score}")
+}
+
+#[stoat::state]
+struct RiskTotals {
+    per_account: Table<String, u64>,
+}
+
+#[stoat::operator]
+fn risk_total(#[key] account: &str, assessed: &str, totals: &mut RiskTotals) -> Result<u64, StoreError> {
+    let score: u64 = assessed.rsplit(' ').next().and_then(|s| s.parse().ok()).unwrap_or(0);
+    let sum = totals.per_account.get(account)?.unwrap_or(0) + score;
+    totals.per_account.put(account.to_owned(), sum)?;
+    Ok(sum)
+}
+
 fn topology(app: &str) -> Topology {
     let topology = Topology::new(app);
+    topology.provide(RiskService);
     let accounts = topology.table(&ACCOUNTS.renamed(format!("{app}-accounts")), "accounts");
     accounts
         .group_by(|_, a| (a.region.clone(), a.balance))
@@ -121,6 +161,9 @@ fn topology(app: &str) -> Topology {
         .to(&format!("{app}-payment-status"));
     payments.process(FollowUp).to(&format!("{app}-follow-ups"));
     topology.schedule("clock", Schedule::every(Duration::from_secs(1))).to(&format!("{app}-ticks"));
+    let assessed = payments.process(assess {});
+    assessed.to(&format!("{app}-risk-scores"));
+    assessed.process(risk_total {}).to(&format!("{app}-account-risk"));
     topology
 }
 

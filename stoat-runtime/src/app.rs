@@ -148,7 +148,10 @@ impl App {
             .map_err(|source| Error::Io { what: "cannot start the tokio runtime".into(), cause: source })?;
         let log = connect(&program, &runtime)?;
         let stats = Arc::new(Stats::default());
-        let writer = StateWriter::start(state.clone())?;
+        // Where the log keeps the changelogs, LMDB flushes periodically, not at every commit.
+        let sync_every = (log.keeps_changelogs() && !config.state_sync_interval.is_zero())
+            .then_some(config.state_sync_interval);
+        let writer = StateWriter::start(state.clone(), sync_every)?;
         let restored = crate::commit::restore(
             log.as_ref(),
             &state,

@@ -97,8 +97,21 @@ pub struct Config {
     /// Size of the LMDB map: the most state the application can hold (default 16 GiB; disk is used
     /// only as state grows).
     pub state_map_size: usize,
-    /// An epoch ends after this long (default 100 ms).
+    /// The longest an epoch with records lasts (default 100 ms): under load, epochs stretch
+    /// to it (fewer, larger commits: throughput).
     pub commit_interval: Duration,
+    /// The shortest time between barriers (default 0). An epoch with records ends as soon as
+    /// the input is caught up (the log has nothing more right now) once this long has passed
+    /// since the previous barrier: at low load each commit follows the previous one at once
+    /// (latency of about one commit), while under load the input is never caught up and epochs
+    /// stretch to `commit_interval`. Equal to `commit_interval`, the cadence is fixed.
+    pub min_commit_interval: Duration,
+    /// On Kafka, how long a committed epoch's state may stay unflushed to disk (default 1 s;
+    /// zero flushes every commit). Kafka is the source of truth: a process crash (kill -9) loses
+    /// nothing, and an OS crash rolls the state back to its last flush, which a restart repairs
+    /// from the changelogs. Zero makes each commit durable in LMDB itself (two fsyncs per
+    /// epoch), as on logs without changelogs (the embedded one).
+    pub state_sync_interval: Duration,
     /// An epoch ends after this many input records (default 50 000).
     pub commit_max_records: usize,
     /// The most records in flight, source and re-keyed alike (`None`: 16 batches per lane); the
@@ -152,6 +165,8 @@ impl Default for Config {
             state_dir: None,
             state_map_size: 16 << 30,
             commit_interval: Duration::from_millis(100),
+            min_commit_interval: Duration::ZERO,
+            state_sync_interval: Duration::from_secs(1),
             commit_max_records: 50_000,
             max_in_flight: None,
             error_policy: ErrorPolicy::Fail,
@@ -185,10 +200,27 @@ impl Config {
         self.error_policy = policy;
         self
     }
-    /// Sets the commit interval.
+    /// Sets the longest an epoch with records lasts.
     pub fn commit_interval(mut self, interval: Duration) -> Self {
         self.commit_interval = interval;
         self
+    }
+    /// Sets the shortest time between barriers (an epoch ends when the input is caught up, but
+    /// not sooner than this after the previous barrier).
+    pub fn min_commit_interval(mut self, interval: Duration) -> Self {
+        self.min_commit_interval = interval;
+        self
+    }
+    /// Sets how long a committed epoch's state may stay unflushed to disk (zero: every commit
+    /// is flushed).
+    pub fn state_sync_interval(mut self, interval: Duration) -> Self {
+        self.state_sync_interval = interval;
+        self
+    }
+    /// A fixed cadence: every epoch with records lasts `interval` (as Kafka Streams'
+    /// `commit.interval.ms`), whether the input is caught up or not.
+    pub fn fixed_commit_interval(self, interval: Duration) -> Self {
+        self.commit_interval(interval).min_commit_interval(interval)
     }
     /// Sets the most input records per epoch.
     pub fn commit_max_records(mut self, records: usize) -> Self {
@@ -275,6 +307,12 @@ impl Config {
         }
         if self.commit_interval.is_zero() {
             return bad("`commit_interval` must be longer than zero");
+        }
+        if self.min_commit_interval > self.commit_interval {
+            return Err(Error::Config(format!(
+                "`min_commit_interval` ({:?}) is longer than `commit_interval` ({:?}), the longest an epoch lasts",
+                self.min_commit_interval, self.commit_interval
+            )));
         }
         if self.state_map_size < (1 << 20) {
             return bad("`state_map_size` must be at least 1 MiB");

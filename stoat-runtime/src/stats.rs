@@ -23,6 +23,28 @@ pub struct Stats {
     null_keys: AtomicU64,
     null_values: AtomicU64,
     late: AtomicU64,
+    /// Epochs committed, per [`EpochTriggers`] field.
+    triggers: [AtomicU64; 5],
+}
+
+/// What ended the epochs that were committed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct EpochTriggers {
+    /// `commit_interval` had passed.
+    pub time: u64,
+    /// `commit_max_records` were read.
+    pub record_count: u64,
+    /// The input was caught up (and `min_commit_interval` had passed).
+    pub caught_up: u64,
+    /// The input was at its end (`run_until_idle`).
+    pub idle: u64,
+    /// A stop was requested.
+    pub stop: u64,
+}
+
+impl EpochTriggers {
+    const NAMES: [&'static str; 5] = ["time", "record_count", "caught_up", "idle", "stop"];
 }
 
 /// A snapshot of [`Stats`].
@@ -61,6 +83,8 @@ pub struct RunStats {
     /// Updates of windows that had closed (stream time past their end plus grace), dropped: one
     /// per record and closed window, as Kafka Streams' dropped-records metric counts them.
     pub dropped_late: u64,
+    /// What ended the committed epochs.
+    pub epoch_triggers: EpochTriggers,
 }
 
 impl RunStats {
@@ -100,6 +124,14 @@ impl Stats {
         self.commit_micros_max.fetch_max(micros, Ordering::Relaxed);
         metrics::counter!("stoat_epochs_total").increment(1);
         metrics::histogram!("stoat_commit_seconds").record(took.as_secs_f64());
+    }
+
+    /// Counts an epoch committed on `trigger` (one of [`EpochTriggers`]' field names).
+    pub(crate) fn trigger(&self, trigger: &'static str) {
+        if let Some(i) = EpochTriggers::NAMES.iter().position(|&n| n == trigger) {
+            self.triggers[i].fetch_add(1, Ordering::Relaxed);
+        }
+        metrics::counter!("stoat_barrier_trigger_total", "trigger" => trigger).increment(1);
     }
 
     pub(crate) fn restored(&self, n: u64) {
@@ -150,6 +182,10 @@ impl Stats {
             dropped_null_keys: self.null_keys.load(Ordering::Relaxed),
             dropped_null_values: self.null_values.load(Ordering::Relaxed),
             dropped_late: self.late.load(Ordering::Relaxed),
+            epoch_triggers: {
+                let t = |i: usize| self.triggers[i].load(Ordering::Relaxed);
+                EpochTriggers { time: t(0), record_count: t(1), caught_up: t(2), idle: t(3), stop: t(4) }
+            },
         }
     }
 }

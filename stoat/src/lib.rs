@@ -57,7 +57,7 @@ pub use stoat_runtime::operator::{
 };
 pub use stoat_runtime::record::{Headers, KeyValue, Record};
 pub use stoat_runtime::state::{KeyPrefix, KeyRef, StateSet, Store, StoreKey, StoreValue, Table};
-pub use stoat_runtime::stats::RunStats;
+pub use stoat_runtime::stats::{EpochTriggers, RunStats};
 pub use stoat_runtime::testing;
 pub use stoat_runtime::topology::{
     BufferFull, Cogrouped, Grouped, GroupedTable, JoinWindows, KTable, Program, Schedule, SessionGrouped,
@@ -106,6 +106,8 @@ mod book {
     struct State;
     #[doc = include_str!("../../book/src/concepts/timers.md")]
     struct Timers;
+    #[doc = include_str!("../../book/src/concepts/async.md")]
+    struct AsyncOperators;
     #[doc = include_str!("../../book/src/dsl/stateless.md")]
     struct DslStateless;
     #[doc = include_str!("../../book/src/dsl/aggregations.md")]

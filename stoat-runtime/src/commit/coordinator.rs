@@ -109,6 +109,7 @@ impl std::fmt::Debug for Engine {
 enum Trigger {
     Time,
     RecordCount,
+    CaughtUp,
     Idle,
     Stop,
 }
@@ -324,10 +325,12 @@ impl Engine {
         self.check()?;
         self.refresh_partitions().await?;
         let interval = self.config.commit_interval;
-        // An epoch with records closes `commit_interval` after the previous barrier started
-        // (commits start at most once per interval); an empty one returns every interval to
-        // look for new partitions.
+        // An epoch with records closes when the input is caught up, but not before
+        // `min_commit_interval` after the previous barrier started, and at the latest
+        // `commit_interval` after it; an empty one returns every interval to look for new
+        // partitions.
         let deadline = self.last_barrier + interval;
+        let earliest = self.last_barrier + self.config.min_commit_interval;
         let started = Instant::now();
         let mut dispatched = 0usize;
         let trigger = loop {
@@ -359,8 +362,9 @@ impl Engine {
                 self.flush_all()?;
                 match shutdown {
                     None => break Trigger::Idle,
+                    Some(_) if dispatched > 0 && now >= earliest => break Trigger::CaughtUp,
                     Some(stop) => {
-                        let until = if dispatched > 0 { deadline } else { started + interval };
+                        let until = if dispatched > 0 { earliest } else { started + interval };
                         let left = until.saturating_duration_since(now);
                         tokio::select! {
                             _ = self.log.wait_for_data() => {}
@@ -499,7 +503,11 @@ impl Engine {
 
     /// Sends a source's batch for `lane`, waiting while the in-flight budget is used up.
     async fn send(&mut self, s: usize, lane: usize) -> Result<()> {
-        self.wait_until(|shared| shared.budget.has_room()).await?;
+        if !self.shared.budget.has_room() {
+            let stalled = Instant::now();
+            self.wait_until(|shared| shared.budget.has_room()).await?;
+            self.order.stalled(stalled.elapsed());
+        }
         let count = self.batchers[s].len(lane);
         let batch = self.batchers[s].take(lane);
         self.shared.send(lane, Entry::Source(s), batch, count)
@@ -540,11 +548,9 @@ impl Engine {
                 )));
             }
             let mut released = 0;
-            for (lane, tx) in self.shared.senders.iter().enumerate() {
-                let (reply, wait) = oneshot::channel();
-                let stopped = || Error::Runtime(format!("lane {lane} has stopped"));
-                tx.send(LaneMsg::EndEpoch(Arc::clone(&stream_times), reply)).map_err(|_| stopped())?;
-                released += wait.await.map_err(|_| stopped())??;
+            let replies = self.ask_lanes(|reply| LaneMsg::EndEpoch(Arc::clone(&stream_times), reply))?;
+            for (lane, wait) in replies.into_iter().enumerate() {
+                released += wait.await.map_err(|_| stopped(lane))??;
             }
             self.wait_until(|shared| shared.budget.in_flight() == 0).await?;
             total += released;
@@ -555,22 +561,32 @@ impl Engine {
         Ok(total)
     }
 
+    /// Sends every lane the message `ask` makes with its reply channel, all before waiting for
+    /// any (so lanes work on it at once); returns the replies to wait for, in lane order.
+    pub(super) fn ask_lanes<R>(
+        &self,
+        ask: impl Fn(oneshot::Sender<Result<R>>) -> LaneMsg,
+    ) -> Result<Vec<oneshot::Receiver<Result<R>>>> {
+        let mut replies = Vec::with_capacity(self.shared.senders.len());
+        for (lane, tx) in self.shared.senders.iter().enumerate() {
+            let (reply, wait) = oneshot::channel();
+            tx.send(ask(reply)).map_err(|_| stopped(lane))?;
+            replies.push(wait);
+        }
+        Ok(replies)
+    }
+
     async fn commit(&mut self, trigger: Trigger, skip_if_unchanged: bool) -> Result<()> {
         let started = Instant::now();
         self.last_barrier = started;
         let mut deltas = Vec::new();
         let mut lane_of_delta = Vec::new();
-        for (lane, tx) in self.shared.senders.iter().enumerate() {
-            let (reply, wait) = oneshot::channel();
-            tx.send(LaneMsg::Seal(reply)).map_err(|_| Error::Runtime(format!("lane {lane} has stopped")))?;
-            match wait.await {
-                Ok(Ok(seal)) => {
-                    lane_of_delta.extend(std::iter::repeat_n(lane, seal.deltas.len()));
-                    deltas.extend(seal.deltas);
-                }
-                Ok(Err(e)) => return Err(e),
-                Err(_) => return Err(Error::Runtime(format!("lane {lane} has stopped"))),
-            }
+        // Every lane seals at once; their replies are taken in lane order.
+        let replies = self.ask_lanes(LaneMsg::Seal)?;
+        for (lane, wait) in replies.into_iter().enumerate() {
+            let seal = wait.await.map_err(|_| stopped(lane))??;
+            lane_of_delta.extend(std::iter::repeat_n(lane, seal.deltas.len()));
+            deltas.extend(seal.deltas);
         }
         if cfg!(debug_assertions) {
             super::conflicts::check(&deltas, &lane_of_delta)?;
@@ -619,10 +635,11 @@ impl Engine {
         let trigger_name = match trigger {
             Trigger::Time => "time",
             Trigger::RecordCount => "record_count",
+            Trigger::CaughtUp => "caught_up",
             Trigger::Idle => "idle",
             Trigger::Stop => "stop",
         };
-        metrics::counter!("stoat_barrier_trigger_total", "trigger" => trigger_name).increment(1);
+        self.shared.stats.trigger(trigger_name);
         tracing::debug!(
             epoch,
             trigger = trigger_name,
@@ -633,6 +650,10 @@ impl Engine {
         );
         Ok(())
     }
+}
+
+fn stopped(lane: usize) -> Error {
+    Error::Runtime(format!("lane {lane} has stopped"))
 }
 
 impl Drop for Engine {

@@ -22,12 +22,19 @@ pub(crate) struct TimestampMerge {
     queues: BTreeMap<(u32, u32), VecDeque<Polled>>,
     heap: BinaryHeap<Reverse<(i64, u32, u32)>>,
     buffered: usize,
+    /// Key and value bytes of the records at hand.
+    bytes: usize,
+}
+
+fn size(p: &Polled) -> usize {
+    p.record.key.as_ref().map_or(0, Vec::len) + p.record.value.as_ref().map_or(0, Vec::len)
 }
 
 impl TimestampMerge {
     /// Takes a poll's records.
     pub fn add(&mut self, polled: &mut Vec<Polled>) {
         self.buffered += polled.len();
+        self.bytes += polled.iter().map(size).sum::<usize>();
         for p in polled.drain(..) {
             self.queues.entry((p.source, p.partition)).or_default().push_back(p);
         }
@@ -36,6 +43,11 @@ impl TimestampMerge {
     /// Records at hand.
     pub fn len(&self) -> usize {
         self.buffered
+    }
+
+    /// Key and value bytes at hand.
+    pub fn bytes(&self) -> usize {
+        self.bytes
     }
 
     /// Whether a record of partition `id` is at hand.
@@ -47,6 +59,7 @@ impl TimestampMerge {
     pub fn clear(&mut self) {
         self.queues.clear();
         self.buffered = 0;
+        self.bytes = 0;
     }
 
     /// Moves up to `max` records to `out`, in timestamp order across partitions. Unless
@@ -73,6 +86,7 @@ impl TimestampMerge {
             let id = (source, partition);
             let Some(queue) = self.queues.get_mut(&id) else { continue };
             let Some(p) = queue.pop_front() else { continue };
+            self.bytes -= size(&p);
             out.push(p);
             taken += 1;
             match queue.front() {
@@ -90,8 +104,13 @@ impl TimestampMerge {
     }
 }
 
-/// Records fetched beyond which the merge goes on without partitions it waits for.
-const MAX_HELD: usize = 4 * FETCH;
+/// Bytes (keys and values) of records at hand beyond which the merge goes on without the
+/// partitions it waits for, before `Config::max_partition_wait`. A consumer hands over records in
+/// the order it fetched them, so reaching a lagging partition's first records can take polling
+/// (and holding) every record fetched before them: after a restart with a backlog, tens of
+/// thousands. Going on earlier would dispatch them ahead of the lagging partition's older
+/// records, which then come after stream time passed them (found by the ledger crash test).
+const MAX_HELD_BYTES: usize = 64 << 20;
 
 /// The timestamp order of input across polls: the records at hand, the partitions that have
 /// more in the log, and those that kept the others waiting past `Config::max_partition_wait`
@@ -103,12 +122,22 @@ pub(crate) struct InputOrder {
     idle: HashSet<(u32, u32)>,
     /// Since when the merge has waited for a partition.
     waiting_since: Option<Instant>,
+    /// Whether going on without a partition because too much was held has been logged.
+    told_full: bool,
 }
 
 impl InputOrder {
     /// The partitions that, as of the last fetch, have records not yet fetched.
     pub(super) fn lagging(&self) -> &[(u32, u32)] {
         &self.lagging
+    }
+
+    /// The dispatcher could not take input for `stalled` (lanes were busy): that time does
+    /// not count as waiting for a partition, as nothing was fetched meanwhile.
+    pub(super) fn stalled(&mut self, stalled: std::time::Duration) {
+        if let Some(since) = &mut self.waiting_since {
+            *since += stalled;
+        }
     }
 
     /// Forgets the records at hand (the log rewinds to the committed offsets).
@@ -159,7 +188,16 @@ impl InputOrder {
             self.lagging.retain(|id| !idle.contains(id));
             // A run that ends when idle must not end with records at hand: past the rounds,
             // or with nothing fetched, they go on.
-            let force = self.merge.len() > MAX_HELD || (until_idle && (fetched == 0 || round == 3));
+            let full = self.merge.bytes() > MAX_HELD_BYTES;
+            let starved = full && self.lagging.iter().any(|id| !self.merge.has(id));
+            if starved && !std::mem::replace(&mut self.told_full, true) {
+                tracing::info!(
+                    held = self.merge.len(),
+                    "input records held for a partition that has delivered none reached the limit: going on without it (its records may come after stream time passed them)"
+                );
+            }
+            self.told_full &= starved;
+            let force = full || (until_idle && (fetched == 0 || round == 3));
             let blocked = self.merge.take(max, &self.lagging, force, out);
             self.waiting_since =
                 if blocked { Some(self.waiting_since.unwrap_or_else(Instant::now)) } else { None };

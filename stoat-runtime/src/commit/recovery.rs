@@ -6,8 +6,6 @@
 
 use std::time::{Duration, Instant};
 
-use tokio::sync::oneshot;
-
 use super::coordinator::{Engine, REASSIGN_EVERY, WATCH_EVERY};
 use super::Shutdown;
 use crate::error::{Error, Result};
@@ -95,11 +93,8 @@ impl Engine {
                 _ = tokio::time::sleep(WATCH_EVERY) => {}
             }
         }
-        for (lane, tx) in self.shared.senders.iter().enumerate() {
-            let (reply, wait) = oneshot::channel();
-            let gone = || Error::Runtime(format!("lane {lane} has stopped"));
-            tx.send(LaneMsg::Discard(reply)).map_err(|_| gone())?;
-            wait.await.map_err(|_| gone())??;
+        for (lane, wait) in self.ask_lanes(LaneMsg::Discard)?.into_iter().enumerate() {
+            wait.await.map_err(|_| Error::Runtime(format!("lane {lane} has stopped")))??;
         }
         // Records fetched but not dispatched: the log reads them again.
         self.order.clear();

@@ -131,6 +131,11 @@ pub trait Log: Send + Sync + 'static {
     fn changelog_info(&self, _store: &str) -> Result<Option<ChangelogInfo>> {
         Ok(None)
     }
+    /// Whether the log keeps the stores' changelogs, so that state it has committed can be
+    /// restored from it (then LMDB need not flush every commit to disk).
+    fn keeps_changelogs(&self) -> bool {
+        false
+    }
     /// Replays a store's changelog from offset `from` to its end, calling `apply` with batches
     /// of changes and the offset after each batch. Logs without changelogs apply nothing.
     fn restore(&self, _store: &str, _from: u64, _apply: &mut RestoreSink<'_>) -> Result<()> {

@@ -54,6 +54,21 @@ pub(crate) fn lmdb_error(store: &str, path: &Path, map_size: usize, e: heed::Err
 }
 
 impl StateEnv {
+    /// Stops LMDB from flushing each commit to disk (`NOSYNC`); [`StateEnv::sync`] flushes.
+    pub(crate) fn defer_syncs(&self) -> Result<(), StoreError> {
+        // SAFETY: NOSYNC trades durability of the last commits for speed; the writer thread
+        // flushes periodically and at its end, and the log (changelogs) restores what an OS
+        // crash takes back. The environment is not opened with WRITEMAP, so LMDB keeps its
+        // integrity when the file system keeps the order of writes.
+        unsafe { self.env().set_flags(heed::EnvFlags::NO_SYNC, heed::FlagSetMode::Enable) }
+            .map_err(|e| self.error("<environment>", e))
+    }
+
+    /// Flushes every commit so far to disk.
+    pub(crate) fn sync(&self) -> Result<(), StoreError> {
+        self.env().force_sync().map_err(|e| self.error("<environment>", e))
+    }
+
     /// Opens (or creates) the state in `dir` of application `app` for the given stores, checking
     /// that the directory is not in use, that it belongs to `app` and that stores already there
     /// were written with the same key and value types. A directory of another app is an error,

@@ -1,9 +1,16 @@
 //! The single LMDB writer thread. LMDB allows one writer per environment and a heed write
 //! transaction must commit on the thread that opened it, so every state change of an epoch goes
 //! through this thread, in one write transaction per epoch.
+//!
+//! With a sync interval, commits are not flushed to disk one by one (LMDB's `NOSYNC`): the
+//! thread flushes at most that long after a commit, and when it stops. The log is the source of
+//! truth: a process crash loses nothing (the OS keeps the written pages), and an OS crash rolls
+//! the state back to its last flush, changelog offsets included (they are written in the same
+//! transaction), so a restart replays the changelogs' tails from there.
 
 use std::sync::mpsc;
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
@@ -35,16 +42,23 @@ pub struct StateWriter {
 }
 
 impl StateWriter {
-    /// Starts the writer thread for `state`.
-    pub fn start(state: StateEnv) -> Result<StateWriter, StoreError> {
+    /// Starts the writer thread for `state`: every commit durable on its own (`sync_every`
+    /// `None`), or flushed to disk at most `sync_every` after it.
+    pub fn start(state: StateEnv, sync_every: Option<Duration>) -> Result<StateWriter, StoreError> {
+        if sync_every.is_some() {
+            state.defer_syncs()?;
+        }
         let (tx, rx) = mpsc::channel::<Job>();
         let thread = std::thread::Builder::new()
             .name("stoat-state-writer".into())
-            .spawn(move || {
-                for job in rx {
-                    let result = apply(&state, job.epoch, job.deltas, job.changelogs);
-                    let _ = job.done.send(result);
+            .spawn(move || match sync_every {
+                None => {
+                    for job in rx {
+                        let result = apply(&state, job.epoch, job.deltas, job.changelogs);
+                        let _ = job.done.send(result);
+                    }
                 }
+                Some(every) => write_and_flush(&state, &rx, every),
             })
             .map_err(|cause| StoreError::Open { path: "<writer thread>".into(), cause })?;
         Ok(StateWriter { jobs: Some(tx), thread: Some(thread) })
@@ -89,6 +103,44 @@ impl Drop for StateWriter {
         self.jobs.take();
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
+        }
+    }
+}
+
+/// The writer's loop with deferred syncs: applies jobs, flushes at most `every` after the
+/// first unflushed commit, and once more when the channel closes. A failed flush fails the
+/// next commit (or is logged, at the end).
+fn write_and_flush(state: &StateEnv, rx: &mpsc::Receiver<Job>, every: Duration) {
+    let mut unflushed: Option<Instant> = None;
+    let mut failed: Option<StoreError> = None;
+    let flush = |failed: &mut Option<StoreError>| {
+        if let Err(e) = state.sync() {
+            tracing::error!(error = %e, "flushing the state to disk failed");
+            *failed = Some(e);
+        }
+    };
+    loop {
+        let wait = unflushed.map_or(Duration::from_secs(3600), |t| every.saturating_sub(t.elapsed()));
+        match rx.recv_timeout(wait) {
+            Ok(job) => {
+                let result = match failed.take() {
+                    Some(e) => Err(e),
+                    None => apply(state, job.epoch, job.deltas, job.changelogs),
+                };
+                let _ = job.done.send(result);
+                unflushed.get_or_insert_with(Instant::now);
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                if unflushed.is_some() {
+                    flush(&mut failed);
+                }
+                return;
+            }
+        }
+        if unflushed.is_some_and(|t| t.elapsed() >= every) {
+            flush(&mut failed);
+            unflushed = None;
         }
     }
 }

@@ -57,7 +57,7 @@ impl<O: Operator<K, V, M>, K, V, M> Harness<O, K, V, M> {
         for slot in &slots_decl {
             states.push(RefCell::new((slot.open)(&env)?));
         }
-        let writer = StateWriter::start(env.clone())?;
+        let writer = StateWriter::start(env.clone(), None)?;
         let ids = slots_decl.iter().map(|s| s.id).collect();
         Ok(Harness {
             op,

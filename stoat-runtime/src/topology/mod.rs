@@ -468,7 +468,7 @@ impl<K: Key, V: Data> Stream<K, V> {
         let source = self.source;
         self.outlet.add(Arc::new(move |lanes| {
             let downstream: Box<dyn Push<O::OutKey, O::OutValue>> = match point {
-                Some(p) => Box::new(RekeyNode::new(p, lanes)),
+                Some(p) => Box::new(RekeyNode::new(p)),
                 None => outlet.instantiate(lanes),
             };
             Box::new(OpNode::new(
@@ -499,7 +499,7 @@ impl<K: Key, V: Data> Stream<K, V> {
         let outlet = Arc::clone(&next.outlet);
         let downstream = move |lanes| -> Box<dyn Push<O::OutKey, O::OutValue>> {
             match rekey {
-                Some(p) => Box::new(RekeyNode::new(p, lanes)),
+                Some(p) => Box::new(RekeyNode::new(p)),
                 None => outlet.instantiate(lanes),
             }
         };

@@ -315,19 +315,20 @@ impl<K: Send + 'static, V: Send + 'static> Push<K, V> for SplitNode<K, V> {
     }
 }
 
-/// A re-key point: routes each record to the lane owning its key, in batches.
+/// A re-key point: routes each record to the lane owning its key, in batches. Only lanes with
+/// records waiting have a buffer, so a lane's re-key nodes cost nothing per other lane (with
+/// 10,000 lanes, a buffer per lane and node would be 10^8 of them).
 pub(crate) struct RekeyNode<K, V> {
     pub point: usize,
-    pub bufs: Vec<Vec<Envelope<K, V>>>,
+    pub bufs: rustc_hash::FxHashMap<usize, Vec<Envelope<K, V>>>,
 }
 
 impl<K: Key, V: Send + 'static> RekeyNode<K, V> {
-    pub fn new(point: usize, lanes: usize) -> Self {
-        RekeyNode { point, bufs: (0..lanes).map(|_| Vec::new()).collect() }
+    pub fn new(point: usize) -> Self {
+        RekeyNode { point, bufs: Default::default() }
     }
 
-    fn send(&mut self, lane: usize, cx: &mut LaneCx) -> Result<()> {
-        let batch = std::mem::take(&mut self.bufs[lane]);
+    fn send(&mut self, lane: usize, batch: Vec<Envelope<K, V>>, cx: &mut LaneCx) -> Result<()> {
         let n = batch.len();
         cx.unsent -= n;
         cx.shared.send(lane, Entry::Point(self.point), Box::new(batch), n)
@@ -337,28 +338,29 @@ impl<K: Key, V: Send + 'static> RekeyNode<K, V> {
 impl<K: Key, V: Send + 'static> Push<K, V> for RekeyNode<K, V> {
     fn push(&mut self, env: Envelope<K, V>, cx: &mut LaneCx) -> Result<()> {
         let lane = lane_of(&env.record.key, cx.lanes());
-        self.bufs[lane].push(env);
+        let buf = self.bufs.entry(lane).or_default();
+        buf.push(env);
         cx.unsent += 1;
-        if self.bufs[lane].len() >= BATCH {
-            self.send(lane, cx)?;
+        if buf.len() >= BATCH {
+            if let Some(batch) = self.bufs.remove(&lane) {
+                self.send(lane, batch, cx)?;
+            }
         }
         Ok(())
     }
     fn flush(&mut self, cx: &mut LaneCx) -> Result<()> {
         if cx.phase == Phase::Discard {
             // The epoch is aborted: what this lane had not sent yet is dropped with it.
-            for buf in &mut self.bufs {
+            for (_, buf) in self.bufs.drain() {
                 cx.unsent -= buf.len();
-                buf.clear();
             }
             return Ok(());
         }
-        for lane in 0..self.bufs.len() {
-            if !self.bufs[lane].is_empty() {
-                self.send(lane, cx)?;
-            }
-        }
-        Ok(())
+        let mut bufs = std::mem::take(&mut self.bufs);
+        let sent = bufs.drain().try_for_each(|(lane, batch)| self.send(lane, batch, cx));
+        // Keep the (now empty) map's capacity for the next batch.
+        self.bufs = bufs;
+        sent
     }
 }
 

@@ -28,7 +28,7 @@ impl<K: Key, V: Data> Stream<K, V> {
         let outlet = Arc::clone(&next.outlet);
         self.outlet.add(Arc::new(move |lanes| {
             let downstream: Box<dyn Push<K2, V2>> = match point {
-                Some(p) => Box::new(super::nodes::RekeyNode::new(p, lanes)),
+                Some(p) => Box::new(super::nodes::RekeyNode::new(p)),
                 None => outlet.instantiate(lanes),
             };
             Box::new(FnNode { name, f: Arc::clone(&f), buf: Vec::new(), next: downstream })

@@ -529,6 +529,9 @@ impl Log for KafkaLog {
         self.rewind()
     }
 
+    fn keeps_changelogs(&self) -> bool {
+        true
+    }
     fn changelog_info(&self, store: &str) -> Result<Option<ChangelogInfo>> {
         let Some(index) = self.store_index(store) else { return Ok(None) };
         let topic = &self.changelogs[index].1;
