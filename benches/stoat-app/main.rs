@@ -4,6 +4,9 @@
 //! bench_app stateless|wordcount|join|windowed BOOTSTRAP INPUT OUTPUT APP_ID eos|alo COMMIT_MS STATE_DIR LANES
 //! ```
 //!
+//! `COMMIT_MS` is the longest epoch (stoat's adaptive default cadence); `fixed:COMMIT_MS` makes
+//! every epoch last that long, as Kafka Streams' `commit.interval.ms` does.
+//!
 //! One module per workload, mirroring one class per workload on the Kafka Streams side
 //! (`benches/kafka-streams`).
 
@@ -35,11 +38,17 @@ fn run(args: &[String]) -> stoat::Result<()> {
         "alo" => Guarantee::AtLeastOnce,
         other => return Err(stoat::Error::Config(format!("unknown guarantee `{other}` (eos or alo)"))),
     };
-    let commit_ms: u64 =
-        commit_ms.parse().map_err(|_| stoat::Error::Config(format!("bad COMMIT_MS `{commit_ms}`")))?;
+    let (fixed, ms) = match commit_ms.strip_prefix("fixed:") {
+        Some(ms) => (true, ms),
+        None => (false, commit_ms.as_str()),
+    };
+    let interval = Duration::from_millis(
+        ms.parse().map_err(|_| stoat::Error::Config(format!("bad COMMIT_MS `{commit_ms}`")))?,
+    );
     let lanes: usize = lanes.parse().map_err(|_| stoat::Error::Config(format!("bad LANES `{lanes}`")))?;
+    let config = Config::default().lanes(lanes).state_dir(state_dir);
     let config =
-        Config::default().lanes(lanes).state_dir(state_dir).commit_interval(Duration::from_millis(commit_ms));
+        if fixed { config.fixed_commit_interval(interval) } else { config.commit_interval(interval) };
     let mut app = App::kafka(&topology, config, KafkaConfig::new(bootstrap.as_str()).guarantee(guarantee))?;
     let shutdown = app.shutdown_on_signals()?;
     let stats = app.run_until_stopped(&shutdown)?;

@@ -9,8 +9,9 @@ from .systems import ROOT
 
 def main():
     parser = argparse.ArgumentParser(prog="stoatbench")
-    parser.add_argument("tier", choices=sorted(TIERS) + ["report"],
-                        help="a tier to run, or `report` to rewrite BENCHMARKS.md from --json")
+    parser.add_argument("tier", choices=sorted(TIERS) + ["report", "latency"],
+                        help="a tier to run (`latency`: latency over load next to the broker's floor), or `report` "
+                             "to rewrite BENCHMARKS.md from --json")
     parser.add_argument("--json", help="with `report`: a results JSON written by an earlier run")
     parser.add_argument("--out", default=os.path.join(ROOT, "benches", "results"))
     parser.add_argument("--workload", action="append")
@@ -20,6 +21,14 @@ def main():
     parser.add_argument("--pairs", type=int, help="override the number of ABBA pairs")
     parser.add_argument("--latency-seconds", type=float, help="override the length of each latency run")
     args = parser.parse_args()
+    if args.tier == "latency":
+        from .latency import run_latency
+        from .report import rewrite_benchmarks_md
+
+        kwargs = {"seconds": args.latency_seconds} if args.latency_seconds else {}
+        run_latency(args.out, workloads=args.workload or ("stateless", "wordcount"), seed=args.seed, **kwargs)
+        rewrite_benchmarks_md(args.out)
+        return
     if args.tier == "report":
         import json
 

@@ -170,6 +170,7 @@ def benchmarks_md(sections):
         "```sh",
         "benches/kafka-bench quick   # capacity runs, 3 interleaved ABBA pairs per workload and mode (< 20 min)",
         "benches/kafka-bench full    # 5 pairs, then latency runs at fixed rates in ABBA pairs",
+        "benches/kafka-bench latency # latency over load at defaults and a fixed interval, next to the broker's EOS floor",
         "cargo bench --bench engine  # engine only: stoat's embedded runtime vs a hand-written loop",
         "```",
         "",
@@ -257,16 +258,29 @@ def write_all(result, out_dir):
         json.dump(result, f, indent=1)
     rows = summarize(result)
     chart(rows, os.path.join(out_dir, chart_name))
-    # BENCHMARKS.md follows the results in the repository, not smoke runs written elsewhere.
-    if os.path.abspath(out_dir) == os.path.join(ROOT, "benches", "results"):
-        sections = []
-        for tier in ("quick", "full"):
-            path = os.path.join(out_dir, "%s-latest.json" % tier)
-            if os.path.exists(path):
-                with open(path) as f:
-                    latest = json.load(f)
-                sections.append((latest, summarize(latest), "%s-latest.png" % tier, "%s-latest.json" % tier))
-        with open(os.path.join(ROOT, "BENCHMARKS.md"), "w") as f:
-            f.write(benchmarks_md(sections))
+    rewrite_benchmarks_md(out_dir)
     print(table(rows))
     return result
+
+
+def rewrite_benchmarks_md(out_dir):
+    """BENCHMARKS.md from the latest results of every tier. It follows the results in the
+    repository, not smoke runs written elsewhere."""
+    if os.path.abspath(out_dir) != os.path.join(ROOT, "benches", "results"):
+        return
+    sections = []
+    for tier in ("quick", "full"):
+        path = os.path.join(out_dir, "%s-latest.json" % tier)
+        if os.path.exists(path):
+            with open(path) as f:
+                latest = json.load(f)
+            sections.append((latest, summarize(latest), "%s-latest.png" % tier, "%s-latest.json" % tier))
+    text = benchmarks_md(sections)
+    path = os.path.join(out_dir, "latency-latest.json")
+    if os.path.exists(path):
+        from .latency import section
+
+        with open(path) as f:
+            text += "\n" + "\n".join(section(json.load(f)))
+    with open(os.path.join(ROOT, "BENCHMARKS.md"), "w") as f:
+        f.write(text)

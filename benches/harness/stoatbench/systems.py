@@ -11,17 +11,24 @@ KS_CACHE_DEFAULT = 10 * 1024 * 1024
 
 
 class Stoat:
-    name = "stoat"
-    label = "stoat"
     emits_every_update = True
+
+    def __init__(self, fixed=False):
+        # Its default cadence is adaptive (an epoch ends when the input is caught up, at the
+        # latest after the commit interval); `fixed` runs Kafka Streams' fixed cadence.
+        self.fixed = fixed
+        self.name = "stoat-fixed" if fixed else "stoat"
+        self.label = "stoat (fixed interval)" if fixed else "stoat"
 
     def command(self, workload, bootstrap, inp, out, app_id, mode, commit_ms, state_dir):
         lanes = str(os.cpu_count() or 2)
         binary = os.path.join(ROOT, "target", "release", "examples", "bench_app")
-        return [binary, workload, bootstrap, inp, out, app_id, mode, str(commit_ms), state_dir, lanes]
+        commit = ("fixed:%d" if self.fixed else "%d") % commit_ms
+        return [binary, workload, bootstrap, inp, out, app_id, mode, commit, state_dir, lanes]
 
     def flags(self):
-        return {"lanes": os.cpu_count() or 2, "binary": "target/release/examples/bench_app"}
+        return {"lanes": os.cpu_count() or 2, "binary": "target/release/examples/bench_app",
+                "cadence": "fixed" if self.fixed else "adaptive"}
 
 
 class KafkaStreams:
@@ -66,5 +73,6 @@ def start(system, log_path, **kwargs):
 
 
 STOAT = Stoat()
+STOAT_FIXED = Stoat(fixed=True)
 KS = KafkaStreams()
 KS_NOCACHE = KafkaStreams(cache_bytes=0)

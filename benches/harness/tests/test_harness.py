@@ -158,3 +158,37 @@ def test_windowed_verifier_catches_duplicates_losses_and_wrong_counts():
     wrong = [(good[0][0], b"999999", 0)] + good[1:]
     ok, why = w.verify(expected, wrong)
     assert not ok and "expected" in why
+
+
+def test_latency_loads_come_from_the_slower_systems_eos_capacity(tmp_path):
+    import json
+
+    from stoatbench.latency import capacities
+
+    runs = [
+        {"workload": "stateless", "mode": "eos", "system": "stoat", "verified": True, "throughput": 60_000},
+        {"workload": "stateless", "mode": "eos", "system": "stoat", "verified": True, "throughput": 50_000},
+        {"workload": "stateless", "mode": "eos", "system": "stoat", "verified": True, "throughput": 70_000},
+        {"workload": "stateless", "mode": "eos", "system": "kafka-streams", "verified": True, "throughput": 20_000},
+        {"workload": "stateless", "mode": "alo", "system": "kafka-streams", "verified": True, "throughput": 1_000},
+        {"workload": "stateless", "mode": "eos", "system": "kafka-streams", "verified": False, "throughput": 10},
+        {"workload": "wordcount", "mode": "eos", "system": "stoat", "verified": True, "throughput": 5_000},
+    ]
+    (tmp_path / "quick-latest.json").write_text(json.dumps({"runs": runs}))
+    caps = capacities(str(tmp_path))
+    assert caps == {"stateless": 20_000}, "wordcount has no Kafka Streams run: no capacity"
+
+
+def test_latency_table_reports_each_run_against_the_floor():
+    from stoatbench.latency import latency_table
+
+    result = {"floor": {"p50": 11.0, "p99": 30.0, "p99.9": 40.0, "commit_ms_mean": 16.0}, "runs": [
+        {"workload": "stateless", "load": 0.25, "rate": 5000, "system": "stoat", "label": "stoat", "verified": True,
+         "p50": 20.0, "p99": 45.0, "p99.9": 60.0, "p99_over_floor": 1.5, "commit_ms_mean": 14.0},
+        {"workload": "stateless", "load": 0.25, "rate": 5000, "system": "kafka-streams", "label": "Kafka Streams",
+         "verified": False, "verification": "lost 3"},
+    ]}
+    text = latency_table(result)
+    assert "| stateless | 25 % | 5,000 | stoat | 20.0 | 45.0 | 60.0 | 1.50x | 14.0 |" in text
+    assert "failed: lost 3" in text
+    assert "p99 30.0 ms" in text

@@ -294,14 +294,20 @@ impl Engine {
     /// request is honoured in bounded time, whatever the lanes are doing.
     async fn wait_until(&mut self, done: impl Fn(&Shared) -> bool) -> Result<()> {
         let shared = Arc::clone(&self.shared);
+        // Whether a lane has died is looked at every WATCH_EVERY, not at every wake-up: that is
+        // one look per lane, and progress wakes this loop once per batch a lane finishes.
+        let mut looked = Instant::now();
         loop {
             let notified = shared.progress.notified();
             self.check()?;
             if done(&shared) {
                 return Ok(());
             }
-            if let Some(lane) = self.lanes.iter().position(JoinHandle::is_finished) {
-                return Err(Error::Runtime(format!("lane {lane} stopped unexpectedly")));
+            if looked.elapsed() >= WATCH_EVERY {
+                looked = Instant::now();
+                if let Some(lane) = self.lanes.iter().position(JoinHandle::is_finished) {
+                    return Err(Error::Runtime(format!("lane {lane} stopped unexpectedly")));
+                }
             }
             if self.shutdown.as_ref().is_some_and(Shutdown::is_triggered) {
                 let seen = *self.stop_seen.get_or_insert_with(Instant::now);
@@ -376,6 +382,7 @@ impl Engine {
             }
         };
         self.flush_all()?;
+        let barrier = Instant::now();
         let released = self.quiesce().await?;
         // With timers, an epoch without input still ends: due timers fire at its end. If that
         // released nothing and changed no state, there is nothing to commit.
@@ -384,6 +391,8 @@ impl Engine {
             let skip_if_unchanged = dispatched == 0 && trigger != Trigger::Stop && released == 0;
             self.commit(trigger, skip_if_unchanged).await?;
         }
+        // Input was not polled during the barrier: that is no wait for a partition.
+        self.order.stalled(barrier.elapsed());
         Ok(trigger)
     }
 

@@ -112,6 +112,9 @@ impl TimestampMerge {
 /// records, which then come after stream time passed them (found by the ledger crash test).
 const MAX_HELD_BYTES: usize = 64 << 20;
 
+/// Polls per call while the merge is held back and records keep coming.
+const ROUNDS: usize = 32;
+
 /// The timestamp order of input across polls: the records at hand, the partitions that have
 /// more in the log, and those that kept the others waiting past `Config::max_partition_wait`
 /// (idle until they deliver a record).
@@ -157,10 +160,15 @@ impl InputOrder {
         until_idle: bool,
         out: &mut Vec<Polled>,
     ) -> Result<()> {
-        // A few rounds while fetching brings the records a held-back partition owes.
-        for round in 0..4 {
-            // Room for every partition's share of a poll, even with many records at hand.
-            let room = FETCH.saturating_sub(self.merge.len()).max(FETCH / 8);
+        // Rounds while fetching brings the records a held-back partition owes: records come in
+        // the order they were fetched, so its first ones may be behind many of the others'.
+        for round in 0..ROUNDS {
+            // Room for every partition's share of a poll, even with many records at hand; while
+            // held back, whole polls, to reach the lagging partition's records soon.
+            let room = match self.waiting_since {
+                Some(_) => FETCH,
+                None => FETCH.saturating_sub(self.merge.len()).max(FETCH / 8),
+            };
             log.poll(room, out)?;
             let fetched = out.len();
             for p in out.iter() {
@@ -197,7 +205,7 @@ impl InputOrder {
                 );
             }
             self.told_full &= starved;
-            let force = full || (until_idle && (fetched == 0 || round == 3));
+            let force = full || (until_idle && (fetched == 0 || round == ROUNDS - 1));
             let blocked = self.merge.take(max, &self.lagging, force, out);
             self.waiting_since =
                 if blocked { Some(self.waiting_since.unwrap_or_else(Instant::now)) } else { None };
