@@ -363,6 +363,9 @@ fn a_missing_resource_and_bad_settings_are_topology_errors() {
     let err = TestDriver::new(&topology).err().map(|e| e.to_string()).unwrap_or_default();
     assert!(err.contains("`enrich`") && err.contains("concurrency"), "{err}");
 
+    let err = Harness::<_, String, String, _>::new(enrich {}).err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(err.contains("`enrich` is async") && err.contains("TestDriver"), "{err}");
+
     let topology = Topology::new("async-not");
     topology.stream::<u64, u64>("in").process_with(total {}, AsyncSettings::DEFAULT).to("out");
     let err = TestDriver::new(&topology).err().map(|e| e.to_string()).unwrap_or_default();

@@ -1,8 +1,12 @@
 //! The stoat side of the Kafka benchmark: runs one workload until SIGTERM.
 //!
 //! ```text
-//! bench_app stateless|wordcount|join|windowed BOOTSTRAP INPUT OUTPUT APP_ID eos|alo COMMIT_MS STATE_DIR LANES
+//! bench_app stateless|wordcount|join|windowed|enrich|enrich-sim BOOTSTRAP INPUT OUTPUT APP_ID eos|alo COMMIT_MS STATE_DIR LANES
+//! bench_app serve PORT
 //! ```
+//!
+//! `enrich` calls the service at `STOAT_BENCH_REMOTE` (a base URL); `serve` is that service.
+//! `STOAT_BENCH_CONCURRENCY` sets the calls in flight per lane (default 256).
 //!
 //! `COMMIT_MS` is the longest epoch (stoat's adaptive default cadence); `fixed:COMMIT_MS` makes
 //! every epoch last that long, as Kafka Streams' `commit.interval.ms` does.
@@ -10,6 +14,7 @@
 //! One module per workload, mirroring one class per workload on the Kafka Streams side
 //! (`benches/kafka-streams`).
 
+mod enrich;
 mod join;
 mod stateless;
 mod windowed;
@@ -21,9 +26,16 @@ use std::time::Duration;
 use stoat::prelude::*;
 
 fn run(args: &[String]) -> stoat::Result<()> {
+    if let [serve, port] = args {
+        if serve == "serve" {
+            let port = port.parse().map_err(|_| stoat::Error::Config(format!("bad PORT `{port}`")))?;
+            return enrich::serve(port)
+                .map_err(|cause| stoat::Error::Io { what: "the enrichment service stopped".into(), cause });
+        }
+    }
     let [workload, bootstrap, input, output, app_id, guarantee, commit_ms, state_dir, lanes] = args else {
         return Err(stoat::Error::Config(
-            "usage: bench_app stateless|wordcount|join|windowed BOOTSTRAP INPUT OUTPUT APP_ID eos|alo COMMIT_MS STATE_DIR LANES".into(),
+            "usage: bench_app stateless|wordcount|join|windowed|enrich|enrich-sim BOOTSTRAP INPUT OUTPUT APP_ID eos|alo COMMIT_MS STATE_DIR LANES".into(),
         ));
     };
     let topology = match workload.as_str() {
@@ -31,6 +43,16 @@ fn run(args: &[String]) -> stoat::Result<()> {
         "wordcount" => wordcount::topology(app_id, input, output),
         "join" => join::topology(app_id, input, output),
         "windowed" => windowed::topology(app_id, input, output),
+        "enrich" | "enrich-sim" => {
+            let remote = match workload.as_str() {
+                "enrich" => Some(std::env::var("STOAT_BENCH_REMOTE").map_err(|_| {
+                    stoat::Error::Config("`enrich` needs STOAT_BENCH_REMOTE, the service's base URL".into())
+                })?),
+                _ => None,
+            };
+            let concurrency = std::env::var("STOAT_BENCH_CONCURRENCY").ok().and_then(|c| c.parse().ok()).unwrap_or(256);
+            enrich::topology(app_id, input, output, remote, concurrency)
+        }
         other => return Err(stoat::Error::Config(format!("unknown workload `{other}`"))),
     };
     let guarantee = match guarantee.as_str() {

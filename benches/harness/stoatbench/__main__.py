@@ -9,7 +9,7 @@ from .systems import ROOT
 
 def main():
     parser = argparse.ArgumentParser(prog="stoatbench")
-    parser.add_argument("tier", choices=sorted(TIERS) + ["report", "latency"],
+    parser.add_argument("tier", choices=sorted(TIERS) + ["report", "latency", "enrich"],
                         help="a tier to run (`latency`: latency over load next to the broker's floor), or `report` "
                              "to rewrite BENCHMARKS.md from --json")
     parser.add_argument("--json", help="with `report`: a results JSON written by an earlier run")
@@ -27,6 +27,13 @@ def main():
 
         kwargs = {"seconds": args.latency_seconds} if args.latency_seconds else {}
         run_latency(args.out, workloads=args.workload or ("stateless", "wordcount"), seed=args.seed, **kwargs)
+        rewrite_benchmarks_md(args.out)
+        return
+    if args.tier == "enrich":
+        from .enrich import run_enrich
+        from .report import rewrite_benchmarks_md
+
+        run_enrich(args.out, seed=args.seed)
         rewrite_benchmarks_md(args.out)
         return
     if args.tier == "report":

@@ -20,6 +20,13 @@ def stateless_records(seed: int, n: int, keys: int = 10_000):
     return [(b"key-%05d" % rng.randrange(keys), stateless_value(seed, i)) for i in range(n)]
 
 
+def enrich_records(seed: int, n: int, keys: int = 10_000):
+    """(key, value) pairs: 10K keys, 200 B values `seq<10 digits>|` then filler."""
+    rng = random.Random(seed)
+    filler = bytes(97 + (i * 7) % 26 for i in range(200))
+    return [(b"key-%05d" % rng.randrange(keys), (b"seq%010d|" % i + filler)[:200]) for i in range(n)]
+
+
 def vocabulary(seed: int, size: int):
     rng = random.Random(seed)
     words = set()

@@ -171,6 +171,7 @@ def benchmarks_md(sections):
         "benches/kafka-bench quick   # capacity runs, 3 interleaved ABBA pairs per workload and mode (< 20 min)",
         "benches/kafka-bench full    # 5 pairs, then latency runs at fixed rates in ABBA pairs",
         "benches/kafka-bench latency # latency over load at defaults and a fixed interval, next to the broker's EOS floor",
+        "benches/kafka-bench enrich  # workload (e): a 5 ms remote call per record, HTTP and simulated",
         "cargo bench --bench engine  # engine only: stoat's embedded runtime vs a hand-written loop",
         "```",
         "",
@@ -192,8 +193,9 @@ def benchmarks_md(sections):
         "  is reported too. Commit durations are each system's own figure (stoat's epoch commit, Kafka",
         "  Streams' `commit-latency-avg`).",
         "- Both systems run exactly-once (`exactly_once_v2` / one transaction per epoch) and",
-        "  at-least-once, with a 100 ms commit interval (stoat: an epoch's barrier starts 100 ms after",
-        "  the previous one). Kafka Streams",
+        "  at-least-once, with a 100 ms commit interval: Kafka Streams' `commit.interval.ms`; for stoat",
+        "  the longest an epoch lasts (its default cadence is adaptive: an epoch also ends when the",
+        "  input is caught up; capacity runs dated before 2026-11-29 22:00 ran a fixed 100 ms). Kafka Streams",
         "  runs with its default record cache and, on word count, with the cache off; stoat emits every",
         "  update.",
         "- Under exactly-once, output becomes visible only when its transaction commits, so at a 100 ms",
@@ -276,11 +278,11 @@ def rewrite_benchmarks_md(out_dir):
                 latest = json.load(f)
             sections.append((latest, summarize(latest), "%s-latest.png" % tier, "%s-latest.json" % tier))
     text = benchmarks_md(sections)
-    path = os.path.join(out_dir, "latency-latest.json")
-    if os.path.exists(path):
-        from .latency import section
-
-        with open(path) as f:
-            text += "\n" + "\n".join(section(json.load(f)))
+    for name in ("latency", "enrich"):
+        path = os.path.join(out_dir, "%s-latest.json" % name)
+        if os.path.exists(path):
+            module = __import__("stoatbench." + name, fromlist=["section"])
+            with open(path) as f:
+                text += "\n" + "\n".join(module.section(json.load(f)))
     with open(os.path.join(ROOT, "BENCHMARKS.md"), "w") as f:
         f.write(text)

@@ -298,7 +298,8 @@ def run_tier(tier, out_dir, seed=42, workloads=None, modes=("eos", "alo"), scale
     broker = systems_broker()
     runs = []
     try:
-        for name in workloads or list(WORKLOADS):
+        # Enrichment needs the harness's remote service: its own tier (`enrich`).
+        for name in workloads or [w for w in WORKLOADS if not w.startswith("enrich")]:
             workload = WORKLOADS[name]
             n = max(1000, int(conf["sizes"][name] * scale))
             records = workload.generate(seed, n)

@@ -13,22 +13,31 @@ KS_CACHE_DEFAULT = 10 * 1024 * 1024
 class Stoat:
     emits_every_update = True
 
-    def __init__(self, fixed=False):
+    def __init__(self, fixed=False, lanes=None, concurrency=None):
         # Its default cadence is adaptive (an epoch ends when the input is caught up, at the
-        # latest after the commit interval); `fixed` runs Kafka Streams' fixed cadence.
+        # latest after the commit interval); `fixed` runs Kafka Streams' fixed cadence. `lanes`
+        # and `concurrency` (async calls in flight per lane) are for the enrichment workload.
         self.fixed = fixed
+        self.lanes = lanes
+        self.concurrency = concurrency
         self.name = "stoat-fixed" if fixed else "stoat"
         self.label = "stoat (fixed interval)" if fixed else "stoat"
+        if lanes or concurrency:
+            self.name += "-l%s-c%s" % (lanes or "cpus", concurrency or "default")
+            self.label = "stoat, %s lanes x %s calls" % (lanes or "cpus", concurrency or 256)
+
+    def env(self):
+        return {"STOAT_BENCH_CONCURRENCY": str(self.concurrency)} if self.concurrency else {}
 
     def command(self, workload, bootstrap, inp, out, app_id, mode, commit_ms, state_dir):
-        lanes = str(os.cpu_count() or 2)
+        lanes = str(self.lanes or os.cpu_count() or 2)
         binary = os.path.join(ROOT, "target", "release", "examples", "bench_app")
         commit = ("fixed:%d" if self.fixed else "%d") % commit_ms
         return [binary, workload, bootstrap, inp, out, app_id, mode, commit, state_dir, lanes]
 
     def flags(self):
-        return {"lanes": os.cpu_count() or 2, "binary": "target/release/examples/bench_app",
-                "cadence": "fixed" if self.fixed else "adaptive"}
+        return {"lanes": self.lanes or os.cpu_count() or 2, "binary": "target/release/examples/bench_app",
+                "cadence": "fixed" if self.fixed else "adaptive", "concurrency": self.concurrency}
 
 
 class KafkaStreams:
@@ -45,8 +54,12 @@ class KafkaStreams:
         return ["java"] + KS_FLAGS + ["-cp", cp, "dev.stoat.bench.Main", workload, bootstrap, inp, out, app_id,
                                       mode, str(commit_ms), str(self.cache_bytes), state_dir]
 
+    def env(self):
+        return {}
+
     def flags(self):
-        return {"jvm": KS_FLAGS, "statestore.cache.max.bytes": self.cache_bytes, "num.stream.threads": 1}
+        return {"jvm": KS_FLAGS, "statestore.cache.max.bytes": self.cache_bytes,
+                "num.stream.threads": "4 on enrichment, else 1"}
 
 
 def commit_stats(log_path):
@@ -69,7 +82,8 @@ def commit_stats(log_path):
 
 def start(system, log_path, **kwargs):
     log = open(log_path, "wb")
-    return subprocess.Popen(system.command(**kwargs), stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+    env = dict(os.environ, **system.env())
+    return subprocess.Popen(system.command(**kwargs), stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env)
 
 
 STOAT = Stoat()

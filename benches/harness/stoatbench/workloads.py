@@ -198,4 +198,47 @@ class Windowed:
         return True, "%d windows, each emitted once with its count" % len(seen)
 
 
-WORKLOADS = {w.name: w for w in (Stateless(), WordCount(), Join(), Windowed())}
+class Enrich:
+    """(e) 200 B events, 10K keys, each enriched by a 5 ms call to a remote service (`enrich`: the
+    harness's local HTTP service; `enrich-sim`: 5 ms of simulated I/O in the process). The output
+    is the value, `|` and the service's answer for the key (its FNV-1a hash in hex); every record
+    once, and each key's records in order."""
+
+    partitions = 4
+    latency = False
+
+    def __init__(self, name):
+        self.name = name
+
+    def generate(self, seed, n):
+        return generator.enrich_records(seed, n)
+
+    def expected(self, records):
+        return {"n": len(records), "keys": {int(v[3:13]): k for k, v in records}}
+
+    def verify(self, expected, outputs, exact_updates=True):
+        seen = set()
+        last = {}
+        for key, value, _ts in outputs:
+            if value is None or not value.startswith(b"seq"):
+                return False, "an output is not an enriched input: %r" % (value[:40] if value else value)
+            seq = int(value[3:13])
+            if seq in seen:
+                return False, "record %d enriched twice" % seq
+            seen.add(seq)
+            want_key = expected["keys"].get(seq)
+            if key != want_key:
+                return False, "record %d came out with key %r, not %r" % (seq, key, want_key)
+            answer = value.rsplit(b"|", 1)[-1]
+            if answer != b"%016x" % fnv1a(key):
+                return False, "record %d has the answer %r, not the service's for %r" % (seq, answer, key)
+            if last.get(key, -1) > seq:
+                return False, "key %r: record %d came out after %d" % (key, seq, last[key])
+            last[key] = seq
+        if len(seen) != expected["n"]:
+            return False, "%d of %d records enriched" % (len(seen), expected["n"])
+        return True, "%d outputs, exact, in each key's order" % len(seen)
+
+
+WORKLOADS = {w.name: w for w in (Stateless(), WordCount(), Join(), Windowed(), Enrich("enrich"),
+                                  Enrich("enrich-sim"))}

@@ -192,3 +192,25 @@ def test_latency_table_reports_each_run_against_the_floor():
     assert "| stateless | 25 % | 5,000 | stoat | 20.0 | 45.0 | 60.0 | 1.50x | 14.0 |" in text
     assert "failed: lost 3" in text
     assert "p99 30.0 ms" in text
+
+
+def test_enrich_verifier_catches_duplicates_losses_wrong_answers_and_reordering():
+    w = WORKLOADS["enrich"]
+    records = w.generate(5, 2_000)
+    expected = w.expected(records)
+    good = [(k, v + b"|" + b"%016x" % fnv1a(k), 0) for k, v in records]
+    assert w.verify(expected, good)[0]
+    ok, why = w.verify(expected, good + [good[7]])
+    assert not ok and "twice" in why
+    ok, why = w.verify(expected, good[1:])
+    assert not ok and "of 2000" in why
+    k, v, t = good[3]
+    ok, why = w.verify(expected, good[:3] + [(k, v[:-1] + b"0", t)] + good[4:])
+    assert not ok and "answer" in why
+    # Two records of one key swapped.
+    first = next(i for i in range(len(good)) if any(good[j][0] == good[i][0] for j in range(i + 1, len(good))))
+    second = next(j for j in range(first + 1, len(good)) if good[j][0] == good[first][0])
+    swapped = list(good)
+    swapped[first], swapped[second] = swapped[second], swapped[first]
+    ok, why = w.verify(expected, swapped)
+    assert not ok and "after" in why

@@ -14,11 +14,12 @@ import org.apache.kafka.streams.StreamsConfig;
  * <pre>Main WORKLOAD BOOTSTRAP INPUT OUTPUT APP_ID GUARANTEE(eos|alo) COMMIT_MS CACHE_BYTES STATE_DIR</pre>
  */
 public final class Main {
-    static final Map<String, Workload> WORKLOADS = Map.of("stateless", new Stateless(), "wordcount", new WordCount(), "join", new Join(), "windowed", new Windowed());
+    static final Map<String, Workload> WORKLOADS = Map.of("stateless", new Stateless(), "wordcount", new WordCount(),
+        "join", new Join(), "windowed", new Windowed(), "enrich", new Enrich(false), "enrich-sim", new Enrich(true));
 
     public static void main(String[] args) throws InterruptedException {
         if (args.length != 9 || !WORKLOADS.containsKey(args[0])) {
-            System.err.println("usage: Main stateless|wordcount|join|windowed BOOTSTRAP INPUT OUTPUT APP_ID eos|alo COMMIT_MS CACHE_BYTES STATE_DIR");
+            System.err.println("usage: Main stateless|wordcount|join|windowed|enrich|enrich-sim BOOTSTRAP INPUT OUTPUT APP_ID eos|alo COMMIT_MS CACHE_BYTES STATE_DIR");
             System.exit(2);
         }
         Properties p = new Properties();
@@ -30,6 +31,10 @@ public final class Main {
         p.put(StreamsConfig.STATESTORE_CACHE_MAX_BYTES_CONFIG, args[7]);
         p.put(StreamsConfig.STATE_DIR_CONFIG, args[8]);
         p.put(StreamsConfig.consumerPrefix("auto.offset.reset"), "earliest");
+        if (args[0].startsWith("enrich")) {
+            // Blocking calls: as many stream threads as the input has partitions (4).
+            p.put(StreamsConfig.NUM_STREAM_THREADS_CONFIG, 4);
+        }
         StreamsBuilder builder = new StreamsBuilder();
         WORKLOADS.get(args[0]).build(builder, args[2], args[3]);
         KafkaStreams streams = new KafkaStreams(builder.build(), p);
