@@ -38,18 +38,29 @@ impl Remote {
     }
 }
 
+/// Emits one value (written `Option`, as a `Vec<u8>` alone would read as many records).
 #[stoat::operator]
-async fn enrich(#[key] key: &String, value: Vec<u8>, remote: &Res<Remote>) -> Result<Vec<u8>, reqwest::Error> {
+async fn enrich(
+    #[key] key: &str,
+    value: Vec<u8>,
+    remote: &Res<Remote>,
+) -> Result<Option<Vec<u8>>, reqwest::Error> {
     let score = remote.score(key).await?;
     let mut out = value;
     out.push(b'|');
     out.extend_from_slice(score.as_bytes());
-    Ok(out)
+    Ok(Some(out))
 }
 
 /// The topology; `remote` is the service's base URL (`None`: simulated), `concurrency` the calls
 /// in flight per lane.
-pub fn topology(app: &str, input: &str, output: &str, remote: Option<String>, concurrency: usize) -> Topology {
+pub fn topology(
+    app: &str,
+    input: &str,
+    output: &str,
+    remote: Option<String>,
+    concurrency: usize,
+) -> Topology {
     let topology = Topology::new(app);
     topology.provide(match remote {
         Some(base) => Remote::Http { client: reqwest::Client::new(), base },
@@ -59,7 +70,10 @@ pub fn topology(app: &str, input: &str, output: &str, remote: Option<String>, co
         .concurrency(concurrency)
         .timeout(Duration::from_secs(10))
         .backoff(Duration::from_millis(20));
-    topology.stream_with(input, Utf8, RawBytes).process_with(enrich {}, settings).to_with(output, Utf8, RawBytes);
+    topology
+        .stream_with(input, Utf8, RawBytes)
+        .process_with(enrich {}, settings)
+        .to_with(output, Utf8, RawBytes);
     topology
 }
 

@@ -50,7 +50,8 @@ fn run(args: &[String]) -> stoat::Result<()> {
                 })?),
                 _ => None,
             };
-            let concurrency = std::env::var("STOAT_BENCH_CONCURRENCY").ok().and_then(|c| c.parse().ok()).unwrap_or(256);
+            let concurrency =
+                std::env::var("STOAT_BENCH_CONCURRENCY").ok().and_then(|c| c.parse().ok()).unwrap_or(256);
             enrich::topology(app_id, input, output, remote, concurrency)
         }
         other => return Err(stoat::Error::Config(format!("unknown workload `{other}`"))),

@@ -1,6 +1,7 @@
 //! One lane's calls of one async operator. Records of a key run one after another, in order;
 //! up to `concurrency` keys run at once, each on a worker task that, when its key has nothing
-//! more, takes the next waiting record. Finished calls wait in `done` until the lane takes them
+//! more, takes the next key that waits for a worker. Every record waits in its key's queue, so
+//! a record can never pass an older one of its key (one queue per key, keys in arrival order). Finished calls wait in `done` until the lane takes them
 //! (a message rings the lane when `done` stops being empty), so results reach the lane in
 //! batches. An aborted epoch bumps the generation: workers of the old one drop what they finish.
 
@@ -38,25 +39,25 @@ struct Queue<K, V, K2, V2> {
     generation: u64,
     /// Worker tasks running.
     running: usize,
-    /// Keys with a call running, and their records queued behind it.
+    /// Keys with records in this lane's hands: for a key with a call running, the records
+    /// behind it; for a key waiting for a worker, all of them.
     keys: FxHashMap<K, VecDeque<Job<K, V>>>,
-    /// Records of keys not running, waiting for a worker.
-    waiting: VecDeque<Job<K, V>>,
+    /// Keys waiting for a worker (not running, records queued), in arrival order.
+    ready: VecDeque<K>,
     done: Vec<Completion<K2, V2>>,
     tasks: FxHashMap<u64, AbortHandle>,
     next_task: u64,
 }
 
 impl<K: Key, V, K2, V2> Queue<K, V, K2, V2> {
-    /// The next waiting record whose key is not running (those whose key is running queue
-    /// behind it); its key is marked running.
-    fn next_waiting(&mut self) -> Option<Job<K, V>> {
-        while let Some(job) = self.waiting.pop_front() {
-            match self.keys.get_mut(&job.record.key) {
-                Some(behind) => behind.push_back(job),
+    /// The first record of the next key waiting for a worker; its key is then running, its
+    /// other records behind it.
+    fn next_ready(&mut self) -> Option<Job<K, V>> {
+        while let Some(key) = self.ready.pop_front() {
+            match self.keys.get_mut(&key).and_then(VecDeque::pop_front) {
+                Some(job) => return Some(job),
                 None => {
-                    self.keys.insert(job.record.key.clone(), VecDeque::new());
-                    return Some(job);
+                    self.keys.remove(&key);
                 }
             }
         }
@@ -65,10 +66,7 @@ impl<K: Key, V, K2, V2> Queue<K, V, K2, V2> {
 
     /// Records accepted and not yet taken by the lane.
     fn pending(&self) -> usize {
-        self.running
-            + self.waiting.len()
-            + self.keys.values().map(VecDeque::len).sum::<usize>()
-            + self.done.len()
+        self.running + self.keys.values().map(VecDeque::len).sum::<usize>() + self.done.len()
     }
 }
 
@@ -113,7 +111,7 @@ where
                 generation: 0,
                 running: 0,
                 keys: FxHashMap::default(),
-                waiting: VecDeque::new(),
+                ready: VecDeque::new(),
                 done: Vec::new(),
                 tasks: FxHashMap::default(),
                 next_task: 0,
@@ -121,19 +119,21 @@ where
         }
     }
 
-    /// Takes a record (already counted in flight at the point): behind its key's running call,
-    /// on a new worker if there is room, or into the waiting queue.
+    /// Takes a record (already counted in flight at the point): behind its key's other
+    /// records, on a new worker if there is room, or its key waits for a worker.
     pub fn accept(self: &Arc<Self>, job: Job<K, V>) {
         let mut q = self.lock();
         if let Some(behind) = q.keys.get_mut(&job.record.key) {
             behind.push_back(job);
             return;
         }
+        let key = job.record.key.clone();
         if q.running >= self.calls.settings.concurrency {
-            q.waiting.push_back(job);
+            q.keys.insert(key.clone(), VecDeque::from([job]));
+            q.ready.push_back(key);
             return;
         }
-        q.keys.insert(job.record.key.clone(), VecDeque::new());
+        q.keys.insert(key, VecDeque::new());
         q.running += 1;
         let (id, generation) = (q.next_task, q.generation);
         q.next_task += 1;
@@ -142,7 +142,7 @@ where
     }
 
     /// A worker: calls its record, hands the result to the lane, goes on with its key's next
-    /// record or a waiting one.
+    /// record or the next waiting key's first.
     async fn work(self: Arc<Self>, id: u64, generation: u64, mut job: Job<K, V>) {
         loop {
             let key = job.record.key.clone();
@@ -164,7 +164,7 @@ where
                 Some(next) => Some(next),
                 None => {
                     q.keys.remove(&key);
-                    q.next_waiting()
+                    q.next_ready()
                 }
             };
             if next.is_none() {
@@ -202,7 +202,7 @@ where
         }
         q.running = 0;
         q.keys.clear();
-        q.waiting.clear();
+        q.ready.clear();
         q.done.clear();
         drop(q);
         if n > 0 {
