@@ -34,14 +34,7 @@ fn spawn(k: &Kafka, state: &std::path::Path, idle: Option<&str>) -> Child {
     if let Some(secs) = idle {
         cmd.args(["--exit-when-idle", secs]);
     }
-    // `LEDGER_LOG=<file>` keeps the killed runs' logs there (for diagnosing a failure).
-    let kept = std::env::var_os("LEDGER_LOG")
-        .and_then(|p| std::fs::OpenOptions::new().create(true).append(true).open(p).ok());
-    let stderr = match (idle, kept) {
-        (Some(_), _) => Stdio::piped(),
-        (None, Some(file)) => Stdio::from(file),
-        (None, None) => Stdio::null(),
-    };
+    let stderr = child_stderr(idle);
     cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(stderr).spawn().expect("spawn word_count")
 }
 
@@ -105,6 +98,18 @@ fn sigkill_at_random_moments_loses_and_duplicates_nothing() {
     assert_eq!(outputs.len() as u64, words, "one committed output per word occurrence");
 }
 
+/// Where a spawned app's log goes: piped for the final run (`idle`), which the checks print; for
+/// the killed runs, appended to the file `CRASH_LOG` names if set (for diagnosing a failure).
+fn child_stderr(idle: Option<&str>) -> Stdio {
+    let kept = std::env::var_os("CRASH_LOG")
+        .and_then(|p| std::fs::OpenOptions::new().create(true).append(true).open(p).ok());
+    match (idle, kept) {
+        (Some(_), _) => Stdio::piped(),
+        (None, Some(file)) => Stdio::from(file),
+        (None, None) => Stdio::null(),
+    }
+}
+
 fn spawn_ledger(k: &Kafka, state: &std::path::Path, idle: Option<&str>) -> Child {
     let mut cmd = Command::new(example_bin("ledger"));
     cmd.env("RUST_LOG", "info,librdkafka=warn");
@@ -112,14 +117,7 @@ fn spawn_ledger(k: &Kafka, state: &std::path::Path, idle: Option<&str>) -> Child
     if let Some(secs) = idle {
         cmd.args(["--exit-when-idle", secs]);
     }
-    // `LEDGER_LOG=<file>` keeps the killed runs' logs there (for diagnosing a failure).
-    let kept = std::env::var_os("LEDGER_LOG")
-        .and_then(|p| std::fs::OpenOptions::new().create(true).append(true).open(p).ok());
-    let stderr = match (idle, kept) {
-        (Some(_), _) => Stdio::piped(),
-        (None, Some(file)) => Stdio::from(file),
-        (None, None) => Stdio::null(),
-    };
+    let stderr = child_stderr(idle);
     cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(stderr).spawn().expect("spawn ledger")
 }
 

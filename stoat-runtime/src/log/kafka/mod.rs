@@ -142,6 +142,12 @@ impl KafkaLog {
         if !config.has("retry.backoff.ms") {
             producer_cfg.set("retry.backoff.ms", "5").set("retry.backoff.max.ms", "100");
         }
+        // An epoch's last records would wait out librdkafka's default 5 ms linger before its
+        // commit could go (the commit waits for every record's acknowledgement); lanes hand the
+        // producer whole steps of records at once, so batches still form under load.
+        if !config.has("linger.ms") && !config.has("queue.buffering.max.ms") {
+            producer_cfg.set("linger.ms", "1");
+        }
         // Java clients' partitioner (murmur2 of the key bytes; random for null keys, as the
         // Java client's sticky partitioning spreads them): stoat's outputs land on the partitions
         // Kafka Streams, Flink or ksqlDB would write the same keys to, so they co-partition.
