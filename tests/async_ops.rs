@@ -243,6 +243,21 @@ async fn later(n: u64, ctx: &Context) -> u64 {
     n
 }
 
+/// Every record of `topic` on the embedded log, decoded, partition by partition.
+fn read_topic<K: 'static, V: 'static>(log: &EmbeddedLog, topic: &Topic<K, V>) -> stoat::Result<Vec<(K, V)>> {
+    let (keys, values) = (topic.key_codec(), topic.value_codec());
+    let decode_error = |e: stoat::DecodeError| stoat::Error::Runtime(e.to_string());
+    log.read_all(topic.name())
+        .into_iter()
+        .map(|(_, r)| {
+            Ok((
+                keys.decode(r.key.as_deref()).map_err(decode_error)?,
+                values.decode(r.value.as_deref()).map_err(decode_error)?,
+            ))
+        })
+        .collect()
+}
+
 const IN: Topic<u64, u64> = Topic::new("in");
 const OUT: Topic<u64, u64> = Topic::new("out");
 
@@ -262,11 +277,7 @@ fn epochs_aborted_with_calls_in_flight_are_replayed_exactly() -> stoat::Result<(
         let stats = App::with_log(&topology, config, Arc::new(flaky))?.run_until_idle()?;
         assert!(stats.epoch_retries >= 3, "{stats:?}");
         let mut last = HashMap::new();
-        let (keys, values) = (OUT.key_codec(), OUT.value_codec());
-        for (_, record) in log.read_all("out") {
-            let key = keys.decode(record.key.as_deref()).map_err(|e| stoat::Error::Runtime(e.to_string()))?;
-            let total =
-                values.decode(record.value.as_deref()).map_err(|e| stoat::Error::Runtime(e.to_string()))?;
+        for (key, total) in read_topic(&log, &OUT)? {
             let prev = last.insert(key, total).unwrap_or(0);
             assert_eq!(total, prev + 1, "{lanes} lanes, key {key}");
         }
@@ -394,17 +405,49 @@ fn each_keys_order_holds_with_more_records_waiting_than_calls_in_flight() -> sto
     topology.source(&input).process(tag {}).to("out");
     App::embedded_on(&topology, Config::default().lanes(2), Arc::clone(&log))?.run_until_idle()?;
     let out: Topic<String, u64> = Topic::new("out");
-    let (keys, values) = (out.key_codec(), out.value_codec());
     let mut last: HashMap<String, u64> = HashMap::new();
     let mut n = 0;
-    for (_, record) in log.read_all("out") {
-        let key = keys.decode(record.key.as_deref()).map_err(|e| stoat::Error::Runtime(e.to_string()))?;
-        let seq = values.decode(record.value.as_deref()).map_err(|e| stoat::Error::Runtime(e.to_string()))?;
+    for (key, seq) in read_topic(&log, &out)? {
         if let Some(prev) = last.insert(key.clone(), seq) {
             assert!(prev < seq, "{key}: {seq} after {prev}");
         }
         n += 1;
     }
     assert_eq!(n, 30_000);
+    Ok(())
+}
+
+/// Waits a minute for record 5 (a remote that never answers in time); others answer at once.
+#[stoat::operator(timeout = "60s", retries = 0)]
+async fn hangs(n: u64) -> u64 {
+    if n == 5 {
+        tokio::time::sleep(Duration::from_secs(60)).await;
+    }
+    n
+}
+
+#[test]
+fn a_stop_request_is_honoured_while_a_call_hangs_and_commits_nothing_of_its_epoch() -> stoat::Result<()> {
+    let topology = Topology::new("async-hangs");
+    topology.stream::<(), u64>("in").process(hangs {}).to("out");
+    let config = Config::default().lanes(2).shutdown_timeout(Duration::from_secs(1));
+    let mut app = App::embedded(&topology, config)?;
+    let log = app.embedded_log().cloned().ok_or(stoat::Error::Runtime("no log".into()))?;
+    let input: Topic<(), u64> = Topic::new("in");
+    for n in 0..100u64 {
+        log.send(&input, &(), &n)?;
+    }
+    let shutdown = Shutdown::new();
+    let trigger = shutdown.clone();
+    std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(300));
+        trigger.trigger();
+    });
+    let started = std::time::Instant::now();
+    let err = app.run_until_stopped(&shutdown).err().map(|e| e.to_string()).unwrap_or_default();
+    // A hang guard, not a speed goal: far below the call's 60 s.
+    assert!(started.elapsed() < Duration::from_secs(30), "the stop took {:?}", started.elapsed());
+    assert!(err.contains("did not finish"), "{err}");
+    assert!(log.read_all("out").is_empty(), "nothing of the unfinished epoch is committed");
     Ok(())
 }

@@ -661,7 +661,7 @@ impl Engine {
     }
 }
 
-fn stopped(lane: usize) -> Error {
+pub(super) fn stopped(lane: usize) -> Error {
     Error::Runtime(format!("lane {lane} has stopped"))
 }
 

@@ -94,7 +94,7 @@ impl Engine {
             }
         }
         for (lane, wait) in self.ask_lanes(LaneMsg::Discard)?.into_iter().enumerate() {
-            wait.await.map_err(|_| Error::Runtime(format!("lane {lane} has stopped")))??;
+            wait.await.map_err(|_| super::coordinator::stopped(lane))??;
         }
         // Records fetched but not dispatched: the log reads them again.
         self.order.clear();

@@ -49,6 +49,16 @@ struct Queue<K, V, K2, V2> {
     next_task: u64,
 }
 
+impl<K, V, K2, V2> Queue<K, V, K2, V2> {
+    /// Aborts the running calls; workers of the old generation drop what they finish.
+    fn abort_calls(&mut self) {
+        self.generation += 1;
+        for (_, task) in self.tasks.drain() {
+            task.abort();
+        }
+    }
+}
+
 impl<K: Key, V, K2, V2> Queue<K, V, K2, V2> {
     /// The first record of the next key waiting for a worker; its key is then running, its
     /// other records behind it.
@@ -86,11 +96,7 @@ impl<O: Operator<K, V, M>, K, V, M> LaneCalls<O, K, V, M> {
 
     /// Aborts the running calls (the lane is going away).
     pub fn abort(&self) {
-        let mut q = self.lock();
-        q.generation += 1;
-        for (_, task) in q.tasks.drain() {
-            task.abort();
-        }
+        self.lock().abort_calls();
     }
 }
 
@@ -196,10 +202,7 @@ where
     pub fn discard(&self) {
         let mut q = self.lock();
         let n = q.pending();
-        q.generation += 1;
-        for (_, task) in q.tasks.drain() {
-            task.abort();
-        }
+        q.abort_calls();
         q.running = 0;
         q.keys.clear();
         q.ready.clear();
