@@ -184,6 +184,10 @@ fn expand_struct(st: &ItemStruct, fields: &[StoreField]) -> TokenStream {
         let (id, ty) = (&f.ident, &f.ty);
         quote!(<#ty as #p::Store>::seal(&mut self.#id, __out)?;)
     });
+    let discards = fields.iter().map(|f| {
+        let (id, ty) = (&f.ident, &f.ty);
+        quote!(<#ty as #p::Store>::discard(&mut self.#id);)
+    });
     quote! {
         #st
 
@@ -204,6 +208,9 @@ fn expand_struct(st: &ItemStruct, fields: &[StoreField]) -> TokenStream {
                 ) -> ::core::result::Result<(), #p::StoreError> {
                     #(#seals)*
                     ::core::result::Result::Ok(())
+                }
+                fn discard(&mut self) {
+                    #(#discards)*
                 }
             }
         };

@@ -18,7 +18,7 @@ use super::Shutdown;
 use crate::config::{Config, DispatchOrder, Emission, ErrorPolicy, RekeyOrder};
 use crate::error::{Error, RecordLocation, Result};
 use crate::lane::{dead_letter, spawn_lane, Budget, Entry, LaneCx, LaneMsg, Phase, Shared};
-use crate::log::{CommitOffset, Log, LogRecord, Polled};
+use crate::log::{Log, LogRecord, Polled};
 use crate::record::Origin;
 use crate::state::{StateEnv, StateWriter};
 use crate::stats::Stats;
@@ -88,6 +88,10 @@ pub struct Engine {
     bootstrap: Option<Bootstrap>,
     /// Event time was moved by hand: the next epoch commits even without input.
     advanced: bool,
+    /// The previous epoch's commit, while it runs (see `pipeline`).
+    pub(super) in_commit: Option<super::pipeline::InCommit>,
+    /// The coordinator's own outputs (dead letters) held while a commit runs.
+    pub(super) held: Vec<crate::log::OutRecord>,
 }
 
 /// A global-table bootstrap in progress.
@@ -106,12 +110,25 @@ impl std::fmt::Debug for Engine {
 
 /// Why an epoch ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Trigger {
+pub(super) enum Trigger {
     Time,
     RecordCount,
     CaughtUp,
     Idle,
     Stop,
+}
+
+impl Trigger {
+    /// Its name in statistics and metrics.
+    pub(super) fn name(self) -> &'static str {
+        match self {
+            Trigger::Time => "time",
+            Trigger::RecordCount => "record_count",
+            Trigger::CaughtUp => "caught_up",
+            Trigger::Idle => "idle",
+            Trigger::Stop => "stop",
+        }
+    }
 }
 
 impl Engine {
@@ -137,6 +154,7 @@ impl Engine {
             budget: Budget::new(config.effective_max_in_flight(), program.point_roots.len() + 1),
             progress: Notify::new(),
             failed: Default::default(),
+            hold_outputs: Default::default(),
             failure: Mutex::new(None),
             stats,
             policy: config.error_policy.clone(),
@@ -219,6 +237,8 @@ impl Engine {
             retries: 0,
             bootstrap,
             advanced: false,
+            in_commit: None,
+            held: Vec::new(),
         })
     }
 
@@ -269,14 +289,18 @@ impl Engine {
         self.stop_seen = None;
         loop {
             match self.run_epoch().await {
-                Ok(trigger) if trigger == last => return Ok(()),
+                // The last epoch's commit is waited for: a run returns with its work committed.
+                Ok(trigger) if trigger == last => match self.finish_commit().await {
+                    Ok(()) => return Ok(()),
+                    Err(e) => self.recover_or_stop(e).await?,
+                },
                 Ok(_) => {}
                 Err(e) => self.recover_or_stop(e).await?,
             }
         }
     }
 
-    fn check(&mut self) -> Result<()> {
+    pub(super) fn check(&mut self) -> Result<()> {
         if self.failed {
             return Err(Error::Runtime("the engine failed earlier; start a new one".into()));
         }
@@ -339,8 +363,18 @@ impl Engine {
         let earliest = self.last_barrier + self.config.min_commit_interval;
         let started = Instant::now();
         let mut dispatched = 0usize;
+        // While the previous epoch commits, at most this many records are dispatched (their
+        // outputs wait in the lanes until its transaction is committed).
+        let ahead = self.config.effective_max_in_flight().min(self.config.commit_max_records);
         let trigger = loop {
-            let n = self.poll_once(self.config.commit_max_records - dispatched).await?;
+            if self.in_commit.is_some() && (dispatched >= ahead || self.commit_finished()) {
+                self.finish_commit().await?;
+            }
+            let mut max = self.config.commit_max_records - dispatched;
+            if self.in_commit.is_some() {
+                max = max.min(ahead.saturating_sub(dispatched)).max(1);
+            }
+            let n = self.poll_once(max).await?;
             dispatched += n;
             if dispatched >= self.config.commit_max_records {
                 break Trigger::RecordCount;
@@ -488,7 +522,7 @@ impl Engine {
                 let error = format!("cannot decode the {part}: {source}");
                 let out = dead_letter(topic, record.key.clone(), record.value.clone(), &location, &error);
                 self.shared.stats.add_out(1);
-                self.log.append(vec![out]).await
+                self.output(out).await
             }
         }
     }
@@ -583,81 +617,6 @@ impl Engine {
             replies.push(wait);
         }
         Ok(replies)
-    }
-
-    async fn commit(&mut self, trigger: Trigger, skip_if_unchanged: bool) -> Result<()> {
-        let started = Instant::now();
-        self.last_barrier = started;
-        let mut deltas = Vec::new();
-        let mut lane_of_delta = Vec::new();
-        // Every lane seals at once; their replies are taken in lane order.
-        let replies = self.ask_lanes(LaneMsg::Seal)?;
-        for (lane, wait) in replies.into_iter().enumerate() {
-            let seal = wait.await.map_err(|_| stopped(lane))??;
-            lane_of_delta.extend(std::iter::repeat_n(lane, seal.deltas.len()));
-            deltas.extend(seal.deltas);
-        }
-        if cfg!(debug_assertions) {
-            super::conflicts::check(&deltas, &lane_of_delta)?;
-        }
-        self.check()?;
-        if skip_if_unchanged && deltas.is_empty() {
-            // An epoch without input, outputs or state changes (timers checked, none due).
-            return Ok(());
-        }
-        let sealed_at = started.elapsed();
-        let offsets: Vec<CommitOffset> = self
-            .positions
-            .iter()
-            .map(|(&(source, partition), position)| CommitOffset {
-                topic: self.topics[source as usize].clone(),
-                partition,
-                next_offset: position.next_offset,
-                time: (position.time != i64::MIN).then_some(position.time),
-            })
-            .collect();
-        let app = self.program.app().to_string();
-        let (deltas, receipt) = self
-            .blocking(move |log| {
-                for delta in &deltas {
-                    log.append_changelog(delta.store, &delta.entries)?;
-                }
-                let receipt = log.commit(&app, &offsets)?;
-                Ok((deltas, receipt))
-            })
-            .await?;
-        self.committed.clone_from(&self.positions);
-        self.retrying_since = None;
-        self.retries = 0;
-        let logged_at = started.elapsed();
-        let epoch = self.epoch + 1;
-        // The log has committed the epoch: a failure from here on must not be retried (the
-        // epoch would be processed twice), so it stops the engine; a restart repairs LMDB from
-        // the changelogs.
-        if let Err(e) = self.writer.commit(epoch, deltas, receipt.changelogs).await {
-            self.failed = true;
-            self.shared.halt();
-            return Err(e.into());
-        }
-        self.epoch = epoch;
-        self.shared.stats.epoch(started.elapsed());
-        let trigger_name = match trigger {
-            Trigger::Time => "time",
-            Trigger::RecordCount => "record_count",
-            Trigger::CaughtUp => "caught_up",
-            Trigger::Idle => "idle",
-            Trigger::Stop => "stop",
-        };
-        self.shared.stats.trigger(trigger_name);
-        tracing::debug!(
-            epoch,
-            trigger = trigger_name,
-            ?sealed_at,
-            ?logged_at,
-            took = ?started.elapsed(),
-            "epoch committed"
-        );
-        Ok(())
     }
 }
 

@@ -17,6 +17,12 @@ impl Engine {
     /// passed without a commit or a stop is requested; anything else stops the engine, aborting
     /// the open epoch.
     pub(super) async fn recover_or_stop(&mut self, error: Error) -> Result<()> {
+        // The previous epoch's commit, if one runs, finishes first (nothing else may be done to
+        // the log meanwhile); when it failed, the epoch after it is discarded with it.
+        let error = match self.finish_commit().await {
+            Err(commit) if !commit.is_transient() || self.failed => commit,
+            _ => error,
+        };
         let since = *self.retrying_since.get_or_insert_with(Instant::now);
         let stopping = self.shutdown.as_ref().is_some_and(Shutdown::is_triggered);
         if !error.is_transient() || self.failed || stopping || since.elapsed() >= self.config.retry_timeout {
@@ -46,6 +52,8 @@ impl Engine {
                 Err(e) => return Err(self.stop(e).await),
             }
         }
+        // A transaction has begun again: the lanes' outputs may go to it.
+        self.shared.set_hold_outputs(false);
         self.shared.recovered();
         self.last_barrier = Instant::now();
         // Read the input again from the committed offsets (the log dropped its positions).
@@ -64,6 +72,9 @@ impl Engine {
     /// Stops for good: the lanes drop their work, the open epoch is aborted (unless the
     /// producer was fenced: the new instance aborts it), and `error` is what the run returns.
     async fn stop(&mut self, error: Error) -> Error {
+        if let Err(e) = self.finish_commit().await {
+            tracing::error!(error = %e, "the last epoch's commit failed too");
+        }
         self.failed = true;
         self.shared.halt();
         if !matches!(error, Error::Fenced { .. }) {
@@ -98,6 +109,7 @@ impl Engine {
         }
         // Records fetched but not dispatched: the log reads them again.
         self.order.clear();
+        self.held.clear();
         for batcher in &mut self.batchers {
             for lane in 0..self.config.lanes {
                 drop(batcher.take(lane));

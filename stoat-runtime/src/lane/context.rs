@@ -28,6 +28,9 @@ pub(crate) struct Shared {
     /// Set by the first failure and kept: lanes skip every batch until the coordinator has
     /// discarded the epoch (and, for a failure it cannot recover from, forever).
     pub failed: AtomicBool,
+    /// Set while the previous epoch's transaction is being committed: outputs of the epoch
+    /// being processed stay in their lane's buffer until the next transaction has begun.
+    pub hold_outputs: AtomicBool,
     /// The first failure, for the coordinator to report.
     pub failure: Mutex<Option<Error>>,
     pub stats: Arc<Stats>,
@@ -102,6 +105,15 @@ impl Shared {
     /// [`Shared::recovered`].
     pub fn take_failure(&self) -> Option<Error> {
         self.failure.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+
+    /// Closes (`true`) or opens the gate for outputs: see [`Shared::hold_outputs`].
+    pub fn set_hold_outputs(&self, hold: bool) {
+        self.hold_outputs.store(hold, Ordering::Release);
+    }
+
+    pub fn outputs_held(&self) -> bool {
+        self.hold_outputs.load(Ordering::Acquire)
     }
 
     pub fn has_failed(&self) -> bool {

@@ -141,18 +141,19 @@ impl LanePipeline {
         // Nodes drop what they hold for the epoch's end (and unsent re-keyed records).
         self.flush_for(cx, Phase::Discard)?;
         cx.outputs.clear();
-        let mut deltas = Vec::new();
         for state in &mut cx.states {
-            state.get_mut().seal(&mut deltas)?;
+            state.get_mut().discard();
         }
         Ok(())
     }
 }
 
 /// Hands the lane's buffered outputs to the log (waiting, without blocking, while its buffers
-/// are full).
+/// are full), unless the previous epoch's transaction is still being committed: then they wait
+/// in the buffer (the coordinator bounds how much it dispatches meanwhile) until a later step or
+/// the seal, which comes after that commit.
 async fn flush_outputs(cx: &mut LaneCx) -> Result<()> {
-    if cx.outputs.is_empty() {
+    if cx.outputs.is_empty() || cx.shared.outputs_held() {
         return Ok(());
     }
     let outputs = std::mem::take(&mut cx.outputs);
@@ -160,6 +161,18 @@ async fn flush_outputs(cx: &mut LaneCx) -> Result<()> {
     cx.shared.log.append(outputs).await?;
     cx.shared.stats.add_out(n);
     Ok(())
+}
+
+/// The outputs of an epoch being sealed: the previous epoch's commit has finished (the
+/// coordinator waits for it before sealing), so they go to the log now.
+async fn seal_flush(cx: &mut LaneCx) -> Result<()> {
+    if cx.shared.outputs_held() {
+        return Err(Error::Runtime(format!(
+            "lane {} was asked to seal an epoch while the previous one was still committing",
+            cx.lane
+        )));
+    }
+    flush_outputs(cx).await
 }
 
 fn caught<R>(lane: usize, f: impl FnOnce() -> Result<R>) -> Result<R> {
@@ -207,7 +220,7 @@ pub(crate) fn spawn_lane(
                         let _ = reply.send(released);
                     }
                     LaneMsg::Seal(reply) => {
-                        let sealed = match flush_outputs(&mut cx).await {
+                        let sealed = match seal_flush(&mut cx).await {
                             Ok(()) => caught(lane, || pipeline.seal(&mut cx)),
                             Err(e) => Err(e),
                         };

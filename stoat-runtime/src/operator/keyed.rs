@@ -68,6 +68,7 @@ trait CurrentKey<V>: Send {
     fn delete(&mut self) -> Result<(), StoreError>;
     fn end_batch(&mut self);
     fn seal(&mut self, out: &mut Vec<StoreDelta>) -> Result<(), StoreError>;
+    fn discard(&mut self);
 }
 
 struct KeyedTable<K, V> {
@@ -115,6 +116,10 @@ impl<K: StoreKey + Key, V: StoreValue> CurrentKey<V> for KeyedTable<K, V> {
         self.key = None;
         Store::seal(&mut self.table, out)
     }
+    fn discard(&mut self) {
+        self.key = None;
+        Store::discard(&mut self.table)
+    }
 }
 
 impl<V: 'static> ErasedState for Keyed<V> {
@@ -129,6 +134,9 @@ impl<V: 'static> ErasedState for Keyed<V> {
     }
     fn seal(&mut self, out: &mut Vec<StoreDelta>) -> Result<(), StoreError> {
         self.store.seal(out)
+    }
+    fn discard(&mut self) {
+        self.store.discard()
     }
     fn expire_key(&mut self, key: &dyn Any) -> Result<(), StoreError> {
         if self.store.set_key(key) {

@@ -142,6 +142,10 @@ impl<K: StoreKey + Key, V: StoreValue> ErasedState for TableView<K, V> {
     fn seal(&mut self, out: &mut Vec<StoreDelta>) -> Result<(), StoreError> {
         self.copy.seal(out)
     }
+    fn discard(&mut self) {
+        self.reader.set(None);
+        self.copy.discard()
+    }
 }
 
 impl<K0, K: StoreKey + Key, V: StoreValue> ParamRef<K0> for TableView<K, V> {

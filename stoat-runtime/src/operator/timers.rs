@@ -186,6 +186,7 @@ trait CurrentTimers: Send {
     fn reset(&mut self);
     fn end_batch(&mut self);
     fn seal(&mut self, out: &mut Vec<StoreDelta>) -> Result<(), StoreError>;
+    fn discard(&mut self);
 }
 
 /// A timer that fired, with its key (of the operator's key type), and whether it is the key's
@@ -443,6 +444,11 @@ impl<K: StoreKey + Key> CurrentTimers for TimerTable<K> {
         self.key = None;
         Store::seal(&mut self.table, out)
     }
+    fn discard(&mut self) {
+        self.key = None;
+        self.index = None;
+        Store::discard(&mut self.table)
+    }
 }
 
 impl ErasedState for Timers {
@@ -457,6 +463,9 @@ impl ErasedState for Timers {
     }
     fn seal(&mut self, out: &mut Vec<StoreDelta>) -> Result<(), StoreError> {
         self.inner.seal(out)
+    }
+    fn discard(&mut self) {
+        self.inner.discard()
     }
 }
 

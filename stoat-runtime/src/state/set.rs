@@ -68,8 +68,12 @@ pub trait StateSet: Send + Sized + 'static {
     fn open(state: &StateEnv) -> Result<Self, StoreError>;
     /// Ends a batch: releases read transactions.
     fn end_batch(&mut self);
-    /// Ends an epoch: moves the buffered writes into `out`.
+    /// Ends an epoch: moves the buffered writes into `out` (they stay readable while the epoch
+    /// commits, until the next seal).
     fn seal(&mut self, out: &mut Vec<StoreDelta>) -> Result<(), StoreError>;
+    /// Forgets every write not committed (an aborted epoch, and the one sealed before it when
+    /// its commit failed too): reads see LMDB again.
+    fn discard(&mut self);
 }
 
 /// One typed store: a field of a `#[stoat::state]` struct.
@@ -85,6 +89,9 @@ pub trait Store: Send + Sized + 'static {
     fn open(state: &StateEnv, name: &'static str) -> Result<Self, StoreError>;
     /// Ends a batch.
     fn end_batch(&mut self);
-    /// Ends an epoch: moves the buffered writes into `out`.
+    /// Ends an epoch: moves the buffered writes into `out` (they stay readable while the epoch
+    /// commits, until the next seal).
     fn seal(&mut self, out: &mut Vec<StoreDelta>) -> Result<(), StoreError>;
+    /// Forgets every write not committed.
+    fn discard(&mut self);
 }

@@ -1,6 +1,8 @@
 //! `Table<K, V>`: a key-value store in LMDB. Writes go to a per-lane buffer for the current epoch
-//! (read-your-writes); reads look in the buffer first, then in LMDB through a short read
-//! transaction that lives at most for one batch.
+//! (read-your-writes). The previous epoch's buffer is kept as a read overlay until the next seal,
+//! because lanes process an epoch while the previous one is still being committed (its changes
+//! may not be in LMDB yet). Reads look in the current buffer, then the sealed one, then in LMDB
+//! through a short read transaction that lives at most for one batch.
 
 use std::borrow::Borrow;
 use std::cell::RefCell;
@@ -38,6 +40,8 @@ pub struct Table<K, V> {
     db: Database<Bytes, Bytes>,
     reader: RefCell<Option<RoTxn<'static, WithoutTls>>>,
     dirty: FxHashMap<K, Option<V>>,
+    /// The writes of the epoch sealed last: what LMDB holds once that epoch's commit is done.
+    sealed: FxHashMap<K, Option<V>>,
     /// Reused buffer for encoding lookup keys.
     scratch: RefCell<Vec<u8>>,
 }
@@ -66,6 +70,11 @@ impl<K: StoreKey, V: StoreValue> Table<K, V> {
         if let Some(buffered) = self.dirty.get(key) {
             return Ok(buffered.clone());
         }
+        if !self.sealed.is_empty() {
+            if let Some(sealed) = self.sealed.get(key) {
+                return Ok(sealed.clone());
+            }
+        }
         let mut raw = self.scratch.take();
         raw.clear();
         key.encode_key_ref(&mut raw);
@@ -77,12 +86,6 @@ impl<K: StoreKey, V: StoreValue> Table<K, V> {
         let found = self.with_reader(|db, txn| Ok(db.get(txn, &raw)?.map(|b| self.decode_value(b))));
         self.scratch.replace(raw);
         found?.transpose()
-    }
-
-    /// Drops this epoch's buffered writes of the keys `keep` refuses (a global table's copy on
-    /// a lane that does not own them).
-    pub(crate) fn retain_writes(&mut self, keep: impl Fn(&K) -> bool) {
-        self.dirty.retain(|k, _| keep(k));
     }
 
     /// Sets `key` to `value`. A key that encodes to no bytes (`""`, an empty `Vec<u8>`) cannot
@@ -152,12 +155,53 @@ impl<K: StoreKey, V: StoreValue> Table<K, V> {
     }
 
     fn overlay(&self, merged: &mut Scan<K, V>, keep: impl Fn(&[u8]) -> bool) {
-        for (k, v) in &self.dirty {
+        for (k, v) in self.sealed.iter().chain(&self.dirty) {
             let kb = encoded(k);
             if keep(&kb) {
                 merged.insert(kb, v.as_ref().map(|v| (k.clone(), v.clone())));
             }
         }
+    }
+
+    /// Ends the epoch: the buffered writes of the keys `keep` accepts go to `out` (the others
+    /// are a global table's copy on a lane that does not own them: the owner writes them), and
+    /// every buffered write stays readable until the next seal, while the epoch commits.
+    pub(crate) fn seal_where(
+        &mut self,
+        out: &mut Vec<StoreDelta>,
+        keep: impl Fn(&K) -> bool,
+    ) -> Result<(), StoreError> {
+        self.end_batch();
+        self.sealed.clear();
+        if self.dirty.is_empty() {
+            return Ok(());
+        }
+        let mut entries = Vec::with_capacity(self.dirty.len());
+        for (k, v) in self.dirty.iter().filter(|(k, _)| keep(k)) {
+            let value = match v {
+                Some(v) => Some(postcard::to_allocvec(v).map_err(|e| StoreError::Encode {
+                    store: self.name.to_string(),
+                    reason: e.to_string(),
+                })?),
+                None => None,
+            };
+            let key = encoded(k);
+            if key.is_empty() {
+                return Err(StoreError::Encode {
+                    store: self.name.to_string(),
+                    reason:
+                        "an empty key (\"\" or no bytes) cannot be stored: LMDB keys are at least one byte"
+                            .into(),
+                });
+            }
+            entries.push((key, value));
+        }
+        // The buffer becomes the overlay; the old overlay's allocation is the next buffer.
+        std::mem::swap(&mut self.dirty, &mut self.sealed);
+        if !entries.is_empty() {
+            out.push(StoreDelta { store: self.name, entries });
+        }
+        Ok(())
     }
 
     fn with_reader<R>(
@@ -207,6 +251,7 @@ impl<K: StoreKey, V: StoreValue> Store for Table<K, V> {
             state: state.clone(),
             reader: RefCell::new(None),
             dirty: FxHashMap::default(),
+            sealed: FxHashMap::default(),
             scratch: RefCell::new(Vec::new()),
         })
     }
@@ -216,31 +261,67 @@ impl<K: StoreKey, V: StoreValue> Store for Table<K, V> {
     }
 
     fn seal(&mut self, out: &mut Vec<StoreDelta>) -> Result<(), StoreError> {
+        self.seal_where(out, |_| true)
+    }
+
+    fn discard(&mut self) {
         self.end_batch();
-        if self.dirty.is_empty() {
-            return Ok(());
-        }
-        let mut entries = Vec::with_capacity(self.dirty.len());
-        for (k, v) in self.dirty.drain() {
-            let value = match v {
-                Some(v) => Some(postcard::to_allocvec(&v).map_err(|e| StoreError::Encode {
-                    store: self.name.to_string(),
-                    reason: e.to_string(),
-                })?),
-                None => None,
-            };
-            let key = encoded(&k);
-            if key.is_empty() {
-                return Err(StoreError::Encode {
-                    store: self.name.to_string(),
-                    reason:
-                        "an empty key (\"\" or no bytes) cannot be stored: LMDB keys are at least one byte"
-                            .into(),
-                });
-            }
-            entries.push((key, value));
-        }
-        out.push(StoreDelta { store: self.name, entries });
+        self.dirty.clear();
+        self.sealed.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::StateWriter;
+
+    fn env(dir: &std::path::Path) -> Result<StateEnv, StoreError> {
+        let spec = StoreSpec {
+            name: "t",
+            kind: "table",
+            key_type: "u64",
+            value_type: "u64",
+            owner: "T",
+            declared: "Table<u64, u64>",
+            version: 1,
+        };
+        StateEnv::open(dir, "test", &[spec], 1 << 24, StateEnv::readers_for(1, 1), false)
+    }
+
+    /// An epoch sealed but not yet in LMDB (its commit runs while the next epoch is processed)
+    /// stays readable, by key and by scan; a discard forgets it.
+    #[test]
+    fn a_sealed_epoch_is_read_until_the_next_seal_and_forgotten_by_a_discard() -> Result<(), StoreError> {
+        let dir = tempfile::tempdir().map_err(|cause| StoreError::Open { path: "tmp".into(), cause })?;
+        let state = env(dir.path())?;
+        let writer = StateWriter::start(state.clone(), None)?;
+        let mut table = <Table<u64, u64> as Store>::open(&state, "t")?;
+        table.put(1, 10)?;
+        table.put(2, 20)?;
+        let mut first = Vec::new();
+        // Key 2 is not this lane's to write (a global table's copy): kept for reads only.
+        table.seal_where(&mut first, |k| *k == 1)?;
+        assert_eq!(first.len(), 1);
+        assert_eq!(first[0].entries.len(), 1, "only the kept key is written");
+        // Not in LMDB yet: read from the sealed epoch.
+        assert_eq!(table.get(&1)?, Some(10));
+        assert_eq!(table.get(&2)?, Some(20));
+        table.put(1, 11)?;
+        assert_eq!(table.get(&1)?, Some(11), "the open epoch's writes come first");
+        assert_eq!(table.range(0..10)?, vec![(1, 11), (2, 20)]);
+        table.delete(&2)?;
+        assert_eq!(table.iter()?, vec![(1, 11)]);
+        // The first epoch's commit finishes; the second is sealed after it.
+        writer.commit_blocking(1, first, Vec::new())?;
+        let mut second = Vec::new();
+        Store::seal(&mut table, &mut second)?;
+        assert_eq!(table.get(&1)?, Some(11));
+        assert_eq!(table.get(&2)?, None);
+        // The second epoch's commit fails: its writes are forgotten, LMDB's state shows again.
+        Store::discard(&mut table);
+        assert_eq!(table.get(&1)?, Some(10));
+        assert_eq!(table.iter()?, vec![(1, 10)]);
         Ok(())
     }
 }

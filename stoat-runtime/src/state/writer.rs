@@ -70,24 +70,18 @@ impl StateWriter {
         deltas: Vec<StoreDelta>,
         changelogs: Vec<(String, u64)>,
     ) -> Result<oneshot::Receiver<Result<(), StoreError>>, StoreError> {
-        let (done, wait) = oneshot::channel();
-        let jobs = self.jobs.as_ref().ok_or(StoreError::WriterGone)?;
-        jobs.send(Job { epoch, deltas, changelogs, done }).map_err(|_| StoreError::WriterGone)?;
-        Ok(wait)
+        submit(self.jobs.as_ref().ok_or(StoreError::WriterGone)?, epoch, deltas, changelogs)
+    }
+
+    /// A handle that commits through this writer from another thread (an epoch's commit runs
+    /// off the coordinator while the next epoch is processed).
+    pub(crate) fn handle(&self) -> Result<WriterHandle, StoreError> {
+        Ok(WriterHandle { jobs: self.jobs.clone().ok_or(StoreError::WriterGone)? })
     }
 
     /// Writes `deltas` as epoch `epoch` in one transaction, with the changelog offsets
-    /// (`(store, next offset)`) they bring the stores to; resolves once it is committed.
-    pub async fn commit(
-        &self,
-        epoch: u64,
-        deltas: Vec<StoreDelta>,
-        changelogs: Vec<(String, u64)>,
-    ) -> Result<(), StoreError> {
-        self.submit(epoch, deltas, changelogs)?.await.map_err(|_| StoreError::WriterGone)?
-    }
-
-    /// [`StateWriter::commit`] for synchronous callers (not inside an async task).
+    /// (`(store, next offset)`) they bring the stores to; returns once it is committed. Not for
+    /// async tasks: it blocks.
     pub fn commit_blocking(
         &self,
         epoch: u64,
@@ -96,6 +90,35 @@ impl StateWriter {
     ) -> Result<(), StoreError> {
         self.submit(epoch, deltas, changelogs)?.blocking_recv().map_err(|_| StoreError::WriterGone)?
     }
+}
+
+/// Commits through a [`StateWriter`] from a thread that does not own it.
+#[derive(Clone, Debug)]
+pub(crate) struct WriterHandle {
+    jobs: mpsc::Sender<Job>,
+}
+
+impl WriterHandle {
+    /// Same as [`StateWriter::commit_blocking`].
+    pub fn commit_blocking(
+        &self,
+        epoch: u64,
+        deltas: Vec<StoreDelta>,
+        changelogs: Vec<(String, u64)>,
+    ) -> Result<(), StoreError> {
+        submit(&self.jobs, epoch, deltas, changelogs)?.blocking_recv().map_err(|_| StoreError::WriterGone)?
+    }
+}
+
+fn submit(
+    jobs: &mpsc::Sender<Job>,
+    epoch: u64,
+    deltas: Vec<StoreDelta>,
+    changelogs: Vec<(String, u64)>,
+) -> Result<oneshot::Receiver<Result<(), StoreError>>, StoreError> {
+    let (done, wait) = oneshot::channel();
+    jobs.send(Job { epoch, deltas, changelogs, done }).map_err(|_| StoreError::WriterGone)?;
+    Ok(wait)
 }
 
 impl Drop for StateWriter {

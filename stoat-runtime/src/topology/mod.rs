@@ -572,6 +572,7 @@ mod tests {
         fn seal(&mut self, _: &mut Vec<StoreDelta>) -> Result<(), StoreError> {
             Ok(())
         }
+        fn discard(&mut self) {}
     }
 
     #[test]

@@ -17,6 +17,8 @@ pub(crate) trait ErasedState: Send {
     fn as_any_mut(&mut self) -> &mut dyn Any;
     fn end_batch(&mut self);
     fn seal(&mut self, out: &mut Vec<StoreDelta>) -> Result<(), StoreError>;
+    /// Forgets every write not committed (see [`StateSet::discard`]).
+    fn discard(&mut self);
     /// Deletes what it holds for `key` (an operator's key-scoped state whose key expired);
     /// other kinds of state hold nothing to expire.
     fn expire_key(&mut self, _key: &dyn Any) -> Result<(), StoreError> {
@@ -41,6 +43,9 @@ impl<S: StateSet> ErasedState for S {
     }
     fn seal(&mut self, out: &mut Vec<StoreDelta>) -> Result<(), StoreError> {
         StateSet::seal(self, out)
+    }
+    fn discard(&mut self) {
+        StateSet::discard(self)
     }
 }
 

@@ -146,10 +146,15 @@ impl<K: StoreKey + Key, V: StoreValue> ErasedState for LaneTable<K, V> {
         Store::end_batch(&mut self.table)
     }
     fn seal(&mut self, out: &mut Vec<StoreDelta>) -> Result<(), StoreError> {
-        if let Some((lane, lanes)) = self.lane {
-            let owner = self.owner;
-            self.table.retain_writes(|k| owner(k, lanes) == lane);
+        match self.lane {
+            Some((lane, lanes)) => {
+                let owner = self.owner;
+                self.table.seal_where(out, |k| owner(k, lanes) == lane)
+            }
+            None => Store::seal(&mut self.table, out),
         }
-        Store::seal(&mut self.table, out)
+    }
+    fn discard(&mut self) {
+        Store::discard(&mut self.table)
     }
 }

@@ -244,4 +244,8 @@ where
         self.left.seal(out)?;
         self.right.seal(out)
     }
+    fn discard(&mut self) {
+        ErasedState::discard(&mut self.left);
+        ErasedState::discard(&mut self.right);
+    }
 }
