@@ -697,3 +697,82 @@ fn stream_time_is_committed_with_the_offsets_and_survives_a_restart() -> stoat::
     assert_eq!(k.read_committed("st-out").len(), 2);
     Ok(())
 }
+
+/// `/health/ready` is 503 while a lost state directory is restored from the changelog, and 200
+/// once the app processes.
+#[cfg(feature = "http")]
+#[test]
+fn readiness_is_503_while_state_restores_and_200_once_processing() -> stoat::Result<()> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use support::http::{free_addr, request};
+    let k = kafka();
+    for t in ["rr-in", "rr-out"] {
+        k.create_topic(t, 2);
+    }
+    // Many keys, so that replaying the changelog takes a while.
+    k.produce("rr-in", (0..30_000).map(|i| (Some(format!("k{i}").into_bytes()), b"1".to_vec())));
+    let topology = || {
+        let t = Topology::new("rr-app");
+        t.stream::<String, String>("rr-in").group_by_key().count("rr_counts").to("rr-out");
+        t
+    };
+    let tempdir = || tempfile::tempdir().map_err(|cause| stoat::Error::Io { what: "tempdir".into(), cause });
+    let first = tempdir()?;
+    run_until_idle(
+        &topology(),
+        Config::default().lanes(2).state_dir(first.path()),
+        KafkaConfig::new(&k.bootstrap),
+    )?;
+    drop(first);
+
+    let addr = free_addr();
+    let done = Arc::new(AtomicBool::new(false));
+    let poller = {
+        let done = Arc::clone(&done);
+        std::thread::spawn(move || {
+            // Every answer that differs from the one before: (status, phase).
+            let mut seen: Vec<(u16, String)> = Vec::new();
+            let started = Instant::now();
+            while !done.load(Ordering::SeqCst) && started.elapsed() < Duration::from_secs(120) {
+                if let Ok((status, body)) = request(addr, "GET", "/health/ready") {
+                    let phase = serde_json::from_str::<serde_json::Value>(&body)
+                        .ok()
+                        .and_then(|v| v["phase"].as_str().map(str::to_string))
+                        .unwrap_or_default();
+                    if seen.last() != Some(&(status, phase.clone())) {
+                        seen.push((status, phase));
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            seen
+        })
+    };
+    let second = tempdir()?;
+    let config = Config::default().lanes(2).state_dir(second.path()).http(addr);
+    let mut app = App::kafka(&topology(), config, KafkaConfig::new(&k.bootstrap))?;
+    let handle = app.handle();
+    let runner = std::thread::spawn(move || {
+        let stop = app.handle().shutdown().clone();
+        app.run_until_stopped(&stop)
+    });
+    let started = Instant::now();
+    while handle.status().phase() != stoat::status::Phase::Running
+        && started.elapsed() < Duration::from_secs(60)
+    {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    handle.stop();
+    let stats = runner.join().map_err(|_| stoat::Error::Runtime("the app thread panicked".into()))??;
+    done.store(true, Ordering::SeqCst);
+    let seen = poller.join().map_err(|_| stoat::Error::Runtime("the poller panicked".into()))?;
+    assert!(stats.restored >= 30_000, "the counts came back from the changelog: {stats:?}");
+    let restoring = seen.iter().position(|(s, p)| *s == 503 && p == "restoring");
+    let ready = seen.iter().position(|(s, p)| *s == 200 && p == "running");
+    assert!(
+        restoring.is_some() && ready.is_some() && restoring < ready,
+        "503 while restoring, then 200: {seen:?}"
+    );
+    Ok(())
+}

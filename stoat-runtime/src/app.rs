@@ -16,6 +16,7 @@ use crate::log::{EmbeddedLog, Log};
 use crate::log::{KafkaConfig, KafkaLog};
 use crate::state::{StateEnv, StateSet, StateWriter};
 use crate::stats::{RunStats, Stats};
+use crate::status::{Phase, Status};
 use crate::topology::{Program, Topology};
 
 /// A running stoat application.
@@ -30,6 +31,9 @@ pub struct App {
     embedded: Option<Arc<EmbeddedLog>>,
     /// The app's own stop request, shared with its handles and signal listeners.
     shutdown: Shutdown,
+    status: Arc<Status>,
+    /// Where the HTTP endpoints listen, when they do.
+    http: Option<std::net::SocketAddr>,
     _temp: Option<tempfile::TempDir>,
 }
 
@@ -40,6 +44,7 @@ pub struct AppHandle {
     state: StateEnv,
     stats: Arc<Stats>,
     shutdown: Shutdown,
+    status: Arc<Status>,
 }
 
 impl AppHandle {
@@ -68,6 +73,21 @@ impl AppHandle {
     /// The app's stop request.
     pub fn shutdown(&self) -> &Shutdown {
         &self.shutdown
+    }
+
+    /// What the app is doing: its phase, last commit, committed input positions.
+    pub fn status(&self) -> &Status {
+        &self.status
+    }
+
+    /// Stops reading input until [`AppHandle::resume`]: the open epoch commits what it has.
+    pub fn pause(&self) {
+        self.status.pause();
+    }
+
+    /// Resumes reading input.
+    pub fn resume(&self) {
+        self.status.resume();
     }
 }
 
@@ -148,6 +168,14 @@ impl App {
             .map_err(|source| Error::Io { what: "cannot start the tokio runtime".into(), cause: source })?;
         let log = connect(&program, &runtime)?;
         let stats = Arc::new(Stats::default());
+        let status = Arc::new(Status::default());
+        let http = match config.http {
+            Some(addr) => Some(serve_http(addr, &config, &program, &state, &log, &stats, &status, &runtime)?),
+            None => None,
+        };
+        if log.keeps_changelogs() {
+            status.set_phase(Phase::Restoring);
+        }
         // Where the log keeps the changelogs, LMDB flushes periodically, not at every commit.
         let sync_every = (log.keeps_changelogs() && !config.state_sync_interval.is_zero())
             .then_some(config.state_sync_interval);
@@ -169,8 +197,10 @@ impl App {
                 state.clone(),
                 writer,
                 Arc::clone(&stats),
+                Arc::clone(&status),
             )?
         };
+        status.set_phase(Phase::Starting);
         Ok(App {
             engine,
             runtime: OwnedRuntime(std::mem::ManuallyDrop::new(runtime)),
@@ -180,8 +210,29 @@ impl App {
             log,
             embedded: None,
             shutdown: Shutdown::new(),
+            status,
+            http,
             _temp: temp,
         })
+    }
+
+    /// Where the HTTP endpoints listen (`Config::http`), if they do.
+    pub fn http_addr(&self) -> Option<std::net::SocketAddr> {
+        self.http
+    }
+
+    /// What the app is doing: its phase, last commit, committed input positions.
+    pub fn status(&self) -> &Status {
+        &self.status
+    }
+
+    /// Marks the app running while `run` goes, and stopped or failed after.
+    fn running<T>(status: &Status, run: Result<T>) -> Result<T> {
+        match &run {
+            Ok(_) => status.set_phase(Phase::Stopped),
+            Err(e) => status.failed(&e.to_string()),
+        }
+        run
     }
 
     /// A handle that reads state and statistics and stops the app while it runs.
@@ -190,10 +241,14 @@ impl App {
             state: self.state.clone(),
             stats: Arc::clone(&self.stats),
             shutdown: self.shutdown.clone(),
+            status: Arc::clone(&self.status),
         }
     }
 
-    /// Makes SIGTERM and SIGINT (Ctrl-C) trigger the app's stop request, which it returns.
+    /// Makes SIGTERM and SIGINT (Ctrl-C) trigger the app's stop request, which it returns: the
+    /// open epoch is committed within `Config::shutdown_timeout`. A second signal exits the
+    /// process at once (status 130), committing nothing more: a restart goes on from the last
+    /// commit.
     pub fn shutdown_on_signals(&self) -> Result<Shutdown> {
         use tokio::signal::unix::{signal, SignalKind};
         let shutdown = self.shutdown.clone();
@@ -208,6 +263,12 @@ impl App {
                 _ = int.recv() => tracing::info!("SIGINT: stopping after the open epoch"),
             }
             trigger.trigger();
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+            tracing::warn!("a second signal: exiting now; the open epoch is not committed (a restart goes on from the last commit)");
+            std::process::exit(130);
         });
         Ok(shutdown)
     }
@@ -262,7 +323,9 @@ impl App {
 
     /// Processes all available input, commits, and returns.
     pub fn run_until_idle(&mut self) -> Result<RunStats> {
-        self.runtime.block_on(self.engine.run_until_idle())?;
+        self.status.set_phase(Phase::Running);
+        let run = self.runtime.block_on(self.engine.run_until_idle());
+        App::running(&self.status, run)?;
         Ok(self.stats())
     }
 
@@ -277,7 +340,9 @@ impl App {
 
     /// Processes until `shutdown` is triggered; then commits the open epoch and returns.
     pub fn run_until_stopped(&mut self, shutdown: &Shutdown) -> Result<RunStats> {
-        self.runtime.block_on(self.engine.run_until(shutdown))?;
+        self.status.set_phase(Phase::Running);
+        let run = self.runtime.block_on(self.engine.run_until(shutdown));
+        App::running(&self.status, run)?;
         Ok(self.stats())
     }
 
@@ -287,13 +352,17 @@ impl App {
     /// the lanes run on the app's own.
     pub async fn run(&mut self) -> Result<RunStats> {
         let shutdown = self.shutdown.clone();
-        self.engine.run_until(&shutdown).await?;
+        self.status.set_phase(Phase::Running);
+        let run = self.engine.run_until(&shutdown).await;
+        App::running(&self.status, run)?;
         Ok(self.stats())
     }
 
     /// [`App::run_until_idle`] for async code.
     pub async fn run_until_idle_async(&mut self) -> Result<RunStats> {
-        self.engine.run_until_idle().await?;
+        self.status.set_phase(Phase::Running);
+        let run = self.engine.run_until_idle().await;
+        App::running(&self.status, run)?;
         Ok(self.stats())
     }
 
@@ -344,4 +413,47 @@ pub(crate) fn read_state<S: StateSet, R>(state: &StateEnv, f: impl FnOnce(&S) ->
     let out = f(&instance);
     instance.end_batch();
     Ok(out)
+}
+
+/// Starts the HTTP endpoints (`Config::http`) on the app's runtime.
+#[cfg(feature = "http")]
+#[allow(clippy::too_many_arguments)]
+fn serve_http(
+    addr: std::net::SocketAddr,
+    config: &Config,
+    program: &Program,
+    state: &StateEnv,
+    log: &Arc<dyn Log>,
+    stats: &Arc<Stats>,
+    status: &Arc<Status>,
+    runtime: &tokio::runtime::Runtime,
+) -> Result<std::net::SocketAddr> {
+    let observed = crate::http::Observed {
+        status: Arc::clone(status),
+        stats: Arc::clone(stats),
+        state: state.clone(),
+        stores: program.stores().to_vec(),
+        log: Arc::clone(log),
+        liveness_timeout: config.liveness_timeout,
+        metrics: crate::http::prometheus::install(),
+    };
+    crate::http::serve(addr, Arc::new(observed), runtime)
+}
+
+/// Without the `http` feature, asking for the endpoints is an error naming it.
+#[cfg(not(feature = "http"))]
+#[allow(clippy::too_many_arguments)]
+fn serve_http(
+    addr: std::net::SocketAddr,
+    _: &Config,
+    _: &Program,
+    _: &StateEnv,
+    _: &Arc<dyn Log>,
+    _: &Arc<Stats>,
+    _: &Arc<Status>,
+    _: &tokio::runtime::Runtime,
+) -> Result<std::net::SocketAddr> {
+    Err(Error::Config(format!(
+        "`Config::http` asks for HTTP endpoints on {addr}, but stoat was built without its `http` feature"
+    )))
 }

@@ -152,6 +152,13 @@ pub struct Config {
     pub emission: Emission,
     /// Which order re-keyed records keep (default [`RekeyOrder::PerKey`]).
     pub rekey_order: RekeyOrder,
+    /// Where the HTTP endpoints listen (health, metrics, stores, pause/resume, offsets); `None`
+    /// (the default): no server. Port 0 picks a free port ([`App::http_addr`](crate::app::App::http_addr)
+    /// tells which).
+    pub http: Option<std::net::SocketAddr>,
+    /// How long the app may go without committing an epoch while input is pending before
+    /// `/health/live` reports it stalled (default 60 s).
+    pub liveness_timeout: Duration,
 }
 
 fn cpus() -> usize {
@@ -180,11 +187,24 @@ impl Default for Config {
             time: TimeSemantics::StreamTime,
             emission: Emission::EveryUpdate,
             rekey_order: RekeyOrder::PerKey,
+            http: None,
+            liveness_timeout: Duration::from_secs(60),
         }
     }
 }
 
 impl Config {
+    /// Serves the HTTP endpoints on `addr` (e.g. `"0.0.0.0:8080".parse()?`).
+    pub fn http(mut self, addr: std::net::SocketAddr) -> Self {
+        self.http = Some(addr);
+        self
+    }
+    /// Sets how long the app may go without a commit while input is pending before it is
+    /// reported not live.
+    pub fn liveness_timeout(mut self, timeout: Duration) -> Self {
+        self.liveness_timeout = timeout;
+        self
+    }
     /// Sets the number of lanes.
     pub fn lanes(mut self, lanes: usize) -> Self {
         self.lanes = lanes;

@@ -10,7 +10,9 @@
 //! - `log/`: the `Log` interface and the embedded log;
 //! - `codec/`: key and value codecs;
 //! - `testing/`: the test driver and the operator harness;
-//! - `app.rs`, `config.rs`, `stats.rs`, `error.rs`, `record.rs`: the application around them.
+//! - `http/`: the HTTP endpoints (health, metrics, stores, pause/resume, offsets);
+//! - `app.rs`, `config.rs`, `stats.rs`, `status.rs`, `error.rs`, `record.rs`: the application
+//!   around them.
 
 pub mod app;
 pub mod clock;
@@ -18,11 +20,14 @@ pub mod codec;
 pub mod commit;
 pub mod config;
 pub mod error;
+#[cfg(feature = "http")]
+mod http;
 mod lane;
 pub mod log;
 pub mod operator;
 pub mod record;
 pub mod state;
 pub mod stats;
+pub mod status;
 pub mod testing;
 pub mod topology;

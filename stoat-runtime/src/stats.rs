@@ -105,16 +105,47 @@ impl RunStats {
 impl Stats {
     pub(crate) fn add_in(&self, n: usize) {
         self.records_in.fetch_add(n as u64, Ordering::Relaxed);
-        metrics::counter!("stoat_records_in_total").increment(n as u64);
     }
 
-    pub(crate) fn add_out(&self, n: usize) {
-        self.records_out.fetch_add(n as u64, Ordering::Relaxed);
-        metrics::counter!("stoat_records_out_total").increment(n as u64);
+    /// `n` records were read from `topic` (the metric; [`Stats::add_in`] counts the total).
+    pub(crate) fn read_from(&self, topic: &str, n: u64) {
+        metrics::counter!("stoat_records_in_total", "topic" => topic.to_string()).increment(n);
     }
 
+    /// Output records handed to the log, counted per topic.
+    pub(crate) fn add_out(&self, records: &[crate::log::OutRecord]) {
+        self.records_out.fetch_add(records.len() as u64, Ordering::Relaxed);
+        // Outputs come in runs of one topic: one metric call per run.
+        let mut rest = records;
+        while let Some(first) = rest.first() {
+            let run = rest.iter().take_while(|r| std::sync::Arc::ptr_eq(&r.topic, &first.topic)).count();
+            metrics::counter!("stoat_records_out_total", "topic" => first.topic.to_string())
+                .increment(run as u64);
+            rest = &rest[run..];
+        }
+    }
+
+    /// A record went to the dead-letter topic (it is also counted as skipped, by reason).
+    pub(crate) fn dead_lettered(&self, reason: &'static str) {
+        metrics::counter!("stoat_records_dead_lettered_total", "reason" => reason).increment(1);
+    }
+
+    /// An epoch ended `took` after the previous one (barrier to barrier).
+    pub(crate) fn epoch_length(&self, took: Duration) {
+        metrics::histogram!("stoat_epoch_seconds").record(took.as_secs_f64());
+    }
+
+    /// An epoch committed `newest` and `oldest` after the newest and oldest record timestamps it
+    /// read (record timestamp to commit, as Kafka Streams' `record-e2e-latency`).
+    pub(crate) fn end_to_end(&self, newest: Duration, oldest: Duration) {
+        metrics::histogram!("stoat_end_to_end_seconds", "record" => "newest").record(newest.as_secs_f64());
+        metrics::histogram!("stoat_end_to_end_seconds", "record" => "oldest").record(oldest.as_secs_f64());
+    }
+
+    /// Records in flight now (dispatched or re-keyed, not yet processed: the lanes' queues).
     pub(crate) fn in_flight(&self, n: usize) {
         self.peak_in_flight.fetch_max(n as u64, Ordering::Relaxed);
+        metrics::gauge!("stoat_in_flight_records").set(n as f64);
     }
 
     pub(crate) fn epoch(&self, took: Duration) {

@@ -58,6 +58,7 @@ pub use stoat_runtime::operator::{
 pub use stoat_runtime::record::{Headers, KeyValue, Record};
 pub use stoat_runtime::state::{KeyPrefix, KeyRef, StateSet, Store, StoreKey, StoreValue, Table};
 pub use stoat_runtime::stats::{EpochTriggers, RunStats};
+pub use stoat_runtime::status;
 pub use stoat_runtime::testing;
 pub use stoat_runtime::topology::{
     BufferFull, Cogrouped, Grouped, GroupedTable, JoinWindows, KTable, Program, Schedule, SessionGrouped,
@@ -123,6 +124,9 @@ mod book {
     #[cfg(feature = "kafka")]
     #[doc = include_str!("../../book/src/kafka.md")]
     struct Kafka;
+    #[cfg(feature = "http")]
+    #[doc = include_str!("../../book/src/http.md")]
+    struct Http;
     #[doc = include_str!("../../README.md")]
     struct Readme;
 }

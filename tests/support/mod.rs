@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 
 pub mod flaky;
+pub mod http;
 pub mod kafka;
 pub mod oracle;
 pub mod orders;

@@ -16,6 +16,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 use super::coordinator::{stopped, Engine, Position, Trigger};
@@ -29,6 +30,10 @@ pub(super) struct InCommit {
     /// The input positions it commits: where a later failed epoch starts again.
     positions: HashMap<(u32, u32), Position>,
     trigger: Trigger,
+    /// The oldest and newest record timestamps it commits.
+    span: (i64, i64),
+    /// Rung when the commit has finished.
+    done: Arc<Notify>,
     started: Instant,
     sealed_at: Duration,
     epoch: u64,
@@ -46,6 +51,11 @@ impl Engine {
     /// Whether no commit is running (or the running one has finished, to be collected).
     pub(super) fn commit_finished(&self) -> bool {
         self.in_commit.as_ref().is_none_or(|c| c.task.is_finished())
+    }
+
+    /// What rings when the running commit finishes (`None`: none runs).
+    pub(super) fn commit_signal(&self) -> Option<Arc<Notify>> {
+        self.in_commit.as_ref().map(|c| Arc::clone(&c.done))
     }
 
     /// Waits for the running commit, if any, and takes its outcome: the committed positions,
@@ -67,11 +77,26 @@ impl Engine {
                 return Err(e);
             }
         };
+        let positions = c
+            .positions
+            .iter()
+            .map(|(&(source, partition), p)| crate::status::CommittedOffset {
+                topic: self.topics[source as usize].clone(),
+                partition,
+                offset: p.next_offset,
+            })
+            .collect();
+        self.status.epoch_committed(positions);
         self.committed = c.positions;
         self.retrying_since = None;
         self.retries = 0;
         self.epoch = c.epoch;
         self.shared.stats.epoch(c.started.elapsed());
+        if c.span != super::coordinator::NO_SPAN {
+            let now = crate::record::now_millis();
+            let since = |ts: i64| Duration::from_millis(now.saturating_sub(ts).max(0) as u64);
+            self.shared.stats.end_to_end(since(c.span.1), since(c.span.0));
+        }
         let trigger = c.trigger.name();
         self.shared.stats.trigger(trigger);
         tracing::debug!(
@@ -104,7 +129,9 @@ impl Engine {
             self.log.append(held).await?;
         }
         let started = Instant::now();
+        self.shared.stats.epoch_length(started.saturating_duration_since(self.last_barrier));
         self.last_barrier = started;
+        let span = std::mem::replace(&mut self.epoch_span, super::coordinator::NO_SPAN);
         let mut deltas = Vec::new();
         let mut lane_of_delta = Vec::new();
         // Every lane seals at once; their replies are taken in lane order.
@@ -137,21 +164,35 @@ impl Engine {
         let epoch = self.epoch + 1;
         let (log, shared, writer) = (Arc::clone(&self.log), Arc::clone(&self.shared), self.writer.handle()?);
         // From here until the next transaction has begun, the lanes keep their outputs.
-        shared.set_hold_outputs(true);
+        shared.hold_outputs();
+        let done = Arc::new(Notify::new());
+        let ring = Arc::clone(&done);
         let task = tokio::task::spawn_blocking(move || {
-            for delta in &deltas {
-                log.append_changelog(delta.store, &delta.entries).map_err(Failure::Log)?;
-            }
-            let receipt = log.commit(&app, &offsets).map_err(Failure::Log)?;
-            shared.set_hold_outputs(false);
-            let logged_at = started.elapsed();
-            writer
-                .commit_blocking(epoch, deltas, receipt.changelogs)
-                .map_err(|e| Failure::State(e.into()))?;
-            Ok(logged_at)
+            let outcome = (|| {
+                for delta in &deltas {
+                    log.append_changelog(delta.store, &delta.entries).map_err(Failure::Log)?;
+                }
+                let receipt = log.commit(&app, &offsets).map_err(Failure::Log)?;
+                shared.release_outputs();
+                let logged_at = started.elapsed();
+                writer
+                    .commit_blocking(epoch, deltas, receipt.changelogs)
+                    .map_err(|e| Failure::State(e.into()))?;
+                Ok(logged_at)
+            })();
+            ring.notify_one();
+            outcome
         });
-        self.in_commit =
-            Some(InCommit { task, positions: self.positions.clone(), trigger, started, sealed_at, epoch });
+        self.in_commit = Some(InCommit {
+            task,
+            positions: self.positions.clone(),
+            trigger,
+            span,
+            done,
+            started,
+            sealed_at,
+            epoch,
+        });
         Ok(())
     }
 }

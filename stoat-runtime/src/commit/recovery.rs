@@ -53,7 +53,7 @@ impl Engine {
             }
         }
         // A transaction has begun again: the lanes' outputs may go to it.
-        self.shared.set_hold_outputs(false);
+        self.shared.release_outputs();
         self.shared.recovered();
         self.last_barrier = Instant::now();
         // Read the input again from the committed offsets (the log dropped its positions).

@@ -28,7 +28,9 @@ pub(crate) fn restore(
     let mut applied = 0u64;
     for spec in stores {
         let mut from = state.changelog_offset(spec.name)?;
-        if let Some(info) = log.changelog_info(spec.name)? {
+        let info = log.changelog_info(spec.name)?;
+        let end = info.as_ref().map_or(0, |i| i.end);
+        if let Some(info) = info {
             if from > info.end {
                 let reason = format!(
                     "the state reflects changelog offset {from}, but the changelog ends at offset {}: the topic was deleted and created again (or belongs to another cluster)",
@@ -56,13 +58,18 @@ pub(crate) fn restore(
                 from = 0;
             }
         }
+        // Restore progress, per store: changelog records still to replay.
+        let remaining = metrics::gauge!("stoat_restore_remaining_records", "store" => spec.name);
+        remaining.set(end.saturating_sub(from) as f64);
         let mut apply = |entries: Vec<(Vec<u8>, Option<Vec<u8>>)>, next: u64| -> Result<()> {
             applied += entries.len() as u64;
+            remaining.set(end.saturating_sub(next) as f64);
             let delta = StoreDelta { store: spec.name, entries };
             writer.commit_blocking(epoch, vec![delta], vec![(spec.name.to_string(), next)])?;
             Ok(())
         };
         log.restore(spec.name, from, &mut apply)?;
+        remaining.set(0.0);
     }
     if applied > 0 {
         tracing::info!(applied, "state restored from changelogs");

@@ -31,6 +31,9 @@ pub(crate) struct Shared {
     /// Set while the previous epoch's transaction is being committed: outputs of the epoch
     /// being processed stay in their lane's buffer until the next transaction has begun.
     pub hold_outputs: AtomicBool,
+    /// Lanes holding outputs while the gate is closed: rung (`LaneMsg::Flush`) when it opens,
+    /// so their outputs go to the new transaction at once rather than at their next step.
+    pub holding: Mutex<Vec<usize>>,
     /// The first failure, for the coordinator to report.
     pub failure: Mutex<Option<Error>>,
     pub stats: Arc<Stats>,
@@ -107,9 +110,39 @@ impl Shared {
         self.failure.lock().unwrap_or_else(|p| p.into_inner()).take()
     }
 
-    /// Closes (`true`) or opens the gate for outputs: see [`Shared::hold_outputs`].
-    pub fn set_hold_outputs(&self, hold: bool) {
-        self.hold_outputs.store(hold, Ordering::Release);
+    /// Closes the gate for outputs: see [`Shared::hold_outputs`].
+    pub fn hold_outputs(&self) {
+        self.hold_outputs.store(true, Ordering::Release);
+    }
+
+    /// Opens the gate for outputs and rings the lanes that hold some.
+    pub fn release_outputs(&self) {
+        let holding = {
+            let mut holding = self.holding.lock().unwrap_or_else(|p| p.into_inner());
+            self.hold_outputs.store(false, Ordering::Release);
+            std::mem::take(&mut *holding)
+        };
+        for lane in holding {
+            // A stopped lane holds nothing any more.
+            let _ = self.senders[lane].send(LaneMsg::Flush);
+        }
+    }
+
+    /// Whether `lane` must keep its outputs (the gate is closed); if so, it is rung when the
+    /// gate opens.
+    pub fn must_hold(&self, lane: usize) -> bool {
+        if !self.outputs_held() {
+            return false;
+        }
+        let mut holding = self.holding.lock().unwrap_or_else(|p| p.into_inner());
+        // Looked at again under the lock the gate opens under: no ring can be missed.
+        if !self.outputs_held() {
+            return false;
+        }
+        if !holding.contains(&lane) {
+            holding.push(lane);
+        }
+        true
     }
 
     pub fn outputs_held(&self) -> bool {
@@ -201,6 +234,7 @@ impl LaneCx {
             }
             ErrorPolicy::DeadLetter(topic) => {
                 self.shared.stats.skip(reason);
+                self.shared.stats.dead_lettered(reason);
                 let record = dead_letter(topic, None, None, location, &error.to_string());
                 self.output(record)
             }

@@ -31,6 +31,8 @@ pub(crate) enum LaneMsg {
     /// The epoch is being aborted: drop its work now, async calls in flight included (they
     /// count in flight until dropped, and the abort waits for that).
     Halted,
+    /// The previous epoch's transaction is committed: hand the held outputs to the log.
+    Flush,
 }
 
 /// What a lane hands over at the barrier.
@@ -156,13 +158,12 @@ impl LanePipeline {
 /// in the buffer (the coordinator bounds how much it dispatches meanwhile) until a later step or
 /// the seal, which comes after that commit.
 async fn flush_outputs(cx: &mut LaneCx) -> Result<()> {
-    if cx.outputs.is_empty() || cx.shared.outputs_held() {
+    if cx.outputs.is_empty() || cx.shared.must_hold(cx.lane) {
         return Ok(());
     }
     let outputs = std::mem::take(&mut cx.outputs);
-    let n = outputs.len();
+    cx.shared.stats.add_out(&outputs);
     cx.shared.log.append(outputs).await?;
-    cx.shared.stats.add_out(n);
     Ok(())
 }
 
@@ -235,6 +236,13 @@ pub(crate) fn spawn_lane(
                     }
                     LaneMsg::Halted => {
                         if shared.has_failed() {
+                            let _ = caught(lane, || pipeline.discard(&mut cx));
+                        }
+                    }
+                    LaneMsg::Flush => {
+                        if let Err(e) = flush_outputs(&mut cx).await {
+                            tracing::error!(lane, error = %e, "lane failed");
+                            shared.fail(e);
                             let _ = caught(lane, || pipeline.discard(&mut cx));
                         }
                     }

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use tokio::sync::Notify;
 
-use super::{BoxFuture, CommitOffset, CommitReceipt, Log, LogRecord, OutRecord, Polled};
+use super::{BoxFuture, CommitOffset, CommitReceipt, InputEnd, Log, LogRecord, OutRecord, Polled};
 use crate::error::{Error, Result};
 use crate::record::Headers;
 
@@ -373,6 +373,26 @@ impl Log for EmbeddedSession {
         })?;
         out.sort_unstable();
         Ok(())
+    }
+
+    fn input_ends(&self) -> Result<Vec<InputEnd>> {
+        let group = self.app.clone();
+        let mut out = self.with(|_, state, app| {
+            app.reading
+                .iter()
+                .map(|(_, topic, partition, _)| {
+                    let len = state
+                        .topics
+                        .get(topic.as_str())
+                        .and_then(|p| p.get(*partition as usize))
+                        .map_or(0, Vec::len);
+                    let committed = state.groups.get(&(group.clone(), topic.clone(), *partition)).copied();
+                    InputEnd { topic: topic.clone(), partition: *partition, end: len as u64, committed }
+                })
+                .collect::<Vec<_>>()
+        })?;
+        out.sort();
+        Ok(out)
     }
 
     fn pause(&self, sources: &[u32], paused: bool) -> Result<()> {

@@ -73,6 +73,19 @@ pub struct Polled {
     pub record: Arc<LogRecord>,
 }
 
+/// Where an input partition ends, for [`Log::input_ends`].
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct InputEnd {
+    /// The topic.
+    pub topic: String,
+    /// The partition.
+    pub partition: u32,
+    /// The offset after its last readable record.
+    pub end: u64,
+    /// The offset the app's group committed, if known.
+    pub committed: Option<u64>,
+}
+
 /// A boxed future, as [`Log`]'s async methods return.
 pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
 
@@ -163,6 +176,12 @@ pub trait Log: Send + Sync + 'static {
     fn lagging(&self, out: &mut Vec<(u32, u32)>) -> Result<()> {
         out.clear();
         Ok(())
+    }
+    /// Where each input partition being read ends, and the offset the app's group committed
+    /// there, as far as the log knows without asking the broker (for lag). Logs that cannot tell
+    /// return none.
+    fn input_ends(&self) -> Result<Vec<InputEnd>> {
+        Ok(Vec::new())
     }
     /// Whether every partition of the given sources has been read to its end. Logs that cannot
     /// tell say yes.

@@ -265,6 +265,7 @@ mod tests {
                 owner: "Four",
                 declared: "Table<u64, u64>",
                 version: 1,
+                json: crate::state::JsonCodec::of::<u64, u64>(),
             })
             .collect();
         let (lanes, stores) = (1024, specs.len());
@@ -291,6 +292,7 @@ mod tests {
             owner: "Counts",
             declared: "Table<String, u64>",
             version: 1,
+            json: crate::state::JsonCodec::of::<String, u64>(),
         };
         {
             let state = StateEnv::open(dir.path(), "app", std::slice::from_ref(&spec), 1 << 24, 126, false)?;

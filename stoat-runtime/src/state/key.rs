@@ -9,7 +9,9 @@
     label = "not a store key",
     note = "store keys need an order-preserving encoding: strings, byte vectors, integers, bool, `()` and tuples of those"
 )]
-pub trait StoreKey: Sized + Clone + Eq + std::hash::Hash + Send + 'static {
+pub trait StoreKey:
+    Sized + Clone + Eq + std::hash::Hash + Send + serde::Serialize + serde::de::DeserializeOwned + 'static
+{
     /// Appends the key's bytes, as the last component of a key.
     fn encode_key(&self, out: &mut Vec<u8>);
     /// Appends the key's bytes, followed by other components (self-delimiting).
@@ -20,6 +22,12 @@ pub trait StoreKey: Sized + Clone + Eq + std::hash::Hash + Send + 'static {
     fn decode_key(bytes: &[u8]) -> Result<Self, String>;
     /// Reads a self-delimited key from the front of `bytes`, advancing it.
     fn decode_nested(bytes: &mut &[u8]) -> Result<Self, String>;
+    /// The bytes a prefix scan given as JSON looks for (the HTTP store endpoints): text for
+    /// `String` keys, bytes for `Vec<u8>` keys, the first component of a tuple key. Other keys
+    /// have no prefixes.
+    fn prefix_from_json(_prefix: &serde_json::Value) -> Result<Vec<u8>, String> {
+        Err("prefix scans need string, byte or tuple keys".into())
+    }
 }
 
 /// A key's bytes as a store writes them (also the order in which per-lane indexes keep keys).
@@ -162,6 +170,10 @@ impl StoreKey for Vec<u8> {
     fn decode_nested(bytes: &mut &[u8]) -> Result<Self, String> {
         decode_escaped(bytes)
     }
+    fn prefix_from_json(prefix: &serde_json::Value) -> Result<Vec<u8>, String> {
+        serde_json::from_value(prefix.clone())
+            .map_err(|e| format!("a byte-key prefix is an array of bytes: {e}"))
+    }
 }
 
 impl StoreKey for String {
@@ -177,6 +189,29 @@ impl StoreKey for String {
     fn decode_nested(bytes: &mut &[u8]) -> Result<Self, String> {
         String::from_utf8(decode_escaped(bytes)?).map_err(|e| e.to_string())
     }
+    fn prefix_from_json(prefix: &serde_json::Value) -> Result<Vec<u8>, String> {
+        match prefix {
+            serde_json::Value::String(text) => Ok(text.as_bytes().to_vec()),
+            other => Err(format!("a string-key prefix is a string, not {other}")),
+        }
+    }
+}
+
+/// The first type of a tuple key's components.
+macro_rules! tuple_first {
+    ($first:ident $($rest:ident)*) => {
+        $first
+    };
+}
+
+/// A tuple key's prefix: its first component, given as JSON.
+fn first_component<F: serde::de::DeserializeOwned>(
+    prefix: &serde_json::Value,
+    encode: impl FnOnce(&F) -> Vec<u8>,
+) -> Result<Vec<u8>, String> {
+    let first: F = serde_json::from_value(prefix.clone())
+        .map_err(|e| format!("a tuple-key prefix is the key's first component: {e}"))?;
+    Ok(encode(&first))
 }
 
 macro_rules! tuple_key {
@@ -197,6 +232,13 @@ macro_rules! tuple_key {
             fn decode_key(bytes: &[u8]) -> Result<Self, String> {
                 let mut rest = bytes;
                 Ok(($($name::decode_nested(&mut rest)?,)+ $last::decode_key(rest)?,))
+            }
+            fn prefix_from_json(prefix: &serde_json::Value) -> Result<Vec<u8>, String> {
+                first_component(prefix, |first: &tuple_first!($($name)+)| {
+                    let mut out = Vec::new();
+                    first.encode_nested(&mut out);
+                    out
+                })
             }
             fn decode_nested(bytes: &mut &[u8]) -> Result<Self, String> {
                 Ok(($($name::decode_nested(bytes)?,)+ $last::decode_nested(bytes)?,))

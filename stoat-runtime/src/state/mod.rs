@@ -4,6 +4,7 @@
 
 mod env;
 mod key;
+mod query;
 mod set;
 mod table;
 mod writer;
@@ -11,7 +12,8 @@ mod writer;
 pub use env::StateEnv;
 pub(crate) use key::key_bytes;
 pub use key::{KeyPrefix, KeyRef, StoreKey};
-pub use set::{StateSet, Store, StoreDecl, StoreSpec};
+pub use query::{Scan, Scanned};
+pub use set::{JsonCodec, StateSet, Store, StoreDecl, StoreSpec};
 pub use table::{StoreValue, Table};
 pub(crate) use writer::StateWriter;
 pub use writer::StoreDelta;

@@ -3,6 +3,8 @@
 //! buffers the lane's writes for the current epoch and hands them over at the barrier.
 
 use super::env::StateEnv;
+use super::key::StoreKey;
+use super::table::StoreValue;
 use super::writer::StoreDelta;
 use crate::error::StoreError;
 
@@ -36,7 +38,72 @@ pub struct StoreSpec {
     pub declared: &'static str,
     /// The schema version the user declared.
     pub version: u32,
+    /// How its raw entries read as JSON (the HTTP store endpoints).
+    pub json: JsonCodec,
 }
+
+/// How a store's raw entries convert from and to JSON, its key and value types erased: the HTTP
+/// store endpoints read every store through it.
+#[derive(Clone, Copy)]
+pub struct JsonCodec {
+    key_from_json: fn(&serde_json::Value) -> Result<Vec<u8>, String>,
+    prefix_from_json: fn(&serde_json::Value) -> Result<Vec<u8>, String>,
+    key_to_json: fn(&[u8]) -> Result<serde_json::Value, String>,
+    value_to_json: fn(&[u8]) -> Result<serde_json::Value, String>,
+}
+
+impl JsonCodec {
+    /// The codec of a table of `K` to `V`.
+    pub fn of<K: StoreKey, V: StoreValue>() -> JsonCodec {
+        JsonCodec {
+            key_from_json: |json| {
+                let key: K = serde_json::from_value(json.clone()).map_err(|e| e.to_string())?;
+                Ok(super::key::key_bytes(&key))
+            },
+            prefix_from_json: K::prefix_from_json,
+            key_to_json: |raw| serde_json::to_value(K::decode_key(raw)?).map_err(|e| e.to_string()),
+            value_to_json: |raw| {
+                let value: V = postcard::from_bytes(raw).map_err(|e| e.to_string())?;
+                serde_json::to_value(value).map_err(|e| e.to_string())
+            },
+        }
+    }
+
+    /// A key given as JSON, in the store's encoding.
+    pub fn key_from_json(&self, key: &serde_json::Value) -> Result<Vec<u8>, String> {
+        (self.key_from_json)(key)
+    }
+
+    /// A prefix given as JSON, in the store's key encoding.
+    pub fn prefix_from_json(&self, prefix: &serde_json::Value) -> Result<Vec<u8>, String> {
+        (self.prefix_from_json)(prefix)
+    }
+
+    /// A stored key as JSON.
+    pub fn key_to_json(&self, raw: &[u8]) -> Result<serde_json::Value, String> {
+        (self.key_to_json)(raw)
+    }
+
+    /// A stored value as JSON.
+    pub fn value_to_json(&self, raw: &[u8]) -> Result<serde_json::Value, String> {
+        (self.value_to_json)(raw)
+    }
+}
+
+impl std::fmt::Debug for JsonCodec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("JsonCodec")
+    }
+}
+
+/// Codecs do not take part in comparing declarations (a store's schema is its declared type).
+impl PartialEq for JsonCodec {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for JsonCodec {}
 
 impl StoreSpec {
     /// The schema recorded in the state directory: the store's kind, its field type as written

@@ -19,7 +19,7 @@ use serde::Serialize;
 
 use super::env::StateEnv;
 use super::key::{KeyPrefix, KeyRef, StoreKey};
-use super::set::{Store, StoreDecl, StoreSpec};
+use super::set::{JsonCodec, Store, StoreDecl, StoreSpec};
 use super::writer::StoreDelta;
 use crate::error::StoreError;
 
@@ -119,7 +119,7 @@ impl<K: StoreKey, V: StoreValue> Table<K, V> {
             db.range(txn, &bounds)?.map(|e| e.map(|(k, v)| (k.to_vec(), v.to_vec()))).collect()
         })?;
         let mut merged = self.decode_all(raw)?;
-        self.overlay(&mut merged, |kb| bounds.contains(kb));
+        self.overlay(&mut merged, |kb| RangeBounds::<[u8]>::contains(&bounds, kb));
         Ok(merged.into_values().flatten().collect())
     }
 
@@ -241,6 +241,7 @@ impl<K: StoreKey, V: StoreValue> Store for Table<K, V> {
             owner: decl.owner,
             declared: decl.declared,
             version: decl.version,
+            json: JsonCodec::of::<K, V>(),
         }
     }
 
@@ -285,6 +286,7 @@ mod tests {
             owner: "T",
             declared: "Table<u64, u64>",
             version: 1,
+            json: JsonCodec::of::<u64, u64>(),
         };
         StateEnv::open(dir, "test", &[spec], 1 << 24, StateEnv::readers_for(1, 1), false)
     }

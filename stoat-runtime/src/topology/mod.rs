@@ -563,6 +563,7 @@ mod tests {
                 owner: "Dashed",
                 declared: "Table<u64, u64>",
                 version: 1,
+                json: crate::state::JsonCodec::of::<u64, u64>(),
             }]
         }
         fn open(_: &StateEnv) -> Result<Self, StoreError> {

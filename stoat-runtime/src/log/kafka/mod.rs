@@ -21,8 +21,8 @@ use rdkafka::{Message, Offset, TopicPartitionList};
 
 use self::producer::{transaction_error, Tracker};
 use super::{
-    BoxFuture, ChangelogEntries, ChangelogInfo, CommitOffset, CommitReceipt, Log, LogRecord, OutRecord,
-    Polled, RestoreSink,
+    BoxFuture, ChangelogEntries, ChangelogInfo, CommitOffset, CommitReceipt, InputEnd, Log, LogRecord,
+    OutRecord, Polled, RestoreSink,
 };
 use crate::error::{Error, Result};
 use crate::record::Headers;
@@ -610,6 +610,25 @@ impl Log for KafkaLog {
         }
         out.sort_unstable();
         Ok(())
+    }
+
+    fn input_ends(&self) -> Result<Vec<InputEnd>> {
+        let assignment = self.assignment.lock().unwrap_or_else(|p| p.into_inner());
+        let ends = self.consumer.context();
+        let mut out: Vec<InputEnd> = assignment
+            .partitions
+            .iter()
+            .filter_map(|(topic, p)| {
+                ends.of(topic, *p).map(|end| InputEnd {
+                    topic: topic.clone(),
+                    partition: (*p).max(0) as u32,
+                    end: end.end.max(0) as u64,
+                    committed: (end.committed >= 0).then_some(end.committed as u64),
+                })
+            })
+            .collect();
+        out.sort();
+        Ok(out)
     }
 
     fn pause(&self, sources: &[u32], paused: bool) -> Result<()> {

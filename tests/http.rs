@@ -1,0 +1,183 @@
+//! The HTTP endpoints on a running app (embedded log): probes, a Prometheus scrape read with a
+//! Prometheus text parser, stores queried while the app processes, pause and resume, offsets,
+//! and a bad address refused at start.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use stoat::log::EmbeddedLog;
+use stoat::prelude::*;
+use support::http::{get, get_json, post};
+
+mod support;
+
+const WORDS: Topic<String, u64> = Topic::new("words");
+
+#[stoat::state]
+struct Totals {
+    per_word: Table<String, u64>,
+}
+
+#[stoat::operator]
+fn total(#[key] word: &String, n: u64, totals: &mut Totals) -> Result<u64, StoreError> {
+    let sum = totals.per_word.get(word)?.unwrap_or(0) + n;
+    totals.per_word.put(word.clone(), sum)?;
+    Ok(sum)
+}
+
+fn topology(app: &str) -> Topology {
+    let topology = Topology::new(app);
+    let words = topology.source(&WORDS);
+    words.process(total {}).to("totals");
+    words.group_by_key().count("counts").to("counts-out");
+    topology
+}
+
+fn send(log: &EmbeddedLog, words: &[&str]) {
+    for w in words {
+        log.send(&WORDS, &w.to_string(), &1).expect("encodes");
+    }
+}
+
+/// Waits until `done` holds (or fails the test after 20 s).
+fn until(what: &str, mut done: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !done() {
+        assert!(started.elapsed() < Duration::from_secs(20), "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn lag(addr: SocketAddr) -> u64 {
+    let (_, offsets) = get_json(addr, "/offsets");
+    offsets["partitions"]
+        .as_array()
+        .expect("partitions")
+        .iter()
+        .map(|p| p["lag"].as_u64().unwrap_or(u64::MAX))
+        .sum()
+}
+
+#[test]
+fn a_running_app_serves_probes_metrics_stores_offsets_and_pauses() -> stoat::Result<()> {
+    let log = Arc::new(EmbeddedLog::new(2));
+    send(&log, &["apple", "pear", "apple", "fig", "apple"]);
+    let config = Config::default().lanes(2).http("127.0.0.1:0".parse().expect("an address"));
+    let mut app = App::embedded_on(&topology("http-app"), config, Arc::clone(&log))?;
+    let addr = app.http_addr().expect("listening");
+    // Not processing yet: alive, not ready.
+    assert_eq!(get(addr, "/health/live").0, 200);
+    let (status, ready) = get_json(addr, "/health/ready");
+    assert_eq!((status, ready["phase"].as_str()), (503, Some("starting")));
+
+    let handle = app.handle();
+    let runner = std::thread::spawn(move || {
+        let shutdown = app.handle().shutdown().clone();
+        app.run_until_stopped(&shutdown)
+    });
+    until("ready", || get(addr, "/health/ready").0 == 200);
+    until("the first words committed", || handle.stats().epochs > 0 && lag(addr) == 0);
+
+    // A store of a state struct and a DSL store, by key and by scan, while the app runs.
+    let (status, apple) = get_json(addr, "/stores/per_word/keys/apple");
+    assert_eq!(status, 200, "{apple}");
+    assert_eq!(apple["value"], 3);
+    assert_eq!(get_json(addr, "/stores/per_word/keys/%22fig%22").1["value"], 1, "a key given as JSON");
+    assert_eq!(get(addr, "/stores/per_word/keys/kiwi").0, 404);
+    let (status, missing) = get_json(addr, "/stores/nope/keys/x");
+    assert_eq!(status, 404);
+    assert!(missing["error"].as_str().is_some_and(|e| e.contains("per_word")), "names the stores: {missing}");
+    let (_, scan) = get_json(addr, "/stores/per_word?prefix=ap&limit=10");
+    assert_eq!(scan["entries"], serde_json::json!([{ "key": "apple", "value": 3 }]));
+    let (_, all) = get_json(addr, "/stores/per_word?limit=2");
+    assert_eq!(all["entries"].as_array().map(Vec::len), Some(2));
+    assert_eq!(all["more"], true);
+    let (_, range) = get_json(addr, "/stores/per_word?from=b&to=g");
+    assert_eq!(range["entries"], serde_json::json!([{ "key": "fig", "value": 1 }]));
+    let (status, counts) = get_json(addr, "/stores/counts/keys/pear");
+    assert_eq!(status, 200, "{counts}");
+    // A DSL store keeps each value with the timestamp of the update that set it.
+    assert_eq!(counts["value"]["value"], 1, "{counts}");
+    assert!(counts["value"]["timestamp"].as_i64().is_some_and(|t| t > 0), "{counts}");
+    let (_, stores) = get_json(addr, "/stores");
+    assert!(stores["stores"].as_array().is_some_and(|s| s.len() >= 2), "{stores}");
+
+    // Paused: new input waits (lag), nothing more is read; resumed: it is processed.
+    assert_eq!(post(addr, "/pause").0, 200);
+    std::thread::sleep(Duration::from_millis(300));
+    let read_before = handle.stats().records_in;
+    send(&log, &["pear", "pear"]);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(handle.stats().records_in, read_before, "input was read while paused");
+    assert_eq!(lag(addr), 2);
+    assert_eq!(get_json(addr, "/offsets").1["paused"], true);
+    assert_eq!(get(addr, "/health/live").0, 200, "a paused app is alive");
+    assert_eq!(post(addr, "/resume").0, 200);
+    until("the paused words processed", || lag(addr) == 0);
+    assert_eq!(get_json(addr, "/stores/per_word/keys/pear").1["value"], 3);
+
+    // The scrape, through a Prometheus text parser.
+    let (status, text) = get(addr, "/metrics");
+    assert_eq!(status, 200);
+    let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_string())))
+        .unwrap_or_else(|e| panic!("not the Prometheus text format ({e}):\n{text}"));
+    let value = |name: &str, label: Option<(&str, &str)>| -> Option<f64> {
+        scrape
+            .samples
+            .iter()
+            .find(|s| s.metric == name && label.is_none_or(|(k, v)| s.labels.get(k) == Some(v)))
+            .and_then(|s| match s.value {
+                prometheus_parse::Value::Counter(v) | prometheus_parse::Value::Gauge(v) => Some(v),
+                prometheus_parse::Value::Untyped(v) => Some(v),
+                _ => None,
+            })
+    };
+    assert!(value("stoat_records_in_total", Some(("topic", "words"))).is_some_and(|v| v >= 7.0), "{text}");
+    assert!(value("stoat_records_out_total", Some(("topic", "totals"))).is_some_and(|v| v >= 7.0), "{text}");
+    assert_eq!(value("stoat_store_entries", Some(("store", "per_word"))), Some(3.0), "{text}");
+    assert_eq!(value("stoat_consumer_lag", Some(("topic", "words"))), Some(0.0), "{text}");
+    assert_eq!(value("stoat_phase", Some(("phase", "running"))), Some(1.0), "{text}");
+    assert!(
+        scrape.samples.iter().any(|s| s.metric.starts_with("stoat_commit_seconds")),
+        "a commit histogram: {text}"
+    );
+    assert!(scrape.samples.iter().any(|s| s.metric.starts_with("stoat_end_to_end_seconds")), "{text}");
+    assert!(value("stoat_epochs_total", None).is_some_and(|v| v >= 2.0), "{text}");
+
+    handle.stop();
+    let stats = runner.join().expect("the app thread")?;
+    assert!(stats.records_in >= 7);
+    assert_eq!(handle.status().phase(), stoat::status::Phase::Stopped);
+    Ok(())
+}
+
+#[test]
+fn an_address_in_use_is_refused_at_start_naming_it() -> stoat::Result<()> {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0")
+        .map_err(|cause| stoat::Error::Io { what: "bind".into(), cause })?;
+    let addr = taken.local_addr().map_err(|cause| stoat::Error::Io { what: "addr".into(), cause })?;
+    let err =
+        App::embedded(&topology("http-taken"), Config::default().http(addr)).expect_err("the port is taken");
+    let text = err.to_string();
+    assert!(text.contains(&addr.to_string()) && text.contains("Config::http"), "{text}");
+    Ok(())
+}
+
+#[test]
+fn a_failed_app_is_not_live() -> stoat::Result<()> {
+    let log = Arc::new(EmbeddedLog::new(1));
+    // A value that does not decode as a u64 stops the app under the default policy.
+    log.send(&Topic::<String, String>::new("words"), &"x".to_string(), &"not a number".to_string())
+        .expect("encodes");
+    let config = Config::default().http("127.0.0.1:0".parse().expect("an address"));
+    let mut app = App::embedded_on(&topology("http-failed"), config, Arc::clone(&log))?;
+    let addr = app.http_addr().expect("listening");
+    assert!(app.run_until_idle().is_err());
+    let (status, live) = get_json(addr, "/health/live");
+    assert_eq!(status, 503);
+    assert_eq!(live["status"], "failed");
+    assert!(live["error"].as_str().is_some_and(|e| e.contains("words")), "names the record's topic: {live}");
+    assert_eq!(get(addr, "/health/ready").0, 503);
+    Ok(())
+}
