@@ -11,7 +11,7 @@
 //! - `codec/`: key and value codecs;
 //! - `testing/`: the test driver and the operator harness;
 //! - `http/`: the HTTP endpoints (health, metrics, stores, pause/resume, offsets);
-//! - `app.rs`, `config.rs`, `stats.rs`, `status.rs`, `error.rs`, `record.rs`: the application
+//! - `app.rs`, `config.rs`, `settings.rs` (file and environment), `stats.rs`, `status.rs`, `error.rs`, `record.rs`: the application
 //!   around them.
 
 pub mod app;
@@ -26,6 +26,7 @@ mod lane;
 pub mod log;
 pub mod operator;
 pub mod record;
+pub mod settings;
 pub mod state;
 pub mod stats;
 pub mod status;

@@ -56,6 +56,7 @@ pub use stoat_runtime::operator::{
     AsyncSettings, Context, Data, Emit, Key, Keyed, Operator, Res, TableView, TimeDomain, Timer, Timers,
 };
 pub use stoat_runtime::record::{Headers, KeyValue, Record};
+pub use stoat_runtime::settings::{self, Settings};
 pub use stoat_runtime::state::{KeyPrefix, KeyRef, StateSet, Store, StoreKey, StoreValue, Table};
 pub use stoat_runtime::stats::{EpochTriggers, RunStats};
 pub use stoat_runtime::status;
@@ -127,6 +128,9 @@ mod book {
     #[cfg(feature = "http")]
     #[doc = include_str!("../../book/src/http.md")]
     struct Http;
+    #[cfg(feature = "kafka")]
+    #[doc = include_str!("../../book/src/configuration.md")]
+    struct Configuration;
     #[doc = include_str!("../../README.md")]
     struct Readme;
 }

@@ -29,8 +29,9 @@ pub enum OffsetReset {
     Latest,
 }
 
-/// How to reach and use Kafka: `KafkaConfig::new` and the builder methods.
-#[derive(Clone, Debug)]
+/// How to reach and use Kafka: `KafkaConfig::new` and the builder methods. Its `Debug` output
+/// hides the values of secret properties (passwords, keys, JAAS configurations).
+#[derive(Clone)]
 #[non_exhaustive]
 pub struct KafkaConfig {
     /// `host:port[,host:port...]`.
@@ -44,6 +45,36 @@ pub struct KafkaConfig {
     /// librdkafka properties applied to every client (e.g. `security.protocol`, `sasl.*`,
     /// `ssl.*`); `consumer.` and `producer.` prefixes apply one to that client only.
     pub properties: Vec<(String, String)>,
+}
+
+impl std::fmt::Debug for KafkaConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let properties: Vec<(&str, &str)> =
+            self.properties.iter().map(|(k, v)| (k.as_str(), shown(k, v))).collect();
+        f.debug_struct("KafkaConfig")
+            .field("bootstrap_servers", &self.bootstrap_servers)
+            .field("guarantee", &self.guarantee)
+            .field("offset_reset", &self.offset_reset)
+            .field("timeout", &self.timeout)
+            .field("properties", &properties)
+            .finish()
+    }
+}
+
+/// Whether a librdkafka property holds a secret: its value never goes into a log or an error.
+pub(crate) fn is_secret(name: &str) -> bool {
+    const SECRET: [&str; 6] = ["password", "secret", "jaas", "token", "credential", ".pem"];
+    let name = name.to_ascii_lowercase();
+    SECRET.iter().any(|s| name.contains(s)) || name.ends_with(".key")
+}
+
+/// A property's value as logs and errors may show it.
+pub(crate) fn shown<'a>(name: &str, value: &'a str) -> &'a str {
+    if is_secret(name) {
+        "<redacted>"
+    } else {
+        value
+    }
 }
 
 /// Properties stoat sets itself; setting them by hand would break its guarantees.
@@ -132,6 +163,12 @@ impl KafkaConfig {
 pub(crate) fn creation_error(client: &str, e: KafkaError) -> Error {
     match e {
         KafkaError::ClientConfig(_, description, key, value) => {
+            // librdkafka may quote the value in its description too.
+            let description = match is_secret(&key) && !value.is_empty() {
+                true => description.replace(&value, "<redacted>"),
+                false => description,
+            };
+            let value = shown(&key, &value);
             Error::Config(format!("Kafka {client} property `{key}` = `{value}`: {description}"))
         }
         other => Error::Config(format!("cannot create the Kafka {client}: {other}")),
@@ -153,5 +190,28 @@ mod tests {
         assert!(config.has("fetch.queue.backoff.ms"));
         assert!(!config.has("queue.backoff.ms"), "only client prefixes are stripped");
         assert!(!config.has("queue.buffering.max.kbytes"));
+    }
+
+    #[test]
+    fn secrets_never_show_in_debug_output_or_property_errors() {
+        let config = KafkaConfig::new("localhost:9092")
+            .set("sasl.username", "stoat")
+            .set("sasl.password", "hunter2")
+            .set("ssl.key.password", "s3cret-key")
+            .set("sasl.jaas.config", "org.apache.kafka... password=\"j4as\";")
+            .set("sasl.oauthbearer.client.secret", "0auth");
+        let shown = format!("{config:?}");
+        for secret in ["hunter2", "s3cret-key", "j4as", "0auth"] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+        assert!(shown.contains("stoat"), "other values stay visible: {shown}");
+        let bad = rdkafka::error::KafkaError::ClientConfig(
+            rdkafka::types::RDKafkaConfRes::RD_KAFKA_CONF_INVALID,
+            "Invalid value \"hunter2\" for configuration property \"sasl.password\"".into(),
+            "sasl.password".into(),
+            "hunter2".into(),
+        );
+        let text = super::creation_error("consumer", bad).to_string();
+        assert!(text.contains("sasl.password") && !text.contains("hunter2"), "{text}");
     }
 }
