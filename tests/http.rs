@@ -181,3 +181,81 @@ fn a_failed_app_is_not_live() -> stoat::Result<()> {
     assert_eq!(get(addr, "/health/ready").0, 503);
     Ok(())
 }
+
+#[test]
+fn the_topology_is_served_as_text_and_as_a_picture() -> stoat::Result<()> {
+    let config = Config::default().http("127.0.0.1:0".parse().expect("an address"));
+    let app = App::embedded(&topology("http-topology"), config)?;
+    let addr = app.http_addr().expect("listening");
+    let (status, text) = get(addr, "/topology.txt");
+    assert_eq!(status, 200);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.first().copied(), Some("[0] source topic `words`"), "{text}");
+    assert!(lines.iter().any(|l| l.starts_with("[1] operator `total`") && l.ends_with("<- [0]")), "{text}");
+    assert!(lines.iter().any(|l| l.contains("sink topic `totals`")), "{text}");
+    assert!(lines.iter().any(|l| l.contains("`count` into store `counts` <- [0]")), "{text}");
+    assert!(lines.iter().any(|l| l.contains("sink topic `counts-out`")), "{text}");
+    let (status, svg) = get(addr, "/topology.svg");
+    assert_eq!(status, 200);
+    assert_eq!(svg.matches("<rect").count(), lines.len(), "a box per node: {svg}");
+    let (status, page) = get(addr, "/topology");
+    assert_eq!(status, 200);
+    assert!(page.contains("<svg") && page.contains("per_word"), "{page}");
+    rendered_in_a_browser(addr);
+
+    // A re-keying step is drawn as one.
+    let rekeying = Topology::new("http-rekey");
+    rekeying.stream::<String, u64>("words").map(|word, n| (n, word)).to("by-count");
+    let text = rekeying.build()?.description().text();
+    assert!(text.contains("[1] operator `map` <- [0] (re-keyed in memory)"), "{text}");
+    Ok(())
+}
+
+/// Loads `/topology` in headless Chromium and checks the picture is drawn: the operators' box
+/// colour is on the screenshot. CI installs Chromium; elsewhere the check is skipped when it is
+/// missing (and says so).
+fn rendered_in_a_browser(addr: SocketAddr) {
+    let Some(chromium) = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())
+    else {
+        assert!(std::env::var_os("CI").is_none(), "CI must install Chromium for the topology page test");
+        eprintln!("Chromium not installed: the topology page was not checked in a browser");
+        return;
+    };
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let shot = dir.path().join("topology.png");
+    let status = std::process::Command::new(chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--hide-scrollbars",
+            "--window-size=1400,900",
+        ])
+        .arg(format!("--user-data-dir={}", dir.path().join("profile").display()))
+        .arg(format!("--screenshot={}", shot.display()))
+        .arg(format!("http://{addr}/topology"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("run Chromium");
+    assert!(status.success(), "Chromium failed: {status}");
+    let decoder =
+        png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&shot).expect("the screenshot")));
+    let mut reader = decoder.read_info().expect("a PNG");
+    let mut pixels = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut pixels).expect("a frame");
+    let channels = info.color_type.samples();
+    // The operator boxes' fill, #dbe7f5, with a little room for colour management.
+    let near = |p: &[u8]| {
+        p.len() >= 3 && p[0].abs_diff(0xdb) <= 4 && p[1].abs_diff(0xe7) <= 4 && p[2].abs_diff(0xf5) <= 4
+    };
+    let drawn = pixels[..info.buffer_size()].chunks(channels).filter(|p| near(p)).count();
+    assert!(drawn > 1_000, "the operator boxes are not on the screenshot ({drawn} pixels of their colour)");
+}

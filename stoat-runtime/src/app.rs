@@ -429,6 +429,8 @@ fn serve_http(
     runtime: &tokio::runtime::Runtime,
 ) -> Result<std::net::SocketAddr> {
     let observed = crate::http::Observed {
+        app: program.app().to_string(),
+        description: program.description().clone(),
         status: Arc::clone(status),
         stats: Arc::clone(stats),
         state: state.clone(),

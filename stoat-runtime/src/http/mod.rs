@@ -7,7 +7,8 @@
 //! - `health`: `GET /health/live` and `GET /health/ready`;
 //! - `prometheus`: the process's metrics recorder and `GET /metrics`;
 //! - `stores`: `GET /stores`, `GET /stores/{store}` (scans) and `GET /stores/{store}/keys/{key}`;
-//! - `control`: `POST /pause`, `POST /resume`, `GET /offsets`.
+//! - `control`: `POST /pause`, `POST /resume`, `GET /offsets`;
+//! - `topology`: `GET /topology` (a page with the picture), `/topology.svg`, `/topology.txt`.
 //!
 //! No response carries a setting: secrets in the Kafka configuration never reach it.
 
@@ -15,6 +16,7 @@ mod control;
 mod health;
 pub(crate) mod prometheus;
 mod stores;
+mod topology;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -33,6 +35,8 @@ use crate::status::Status;
 
 /// What the handlers read: shared with the app, never locked for long.
 pub(crate) struct Observed {
+    pub app: String,
+    pub description: crate::topology::describe::Description,
     pub status: Arc<Status>,
     pub stats: Arc<Stats>,
     pub state: StateEnv,
@@ -67,6 +71,9 @@ pub(crate) fn serve(
         .route("/pause", post(control::pause))
         .route("/resume", post(control::resume))
         .route("/offsets", get(control::offsets))
+        .route("/topology", get(topology::page))
+        .route("/topology.svg", get(topology::svg))
+        .route("/topology.txt", get(topology::text))
         .with_state(observed);
     let listener = {
         let _guard = runtime.enter();

@@ -17,6 +17,8 @@ type Attach<K, A> = Box<dyn FnOnce(&'static str, Arc<dyn Fn() -> A + Send + Sync
 pub struct Cogrouped<K, A> {
     first: Stream<K, A>,
     parts: Vec<Attach<K, A>>,
+    /// The other streams' description nodes.
+    others: Vec<Stream<(), ()>>,
 }
 
 impl<K, A> std::fmt::Debug for Cogrouped<K, A> {
@@ -32,7 +34,8 @@ impl<K: Key + StoreKey, V: Data> Grouped<K, V> {
         &self,
         f: impl Fn(&K, V, A) -> A + Send + Sync + 'static,
     ) -> Cogrouped<K, A> {
-        let mut cogrouped = Cogrouped { first: self.stream.internal::<K, A>(), parts: Vec::new() };
+        let mut cogrouped =
+            Cogrouped { first: self.stream.internal::<K, A>(), parts: Vec::new(), others: Vec::new() };
         cogrouped.parts.push(part(self, f));
         cogrouped
     }
@@ -63,6 +66,7 @@ impl<K: Key + StoreKey, A: Data + StoreValue> Cogrouped<K, A> {
         f: impl Fn(&K, V, A) -> A + Send + Sync + 'static,
     ) -> Self {
         self.first.meets(&other.stream);
+        self.others.push(other.stream.internal::<(), ()>());
         self.parts.push(part(other, f));
         self
     }
@@ -75,6 +79,9 @@ impl<K: Key + StoreKey, A: Data + StoreValue> Cogrouped<K, A> {
         init: impl Fn() -> A + Send + Sync + 'static,
     ) -> Stream<K, A> {
         let next = self.first.derive::<K, A>(format!("the output of `cogroup` into store `{store}`"));
+        for other in &self.others {
+            self.first.feeds(other, &next);
+        }
         if claim(&self.first, store, "cogroup") {
             let init: Arc<dyn Fn() -> A + Send + Sync> = Arc::new(init);
             for attach in self.parts {

@@ -107,6 +107,7 @@ impl<K: Key + StoreKey, V: Data> KTable<K, V> {
             self.store, other.store
         ));
         self.updates.meets(&other.updates);
+        self.updates.feeds(&other.updates, &next);
         let Some(replication) = &other.replication else {
             lock(&self.updates.graph).errors.push(format!(
                 "`{what}` of `{}` with `{}`: the other table must be read from a topic (`Topology::table`), because every lane follows its updates; filter or map its values in the joiner instead",

@@ -21,6 +21,8 @@ use crate::state::{StoreKey, StoreValue};
 pub struct GlobalTable<K, V> {
     slot: Option<usize>,
     store: &'static str,
+    /// Its topic's node in the topology's description.
+    node: usize,
     _types: std::marker::PhantomData<fn(K, V)>,
 }
 
@@ -58,7 +60,7 @@ impl Topology {
                 Box::new(GlobalUpsert::<K, V> { slot, _types: std::marker::PhantomData })
             }));
         }
-        GlobalTable { slot, store, _types: std::marker::PhantomData }
+        GlobalTable { slot, store, node: updates.node, _types: std::marker::PhantomData }
     }
 }
 
@@ -109,6 +111,7 @@ impl<K: Key, V: Data> Stream<K, V> {
         R: Data,
     {
         let next = self.derive::<K, R>(format!("the output of `{what}` with global table `{}`", table.store));
+        lock(&self.graph).described.link(table.node, next.node);
         let Some(slot) = table.slot else { return next };
         let (key, f) = (Arc::new(key), Arc::new(f));
         let outlet = Arc::clone(&next.outlet);

@@ -5,6 +5,7 @@
 mod aggregate;
 mod async_op;
 mod cogroup;
+pub mod describe;
 mod fk_join;
 mod global;
 mod nodes;
@@ -112,6 +113,8 @@ struct Graph {
     schedules: usize,
     /// What it provides to async operators.
     resources: crate::operator::resource::Resources,
+    /// Its picture, for people.
+    described: describe::Description,
 }
 
 /// The `source` of a stream that comes from no topic (a schedule's).
@@ -237,8 +240,9 @@ impl Topology {
         let root: RootFactory = Arc::new(move |lanes| Box::new(RootOf::new(root_outlet.instantiate(lanes))));
         graph.sources.push((decoder, root));
         let source = graph.sources.len() - 1;
+        let node = graph.described.add(describe::NodeKind::Source, format!("topic `{topic}`"), Vec::new());
         drop(graph);
-        Stream { graph: Arc::clone(&self.graph), outlet, source, _types: PhantomData }
+        Stream { graph: Arc::clone(&self.graph), outlet, node, source, _types: PhantomData }
     }
 
     /// Checks the topology and compiles it.
@@ -295,6 +299,7 @@ impl Topology {
             source_groups: source_groups(graph.sources.len(), &graph.meetings),
             epoch_end: graph.epoch_end,
             timers: graph.timers,
+            description: graph.described.clone(),
         })
     }
 }
@@ -323,6 +328,8 @@ fn source_groups(sources: usize, meetings: &[(usize, usize)]) -> Vec<usize> {
 pub struct Stream<K, V> {
     graph: Arc<Mutex<Graph>>,
     outlet: Arc<Outlet<K, V>>,
+    /// Its node in the topology's description.
+    node: usize,
     /// A source upstream of it (the index of its first one).
     source: usize,
     _types: PhantomData<fn(K, V)>,
@@ -343,6 +350,7 @@ impl<K: Key, V: Data> Stream<K, V> {
         Stream {
             graph: Arc::clone(&self.graph),
             outlet: Arc::clone(&self.outlet),
+            node: self.node,
             source: self.source,
             _types: PhantomData,
         }
@@ -353,6 +361,7 @@ impl<K: Key, V: Data> Stream<K, V> {
         Stream {
             graph: Arc::clone(&self.graph),
             outlet: Outlet::new(),
+            node: self.node,
             source: self.source,
             _types: PhantomData,
         }
@@ -360,8 +369,16 @@ impl<K: Key, V: Data> Stream<K, V> {
 
     fn derive<K2: Key, V2: Data>(&self, what: String) -> Stream<K2, V2> {
         let outlet = Outlet::new();
-        lock(&self.graph).streams.push((what, Arc::clone(&outlet) as Arc<dyn Consumed>));
-        Stream { graph: Arc::clone(&self.graph), outlet, source: self.source, _types: PhantomData }
+        let mut graph = lock(&self.graph);
+        let node = graph.described.add(describe::NodeKind::Operator, what.clone(), vec![self.node]);
+        graph.streams.push((what, Arc::clone(&outlet) as Arc<dyn Consumed>));
+        drop(graph);
+        Stream { graph: Arc::clone(&self.graph), outlet, node, source: self.source, _types: PhantomData }
+    }
+
+    /// Draws `other` as another input of `next` (a join's, merge's or cogroup's other side).
+    fn feeds<K2, V2, K3, V3>(&self, other: &Stream<K2, V2>, next: &Stream<K3, V3>) {
+        lock(&self.graph).described.link(other.node, next.node);
     }
 
     /// Records that this stream's records and `other`'s meet in one node (a merge, a join, a
@@ -378,6 +395,7 @@ impl<K: Key, V: Data> Stream<K, V> {
         let root: RootFactory = Arc::new(move |lanes| Box::new(RootOf::new(outlet.instantiate(lanes))));
         let mut graph = lock(&self.graph);
         graph.points.push(root);
+        graph.described.rekeyed(next.node);
         graph.points.len() - 1
     }
 
@@ -532,7 +550,10 @@ impl<K: Key, V: Data> Stream<K, V> {
     /// Writes the records to `topic` with the given codecs.
     pub fn to_with(&self, topic: &str, key_codec: impl Codec<K>, value_codec: impl Codec<V>) {
         let topic: Arc<str> = Arc::from(topic);
-        lock(&self.graph).sinks.push(topic.to_string());
+        let mut graph = lock(&self.graph);
+        graph.sinks.push(topic.to_string());
+        graph.described.add(describe::NodeKind::Sink, format!("topic `{topic}`"), vec![self.node]);
+        drop(graph);
         let (kc, vc): (Arc<dyn Codec<K>>, Arc<dyn Codec<V>>) = (Arc::new(key_codec), Arc::new(value_codec));
         self.outlet.add(Arc::new(move |_| {
             Box::new(SinkNode {

@@ -106,6 +106,8 @@ pub struct Program {
     pub(crate) epoch_end: bool,
     /// Whether an operator has timers: epochs then end (and commit) even without input.
     pub(crate) timers: bool,
+    /// Its picture, for people.
+    pub(crate) description: super::describe::Description,
 }
 
 impl std::fmt::Debug for Program {
@@ -137,6 +139,11 @@ impl Program {
     /// records are dropped. Building the topology logs a warning for each.
     pub fn unconsumed_streams(&self) -> &[String] {
         &self.unconsumed
+    }
+
+    /// What it looks like: sources, operators, sinks and how they connect (text, SVG).
+    pub fn description(&self) -> &super::describe::Description {
+        &self.description
     }
 
     /// The state stores it declares.

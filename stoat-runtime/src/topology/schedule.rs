@@ -86,10 +86,16 @@ impl Topology {
             Box::new(RootOf::<(), ()>::new(Box::new(node)))
         });
         graph.points.push(root);
+        let node = graph.described.add(
+            super::describe::NodeKind::Schedule,
+            format!("schedule `{name}`"),
+            Vec::new(),
+        );
         drop(graph);
         Stream {
             graph: Arc::clone(&self.graph),
             outlet,
+            node,
             source: super::NO_SOURCE,
             _types: std::marker::PhantomData,
         }

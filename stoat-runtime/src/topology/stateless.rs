@@ -174,6 +174,7 @@ impl<K: Key, V: Data> Stream<K, V> {
     pub fn merge(&self, other: &Stream<K, V>) -> Stream<K, V> {
         let next = self.step::<K, V>("merge");
         self.meets(other);
+        self.feeds(other, &next);
         for upstream in [self, other] {
             let outlet = Arc::clone(&next.outlet);
             upstream.outlet.add(Arc::new(move |lanes| outlet.instantiate(lanes)));

@@ -271,6 +271,7 @@ impl<K: Key + StoreKey, V: Data> Stream<K, V> {
     {
         let next = self.derive::<K, R>(format!("the output of `{what}` with table `{}`", table.store));
         self.meets(&table.updates);
+        self.feeds(&table.updates, &next);
         if std::any::TypeId::of::<K>() == std::any::TypeId::of::<()>() {
             lock(&self.graph).errors.push(format!(
                 "`{what}` with table `{}` on a stream without a key (`()`): give the records the table's key first (`key_by`)",

@@ -96,6 +96,7 @@ impl<K: Key + StoreKey, A: Data> KTable<K, A> {
             self.store, other.store
         ));
         self.updates.meets(&other.updates);
+        self.updates.feeds(&other.updates, &next);
         let (Some(left_get), Some(right_get)) = (self.getter.clone(), other.getter.clone()) else {
             return next;
         };

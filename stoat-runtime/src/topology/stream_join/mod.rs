@@ -191,6 +191,7 @@ impl<K: Key + StoreKey, V: Data + StoreValue> Stream<K, V> {
     {
         let next = self.derive::<K, R>(format!("the output of `{what}` into stores `{store}.left/right`"));
         self.meets(other);
+        self.feeds(other, &next);
         if std::any::TypeId::of::<K>() == std::any::TypeId::of::<()>() {
             lock(&self.graph).errors.push(format!(
                 "`{what}` on streams without a key (`()`): records join by key; give them one first (`key_by`)"
