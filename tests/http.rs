@@ -100,6 +100,15 @@ fn a_running_app_serves_probes_metrics_stores_offsets_and_pauses() -> stoat::Res
     // A DSL store keeps each value with the timestamp of the update that set it.
     assert_eq!(counts["value"]["value"], 1, "{counts}");
     assert!(counts["value"]["timestamp"].as_i64().is_some_and(|t| t > 0), "{counts}");
+    // The same reads, typed, in process.
+    assert_eq!(handle.store::<String, u64>("per_word")?.get(&"apple".to_string())?, Some(3));
+    let counts = handle.store::<String, u64>("counts")?;
+    let (pear, stamp) = counts.get_with_timestamp(&"pear".to_string())?.expect("pear is counted");
+    assert_eq!(pear, 1);
+    assert!(stamp.is_some_and(|t| t > 0), "a DSL store keeps the update's timestamp");
+    assert_eq!(counts.all(10)?.len(), 3);
+    let wrong = handle.store::<String, String>("counts").expect_err("counts are u64s").to_string();
+    assert!(wrong.contains("`counts`") && wrong.contains("u64"), "{wrong}");
     let (_, stores) = get_json(addr, "/stores");
     assert!(stores["stores"].as_array().is_some_and(|s| s.len() >= 2), "{stores}");
 
@@ -144,6 +153,17 @@ fn a_running_app_serves_probes_metrics_stores_offsets_and_pauses() -> stoat::Res
     );
     assert!(scrape.samples.iter().any(|s| s.metric.starts_with("stoat_end_to_end_seconds")), "{text}");
     assert!(value("stoat_epochs_total", None).is_some_and(|v| v >= 2.0), "{text}");
+    let per_lane: f64 = scrape
+        .samples
+        .iter()
+        .filter(|s| s.metric == "stoat_lane_records_total")
+        .filter_map(|s| match s.value {
+            prometheus_parse::Value::Counter(v) => Some(v),
+            _ => None,
+        })
+        .sum();
+    assert!(per_lane >= 7.0, "records per lane: {text}");
+    assert!(scrape.samples.iter().any(|s| s.metric.starts_with("stoat_process_seconds")), "{text}");
 
     handle.stop();
     let stats = runner.join().expect("the app thread")?;

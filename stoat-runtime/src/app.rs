@@ -42,6 +42,7 @@ pub struct App {
 #[derive(Clone, Debug)]
 pub struct AppHandle {
     state: StateEnv,
+    stores: Arc<[crate::state::StoreSpec]>,
     stats: Arc<Stats>,
     shutdown: Shutdown,
     status: Arc<Status>,
@@ -62,6 +63,16 @@ impl AppHandle {
     /// unknown name is [`StoreError::Unknown`](crate::error::StoreError::Unknown)).
     pub fn store_entries(&self, store: &str) -> Result<u64> {
         Ok(self.state.entries(store)?)
+    }
+
+    /// Reads store `name`'s committed state as `K` to `V`: a `#[stoat::state]` table or a DSL
+    /// store (`count("counts")` is a store of the key type to `u64`). The same reads the HTTP
+    /// store endpoints serve, typed.
+    pub fn store<K: crate::state::StoreKey, V: crate::state::StoreValue>(
+        &self,
+        name: &str,
+    ) -> Result<crate::state::StoreReader<K, V>> {
+        crate::state::StoreReader::open(&self.state, &self.stores, name)
     }
 
     /// Asks the app to stop: `App::run` and `App::run_until_stopped` with this app's stop
@@ -239,6 +250,7 @@ impl App {
     pub fn handle(&self) -> AppHandle {
         AppHandle {
             state: self.state.clone(),
+            stores: self.program.stores().into(),
             stats: Arc::clone(&self.stats),
             shutdown: self.shutdown.clone(),
             status: Arc::clone(&self.status),

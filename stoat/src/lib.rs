@@ -57,7 +57,9 @@ pub use stoat_runtime::operator::{
 };
 pub use stoat_runtime::record::{Headers, KeyValue, Record};
 pub use stoat_runtime::settings::{self, Settings};
-pub use stoat_runtime::state::{KeyPrefix, KeyRef, StateSet, Store, StoreKey, StoreValue, Table};
+pub use stoat_runtime::state::{
+    KeyPrefix, KeyRef, StateSet, Store, StoreKey, StoreReader, StoreValue, Table,
+};
 pub use stoat_runtime::stats::{EpochTriggers, RunStats};
 pub use stoat_runtime::status;
 pub use stoat_runtime::testing;

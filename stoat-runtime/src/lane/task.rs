@@ -68,6 +68,12 @@ impl LanePipeline {
         Ok(())
     }
 
+    /// Records queued on this lane: its sources' batches not yet run (re-keyed records count
+    /// where they wait, in the budget).
+    fn queued(&self) -> usize {
+        self.arrivals.iter().map(|&(_, left)| left).sum()
+    }
+
     /// The deepest entry with queued records; among sources, the one whose batch came first.
     fn deepest_queued(&self) -> Option<Entry> {
         if let Some(i) = self.points.iter().rposition(|r| r.has_queued()) {
@@ -153,6 +159,33 @@ impl LanePipeline {
     }
 }
 
+/// A lane's metrics, registered once (each step then costs a few atomic operations).
+struct LaneMeters {
+    records: metrics::Counter,
+    queued: metrics::Gauge,
+    process: metrics::Histogram,
+}
+
+impl LaneMeters {
+    fn new(lane: usize) -> Self {
+        let label = lane.to_string();
+        LaneMeters {
+            records: metrics::counter!("stoat_lane_records_total", "lane" => label.clone()),
+            queued: metrics::gauge!("stoat_lane_queued_records", "lane" => label),
+            process: metrics::histogram!("stoat_process_seconds"),
+        }
+    }
+
+    /// A step ran `ran` records in `took`, leaving `queued`.
+    fn stepped(&self, ran: usize, took: std::time::Duration, queued: usize) {
+        if ran > 0 {
+            self.records.increment(ran as u64);
+            self.process.record(took.as_secs_f64() / ran as f64);
+        }
+        self.queued.set(queued as f64);
+    }
+}
+
 /// Hands the lane's buffered outputs to the log (waiting, without blocking, while its buffers
 /// are full), unless the previous epoch's transaction is still being committed: then they wait
 /// in the buffer (the coordinator bounds how much it dispatches meanwhile) until a later step or
@@ -193,6 +226,7 @@ pub(crate) fn spawn_lane(
         let lane = cx.lane;
         let mut arrived: Option<LaneMsg> = None;
         let mut steps_since_yield = 0;
+        let meters = LaneMeters::new(lane);
         loop {
             // Take what has arrived; run the deepest queued work first.
             let msg = match arrived.take().map(Ok).unwrap_or_else(|| rx.try_recv()) {
@@ -282,6 +316,7 @@ pub(crate) fn spawn_lane(
                     continue;
                 }
             }
+            let stepped = std::time::Instant::now();
             let (ran, result) = Panicked::catch(|| pipeline.step(entry, &mut cx)).unwrap_or_else(|panic| {
                 // The panic was outside any operator (operators' panics are their records'
                 // errors); the step's records are lost with the epoch.
@@ -292,6 +327,7 @@ pub(crate) fn spawn_lane(
                 Err(e) => Err(e),
             };
             shared.done(entry, ran);
+            meters.stepped(ran, stepped.elapsed(), pipeline.queued());
             match result {
                 Ok(()) => {}
                 Err(e) => {

@@ -5,6 +5,7 @@
 mod env;
 mod key;
 mod query;
+mod reader;
 mod set;
 mod table;
 mod writer;
@@ -13,6 +14,7 @@ pub use env::StateEnv;
 pub(crate) use key::key_bytes;
 pub use key::{KeyPrefix, KeyRef, StoreKey};
 pub use query::{Scan, Scanned};
+pub use reader::StoreReader;
 pub use set::{JsonCodec, StateSet, Store, StoreDecl, StoreSpec};
 pub use table::{StoreValue, Table};
 pub(crate) use writer::StateWriter;
