@@ -252,6 +252,7 @@ fn sigterm_commits_the_open_epoch_and_exits_zero() {
     let corpus = support::zipf_corpus(41, 6_000, 400);
     let oracle = support::oracle(&corpus);
     k.produce_lines("term-lines", &corpus);
+    let http = support::http::free_addr();
     let mut child = Command::new(word_count_bin())
         .args([
             "--bootstrap",
@@ -262,13 +263,44 @@ fn sigterm_commits_the_open_epoch_and_exits_zero() {
             "term-counts",
             "--app-id",
             "term",
+            "--http",
+            &http.to_string(),
         ])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn word_count");
-    std::thread::sleep(Duration::from_secs(6));
+    let started = Instant::now();
+    #[cfg(feature = "http")]
+    {
+        // The example with its HTTP endpoints on: ready while it runs, its metrics scraped and
+        // its store queried while it processes.
+        use support::http::request;
+        while request(http, "GET", "/health/ready").map(|(s, _)| s).unwrap_or(0) != 200 {
+            assert!(started.elapsed() < Duration::from_secs(30), "word_count never became ready");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let (status, metrics) = request(http, "GET", "/metrics").expect("a scrape");
+        assert_eq!(status, 200);
+        let scrape = prometheus_parse::Scrape::parse(metrics.lines().map(|l| Ok(l.to_string())))
+            .expect("Prometheus text");
+        assert!(scrape
+            .samples
+            .iter()
+            .any(|s| s.metric == "stoat_phase" && s.labels.get("phase") == Some("running")));
+        let top = oracle.iter().max_by_key(|(_, n)| **n).map(|(w, n)| (w.clone(), *n)).expect("words");
+        let (status, body) =
+            request(http, "GET", &format!("/stores/per_word/keys/{}", support::http::encode(&top.0)))
+                .expect("a query");
+        if status == 200 {
+            let value: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+            assert!(value["value"].as_u64().is_some_and(|n| n <= top.1), "{body} against {top:?}");
+        } else {
+            assert_eq!(status, 404, "not counted yet, or a count: {body}");
+        }
+    }
+    std::thread::sleep(Duration::from_secs(6).saturating_sub(started.elapsed()));
     let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     let status = loop {

@@ -3,7 +3,7 @@
 //! ```text
 //! word_count [FILE] [--state-dir DIR] [--lanes N]
 //! word_count --bootstrap HOST:PORT --input TOPIC --output TOPIC [--app-id ID] [--state-dir DIR]
-//!            [--lanes N] [--exit-when-idle SECS] [--at-least-once]
+//!            [--lanes N] [--exit-when-idle SECS] [--at-least-once] [--http ADDR]
 //! ```
 //!
 //! Embedded (the default): reads FILE (or stdin), one record per line; splits lines into
@@ -27,7 +27,7 @@ use stoat::{Guarantee, KafkaConfig};
 
 const USAGE: &str = "usage: word_count [FILE] [--state-dir DIR] [--lanes N]
        word_count --bootstrap HOST:PORT --input TOPIC --output TOPIC [--app-id ID] [--state-dir DIR]
-                  [--lanes N] [--exit-when-idle SECS] [--at-least-once]";
+                  [--lanes N] [--exit-when-idle SECS] [--at-least-once] [--http ADDR]";
 
 #[derive(Default)]
 struct Args {
@@ -66,6 +66,13 @@ fn parse_args() -> Result<Args, String> {
                 args.idle = Some(Duration::from_secs_f64(secs.max(0.0)));
             }
             Some("--at-least-once") => args.at_least_once = true,
+            Some("--http") => {
+                let addr = value(&mut raw, "--http")?;
+                let addr = addr
+                    .parse()
+                    .map_err(|_| format!("--http: `{addr}` is not an address such as 127.0.0.1:8080"))?;
+                args.config = args.config.http(addr);
+            }
             Some("-h" | "--help") => return Err(String::new()),
             Some(flag) if flag.starts_with("--") => return Err(format!("unknown option `{flag}`")),
             _ if args.file.is_none() => args.file = Some(PathBuf::from(arg)),
