@@ -21,6 +21,20 @@ pub(super) struct End {
     pub app: i64,
     /// The group's committed offset (-1 if unknown).
     pub committed: i64,
+    /// The next offset the consumer fetches from the broker (-1 if unknown).
+    pub next: i64,
+    /// Records fetched and not yet handed to the app.
+    pub queued: i64,
+}
+
+impl End {
+    /// Whether the consumer has handed the app everything up to the end: either its position is
+    /// at the end, or it is one short while the fetcher is past the end with nothing queued
+    /// (the last offset is the marker that committed a transaction, which librdkafka does not
+    /// always step its position over).
+    pub fn reached(&self, at: i64) -> bool {
+        at >= self.end || (at == self.end - 1 && self.app == at && self.next >= self.end && self.queued == 0)
+    }
 }
 
 /// The consumer's context: it keeps the partitions' ends from the statistics.
@@ -49,7 +63,13 @@ impl ClientContext for Ends {
                 }
                 let end = if p.ls_offset >= 0 { p.ls_offset } else { p.hi_offset };
                 if end >= 0 {
-                    let entry = End { end, app: p.app_offset, committed: p.committed_offset };
+                    let entry = End {
+                        end,
+                        app: p.app_offset,
+                        committed: p.committed_offset,
+                        next: p.next_offset,
+                        queued: p.fetchq_cnt,
+                    };
                     ends.entry(topic.clone()).or_default().insert(p.partition, entry);
                 }
             }
@@ -58,3 +78,22 @@ impl ClientContext for Ends {
 }
 
 impl ConsumerContext for Ends {}
+
+#[cfg(test)]
+mod tests {
+    use super::End;
+
+    #[test]
+    fn a_partition_one_short_is_read_to_its_end_only_when_the_fetcher_has_nothing_left() {
+        let end = |app, next, queued| End { end: 10, app, committed: -1, next, queued };
+        assert!(end(10, 10, 0).reached(10));
+        // The last offset is a transaction marker: fetched past, nothing queued.
+        assert!(end(9, 10, 0).reached(9));
+        // A record at offset 9 is still queued, or not fetched yet: not the end.
+        assert!(!end(9, 10, 1).reached(9));
+        assert!(!end(9, 9, 0).reached(9));
+        // Stale statistics (the app's position moved since): not trusted.
+        assert!(!end(8, 10, 0).reached(9));
+        assert!(!end(8, 10, 0).reached(8));
+    }
+}

@@ -52,6 +52,9 @@ struct Assignment {
     paused: HashSet<u32>,
 }
 
+/// `None`s in a row from the consumer's `poll(0)` that mean its queue is empty (see `poll`).
+const EMPTY_POLLS: u32 = 8;
+
 /// How a committed input offset's metadata carries its partition's time (`t=<ms>`).
 const PARTITION_TIME: &str = "t=";
 
@@ -242,7 +245,10 @@ impl KafkaLog {
             };
             let at = offset_of(&positions).or_else(|| offset_of(&committed)).unwrap_or(-1);
             tracing::debug!(topic, partition = p, at, high, "input position");
-            if high > 0 && at < high {
+            // One short of the high watermark can be the end: a transaction marker last.
+            let marker_last =
+                || self.consumer.context().of(&topic, p).is_some_and(|e| e.end == high && e.reached(at));
+            if high > 0 && at < high && !marker_last() {
                 // Said when idle: which partition still has input, and how far the app is.
                 tracing::info!(topic, partition = p, at, high, "input remains");
                 return Ok(false);
@@ -351,8 +357,15 @@ impl Log for KafkaLog {
     fn poll(&self, max: usize, out: &mut Vec<Polled>) -> Result<()> {
         let mut guard = self.assignment.lock().unwrap_or_else(|p| p.into_inner());
         let assignment = &mut *guard;
-        for _ in 0..max {
+        let (mut taken, mut empty) = (0, 0);
+        while taken < max {
             match self.consumer.poll(Duration::ZERO) {
+                // rust-rdkafka's `poll(0)` also answers `None` after serving one event that is
+                // not a message (a statistics report, every 100 ms): stopping at the first
+                // `None` left records queued behind such events, and when reports came faster
+                // than polls, forever (a global table's bootstrap never ended). Only a few
+                // `None`s in a row mean the queue is empty.
+                None if empty < EMPTY_POLLS => empty += 1,
                 None => break,
                 Some(Ok(msg)) => {
                     let Some(&source) = assignment.index.get(msg.topic()) else { continue };
@@ -379,6 +392,8 @@ impl Log for KafkaLog {
                         partition: msg.partition().max(0) as u32,
                         record: Arc::new(to_log_record(&msg)),
                     });
+                    taken += 1;
+                    empty = 0;
                 }
                 Some(Err(e)) => {
                     if e.rdkafka_error_code().is_some_and(|c| c == rdkafka::types::RDKafkaErrorCode::Fatal) {
