@@ -2,6 +2,7 @@
 JIT, on free loopback ports."""
 
 import os
+import shutil
 import socket
 import subprocess
 import tempfile
@@ -50,3 +51,6 @@ class Broker:
             self.runner.wait(timeout=60)
         except subprocess.TimeoutExpired:
             self.runner.kill()
+            self.runner.wait()
+        # A run writes gigabytes of log segments: a broker left behind fills the disk.
+        shutil.rmtree(self.dir, ignore_errors=True)

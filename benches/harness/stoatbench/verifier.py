@@ -1,6 +1,7 @@
 """Reads an output topic with isolation.level=read_committed: everything committed, in order per
 partition, with the wall-clock time each record became visible (for end-to-end latency)."""
 
+import os
 import time
 
 
@@ -130,3 +131,8 @@ class LiveLatency:
             self.samples = [x for _, x in self.timeline]
         except OSError:
             self.samples, self.timeline = [], []
+        finally:
+            try:
+                os.remove(self._out)
+            except OSError:
+                pass
