@@ -125,14 +125,30 @@ impl App {
 
     /// Runs `topology` on `log`.
     pub fn with_log(topology: &Topology, config: Config, log: Arc<dyn Log>) -> Result<App> {
-        App::build(topology, config, |_, _| Ok(log))
+        App::build(topology, config, None, |_, _| Ok(log))
+    }
+
+    /// Runs `topology` on `log` as an app that `switch` crashes (the crash test): its log calls
+    /// and state commits fail from the crash on.
+    pub(crate) fn crashing_on(
+        topology: &Topology,
+        config: Config,
+        log: Arc<EmbeddedLog>,
+        switch: Arc<crate::testing::crash::CrashSwitch>,
+    ) -> Result<App> {
+        let session = Arc::new(log.connect(topology.app())) as Arc<dyn Log>;
+        let crashing = crate::testing::crash::CrashLog { inner: session, switch: Arc::clone(&switch) };
+        let mut app =
+            App::build(topology, config, Some(switch), |_, _| Ok(Arc::new(crashing) as Arc<dyn Log>))?;
+        app.embedded = Some(log);
+        Ok(app)
     }
 
     /// Runs `topology` on Apache Kafka (cargo feature `kafka`, on by default): one consumer assigned every input partition, one
     /// producer, one transaction per epoch under exactly-once, a compacted changelog per store.
     #[cfg(feature = "kafka")]
     pub fn kafka(topology: &Topology, config: Config, kafka: KafkaConfig) -> Result<App> {
-        App::build(topology, config, |program, runtime| {
+        App::build(topology, config, None, |program, runtime| {
             let stores: Vec<&str> = program.stores().iter().map(|s| s.name).collect();
             // On a thread of its own, so that `App::kafka` works in async code too (blocking
             // on a runtime from inside another one panics).
@@ -149,6 +165,7 @@ impl App {
     fn build(
         topology: &Topology,
         config: Config,
+        crash: Option<Arc<crate::testing::crash::CrashSwitch>>,
         connect: impl FnOnce(&Program, &tokio::runtime::Runtime) -> Result<Arc<dyn Log>>,
     ) -> Result<App> {
         config.validate()?;
@@ -190,7 +207,10 @@ impl App {
         // Where the log keeps the changelogs, LMDB flushes periodically, not at every commit.
         let sync_every = (log.keeps_changelogs() && !config.state_sync_interval.is_zero())
             .then_some(config.state_sync_interval);
-        let writer = StateWriter::start(state.clone(), sync_every)?;
+        let mut writer = StateWriter::start(state.clone(), sync_every)?;
+        if let Some(switch) = crash {
+            writer = writer.with_crash(switch);
+        }
         let restored = crate::commit::restore(
             log.as_ref(),
             &state,

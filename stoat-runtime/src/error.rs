@@ -111,6 +111,11 @@ pub enum Error {
         /// The bound.
         limit: usize,
     },
+    /// A crash test found a crash after which the committed outputs differ from a run without
+    /// one ([`crate::testing::CrashTest`]); the message names the crash point, the epoch and the
+    /// first differing output.
+    #[error("crash test failed: {0}")]
+    CrashTest(String),
     /// A runtime task stopped unexpectedly.
     #[error("the runtime failed: {0}")]
     Runtime(String),
@@ -239,6 +244,9 @@ pub enum StoreError {
     /// The state writer thread is gone.
     #[error("the state writer thread stopped")]
     WriterGone,
+    /// The app crashed in a crash test ([`crate::testing::CrashTest`]): nothing more is written.
+    #[error("the app crashed (simulated by the crash test): nothing more is written to the state")]
+    Crashed,
 }
 
 /// User code panicked while it processed a record: the panic's message. It reaches the error

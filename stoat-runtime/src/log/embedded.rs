@@ -6,6 +6,10 @@
 //! ([`EmbeddedLog::connect`]) and gets its own read positions and open epoch. A new connection
 //! of the same app id fences the older one, as a new transactional producer does on Kafka: the
 //! old one's open epoch is discarded and everything it tries afterwards fails.
+//!
+//! A log made with [`EmbeddedLog::with_changelogs`] also keeps each store's changelog, committed
+//! in the epoch's transaction as on Kafka, so state survives the loss of the state directory and
+//! a crash between the log's commit and LMDB's (the crash test restarts apps on it).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -14,7 +18,10 @@ use std::time::Duration;
 
 use tokio::sync::Notify;
 
-use super::{BoxFuture, CommitOffset, CommitReceipt, InputEnd, Log, LogRecord, OutRecord, Polled};
+use super::{
+    BoxFuture, ChangelogEntries, ChangelogInfo, CommitOffset, CommitReceipt, InputEnd, Log, LogRecord,
+    OutRecord, Polled, RestoreSink,
+};
 use crate::error::{Error, Result};
 use crate::record::Headers;
 
@@ -26,6 +33,8 @@ pub struct EmbeddedLog {
     default_partitions: u32,
     round_robin: AtomicU64,
     appended: Notify,
+    /// Whether stores' changes are kept in changelog topics.
+    changelogs: bool,
 }
 
 #[derive(Debug, Default)]
@@ -49,6 +58,8 @@ struct AppState {
     turn: usize,
     /// Sources not read for now.
     paused: Vec<u32>,
+    /// The open epoch's changelog records: (store, key, value).
+    pending_changes: Vec<(String, Vec<u8>, Option<Vec<u8>>)>,
 }
 
 impl Default for EmbeddedLog {
@@ -65,7 +76,15 @@ impl EmbeddedLog {
             default_partitions: default_partitions.max(1),
             round_robin: AtomicU64::new(0),
             appended: Notify::new(),
+            changelogs: false,
         }
+    }
+
+    /// An empty log that also keeps a changelog per store (topic `<app>-<store>-changelog`, one
+    /// partition), written in each epoch's transaction, as the Kafka log does: an app restarted
+    /// on it restores state its state directory lacks.
+    pub fn with_changelogs(default_partitions: u32) -> Self {
+        EmbeddedLog { changelogs: true, ..EmbeddedLog::new(default_partitions) }
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -252,6 +271,19 @@ impl EmbeddedSession {
     }
 }
 
+/// Changelog records a restore applies per LMDB transaction.
+const RESTORE_BATCH: usize = 128;
+
+/// A store's changelog topic, named as on Kafka.
+fn changelog_topic(app: &str, store: &str) -> String {
+    format!("{app}-{store}-changelog")
+}
+
+/// A store's changelog (one partition), created on first use.
+fn changelog_mut<'s>(state: &'s mut State, app: &str, store: &str) -> &'s mut Vec<Vec<Arc<LogRecord>>> {
+    state.topics.entry(changelog_topic(app, store)).or_insert_with(|| vec![Vec::new()])
+}
+
 impl Log for EmbeddedSession {
     fn assign(&self, group: &str, topics: &[String]) -> Result<()> {
         self.with(|log, state, app| {
@@ -313,7 +345,7 @@ impl Log for EmbeddedSession {
     }
 
     fn commit(&self, group: &str, offsets: &[CommitOffset]) -> Result<CommitReceipt> {
-        self.with(|log, state, app| {
+        let receipt = self.with(|log, state, app| {
             for rec in std::mem::take(&mut app.pending) {
                 // Look the topic up by reference: `ensure` allocates its name, once per topic.
                 let parts = match state.topics.get_mut(&*rec.topic) {
@@ -329,14 +361,64 @@ impl Log for EmbeddedSession {
                     state.times.insert((group.to_string(), o.topic.clone(), o.partition), time);
                 }
             }
+            let mut receipt = CommitReceipt::default();
+            for (store, key, value) in std::mem::take(&mut app.pending_changes) {
+                let part = changelog_mut(state, &self.app, &store);
+                log.push(part, 0, Some(key), value, crate::record::now_millis(), Headers::new());
+                let next = part[0].len() as u64;
+                match receipt.changelogs.iter_mut().find(|(s, _)| *s == store) {
+                    Some(entry) => entry.1 = next,
+                    None => receipt.changelogs.push((store, next)),
+                }
+            }
+            receipt
         })?;
         self.log.appended.notify_waiters();
-        Ok(CommitReceipt::default())
+        Ok(receipt)
+    }
+
+    fn append_changelog(&self, store: &str, entries: &ChangelogEntries) -> Result<()> {
+        if !self.log.changelogs {
+            return Ok(());
+        }
+        self.with(|_, _, app| {
+            let changes = entries.iter().map(|(k, v)| (store.to_string(), k.clone(), v.clone()));
+            app.pending_changes.extend(changes);
+        })
+    }
+
+    fn keeps_changelogs(&self) -> bool {
+        self.log.changelogs
+    }
+
+    fn changelog_info(&self, store: &str) -> Result<Option<ChangelogInfo>> {
+        if !self.log.changelogs {
+            return Ok(None);
+        }
+        let topic = changelog_topic(&self.app, store);
+        let end = self.log.lock().topics.get(&topic).and_then(|p| p.first()).map_or(0, Vec::len) as u64;
+        Ok(Some(ChangelogInfo { topic, end, delete_retention: None }))
+    }
+
+    fn restore(&self, store: &str, from: u64, apply: &mut RestoreSink<'_>) -> Result<()> {
+        if !self.log.changelogs {
+            return Ok(());
+        }
+        let records = self.log.read(&changelog_topic(&self.app, store), 0, from);
+        let mut next = from;
+        for chunk in records.chunks(RESTORE_BATCH) {
+            next += chunk.len() as u64;
+            let changes =
+                chunk.iter().map(|r| (r.key.clone().unwrap_or_default(), r.value.clone())).collect();
+            apply(changes, next)?;
+        }
+        Ok(())
     }
 
     fn abort(&self) -> Result<()> {
         self.with(|_, _, app| {
             app.pending.clear();
+            app.pending_changes.clear();
             // Re-read what the aborted epoch consumed, from the committed offsets.
             app.reading.clear();
         })
@@ -483,6 +565,38 @@ mod tests {
         block_on(other.append(vec![out("o", "x")])).ok();
         assert!(other.commit("other", &[]).is_ok());
         assert_eq!(shared.read("o", 0, 0).len(), 1);
+    }
+
+    #[test]
+    fn changelogs_commit_with_the_epoch_and_replay_from_an_offset() {
+        let shared = Arc::new(EmbeddedLog::with_changelogs(1));
+        let log = shared.connect("app");
+        assert!(log.keeps_changelogs());
+        let put = |k: &str, v: Option<&str>| (k.as_bytes().to_vec(), v.map(|v| v.as_bytes().to_vec()));
+        log.append_changelog("s", &[put("a", Some("1")), put("b", Some("2"))]).ok();
+        log.abort().ok();
+        log.append_changelog("s", &[put("a", Some("3"))]).ok();
+        log.append_changelog("s", &[put("b", None)]).ok();
+        assert_eq!(log.changelog_info("s").ok().flatten().map(|i| i.end), Some(0), "not before the commit");
+        let receipt = log.commit("app", &[]).ok();
+        assert_eq!(
+            receipt.map(|r| r.changelogs),
+            Some(vec![("s".to_string(), 2)]),
+            "the aborted changes are gone"
+        );
+        let info = log.changelog_info("s").ok().flatten();
+        assert_eq!(info.map(|i| (i.topic, i.end)), Some(("app-s-changelog".to_string(), 2)));
+        let mut replayed = Vec::new();
+        log.restore("s", 1, &mut |batch, next| {
+            replayed.push((batch, next));
+            Ok(())
+        })
+        .ok();
+        assert_eq!(replayed, vec![(vec![put("b", None)], 2)]);
+        // A plain embedded log keeps none.
+        let plain = Arc::new(EmbeddedLog::new(1)).connect("app");
+        assert!(!plain.keeps_changelogs());
+        assert_eq!(plain.changelog_info("s").ok().flatten(), None);
     }
 
     #[test]

@@ -8,7 +8,7 @@
 //! the state back to its last flush, changelog offsets included (they are written in the same
 //! transaction), so a restart replays the changelogs' tails from there.
 
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -16,6 +16,7 @@ use tokio::sync::oneshot;
 
 use super::env::StateEnv;
 use crate::error::StoreError;
+use crate::testing::crash::CrashSwitch;
 
 /// The changes one lane made to one store during an epoch: encoded keys and values, `None` for a
 /// delete. Keys are unique within a delta.
@@ -39,6 +40,8 @@ struct Job {
 pub struct StateWriter {
     jobs: Option<mpsc::Sender<Job>>,
     thread: Option<JoinHandle<()>>,
+    /// A simulated crash (the crash test): once it has struck, nothing more is written.
+    crash: Option<Arc<CrashSwitch>>,
 }
 
 impl StateWriter {
@@ -61,7 +64,13 @@ impl StateWriter {
                 Some(every) => write_and_flush(&state, &rx, every),
             })
             .map_err(|cause| StoreError::Open { path: "<writer thread>".into(), cause })?;
-        Ok(StateWriter { jobs: Some(tx), thread: Some(thread) })
+        Ok(StateWriter { jobs: Some(tx), thread: Some(thread), crash: None })
+    }
+
+    /// Lets `switch` crash the app at its state commits (the crash test).
+    pub(crate) fn with_crash(mut self, switch: Arc<CrashSwitch>) -> Self {
+        self.crash = Some(switch);
+        self
     }
 
     fn submit(
@@ -76,7 +85,7 @@ impl StateWriter {
     /// A handle that commits through this writer from another thread (an epoch's commit runs
     /// off the coordinator while the next epoch is processed).
     pub(crate) fn handle(&self) -> Result<WriterHandle, StoreError> {
-        Ok(WriterHandle { jobs: self.jobs.clone().ok_or(StoreError::WriterGone)? })
+        Ok(WriterHandle { jobs: self.jobs.clone().ok_or(StoreError::WriterGone)?, crash: self.crash.clone() })
     }
 
     /// Writes `deltas` as epoch `epoch` in one transaction, with the changelog offsets
@@ -88,7 +97,20 @@ impl StateWriter {
         deltas: Vec<StoreDelta>,
         changelogs: Vec<(String, u64)>,
     ) -> Result<(), StoreError> {
-        self.submit(epoch, deltas, changelogs)?.blocking_recv().map_err(|_| StoreError::WriterGone)?
+        alive(&self.crash)?;
+        self.submit(epoch, deltas, changelogs)?.blocking_recv().map_err(|_| StoreError::WriterGone)??;
+        // Outside the engine, commits are the restore's.
+        match &self.crash {
+            Some(switch) if switch.after_restore_batch() => Err(StoreError::Crashed),
+            _ => Ok(()),
+        }
+    }
+}
+
+fn alive(crash: &Option<Arc<CrashSwitch>>) -> Result<(), StoreError> {
+    match crash {
+        Some(switch) if switch.is_dead() => Err(StoreError::Crashed),
+        _ => Ok(()),
     }
 }
 
@@ -96,6 +118,7 @@ impl StateWriter {
 #[derive(Clone, Debug)]
 pub(crate) struct WriterHandle {
     jobs: mpsc::Sender<Job>,
+    crash: Option<Arc<CrashSwitch>>,
 }
 
 impl WriterHandle {
@@ -106,7 +129,14 @@ impl WriterHandle {
         deltas: Vec<StoreDelta>,
         changelogs: Vec<(String, u64)>,
     ) -> Result<(), StoreError> {
-        submit(&self.jobs, epoch, deltas, changelogs)?.blocking_recv().map_err(|_| StoreError::WriterGone)?
+        alive(&self.crash)?;
+        submit(&self.jobs, epoch, deltas, changelogs)?
+            .blocking_recv()
+            .map_err(|_| StoreError::WriterGone)??;
+        match &self.crash {
+            Some(switch) if switch.after_state_commit() => Err(StoreError::Crashed),
+            _ => Ok(()),
+        }
     }
 }
 
