@@ -241,6 +241,17 @@ pub enum StoreError {
         /// What does not fit.
         reason: String,
     },
+    /// The state directory's stores were written by a stoat version that lays keys out
+    /// differently.
+    #[error("the state directory {path} holds stores whose keys are laid out as `{found}` (another stoat version); this one reads `{expected}`: set `Config::rebuild_foreign_state` to rebuild the stores from their changelogs")]
+    Layout {
+        /// The state directory.
+        path: String,
+        /// The layout found.
+        found: String,
+        /// The layout this version writes.
+        expected: String,
+    },
     /// The state writer thread is gone.
     #[error("the state writer thread stopped")]
     WriterGone,

@@ -13,6 +13,8 @@ use std::sync::Arc;
 use heed::types::Bytes;
 use heed::{Database, Env, EnvOpenOptions, WithoutTls};
 
+use super::tagged::{StoreDb, LAYOUT, LAYOUT_KEY};
+
 use super::set::StoreSpec;
 use crate::error::StoreError;
 
@@ -35,7 +37,7 @@ struct Inner {
     path: PathBuf,
     map_size: usize,
     meta: Database<Bytes, Bytes>,
-    stores: HashMap<&'static str, Database<Bytes, Bytes>>,
+    stores: HashMap<&'static str, StoreDb>,
 }
 
 impl std::fmt::Debug for StateEnv {
@@ -109,14 +111,47 @@ impl StateEnv {
                 tracing::warn!(path = %dir.display(), found, app, "state directory of another app: emptied, rebuilding from the changelogs");
                 meta.clear(&mut wtxn).map_err(err)?;
                 for spec in specs {
-                    let db: Database<Bytes, Bytes> =
-                        env.create_database(&mut wtxn, Some(spec.name)).map_err(err)?;
+                    let db: StoreDb = env.create_database(&mut wtxn, Some(spec.name)).map_err(err)?;
                     db.clear(&mut wtxn).map_err(err)?;
                 }
                 meta.put(&mut wtxn, APP_KEY, app.as_bytes()).map_err(err)?;
             }
             Some(_) => {}
             None => meta.put(&mut wtxn, APP_KEY, app.as_bytes()).map_err(err)?,
+        }
+        let layout = meta.get(&wtxn, LAYOUT_KEY).map_err(err)?.map(<[u8]>::to_vec);
+        match layout.as_deref() {
+            Some(layout) if layout == LAYOUT => {}
+            layout => {
+                // Keys written without their tag (an older stoat), or a layout this one does not
+                // know: the stores cannot be read as they are.
+                let mut written = false;
+                for spec in specs {
+                    let db: Database<Bytes, Bytes> =
+                        env.create_database(&mut wtxn, Some(spec.name)).map_err(err)?;
+                    written |= !db.is_empty(&wtxn).map_err(err)?;
+                }
+                if written || layout.is_some() {
+                    let found = layout
+                        .map_or_else(|| "untagged".to_string(), |l| String::from_utf8_lossy(l).into_owned());
+                    if !rebuild_foreign {
+                        return Err(StoreError::Layout {
+                            path: dir.display().to_string(),
+                            found,
+                            expected: String::from_utf8_lossy(LAYOUT).into_owned(),
+                        });
+                    }
+                    tracing::warn!(path = %dir.display(), found, "state directory of another stoat version: emptied, rebuilding from the changelogs");
+                    meta.clear(&mut wtxn).map_err(err)?;
+                    for spec in specs {
+                        let db: Database<Bytes, Bytes> =
+                            env.create_database(&mut wtxn, Some(spec.name)).map_err(err)?;
+                        db.clear(&mut wtxn).map_err(err)?;
+                    }
+                    meta.put(&mut wtxn, APP_KEY, app.as_bytes()).map_err(err)?;
+                }
+                meta.put(&mut wtxn, LAYOUT_KEY, LAYOUT).map_err(err)?;
+            }
         }
         let mut stores = HashMap::new();
         for spec in specs {
@@ -167,7 +202,7 @@ impl StateEnv {
         self.inner.meta
     }
 
-    pub(crate) fn database(&self, store: &str) -> Result<Database<Bytes, Bytes>, StoreError> {
+    pub(crate) fn database(&self, store: &str) -> Result<StoreDb, StoreError> {
         self.inner.stores.get(store).copied().ok_or_else(|| StoreError::Unknown(store.to_string()))
     }
 
@@ -310,5 +345,38 @@ mod tests {
         assert_eq!(stored, Some(spec.schema().as_bytes()), "rewritten in the new form");
         assert_eq!(spec.schema(), "table Table<String,u64> v1");
         Ok(())
+    }
+
+    #[test]
+    fn stores_with_untagged_keys_are_refused_or_rebuilt_on_request() -> Result<(), StoreError> {
+        let dir =
+            tempfile::tempdir().map_err(|source| StoreError::Open { path: "tmp".into(), cause: source })?;
+        let spec = StoreSpec {
+            name: "counts",
+            kind: "table",
+            key_type: "u64",
+            value_type: "u64",
+            owner: "Counts",
+            declared: "Table<u64, u64>",
+            version: 1,
+            json: crate::state::JsonCodec::of::<u64, u64>(),
+        };
+        let specs = std::slice::from_ref(&spec);
+        {
+            // What an older stoat left: a key without its tag, no layout marker.
+            let state = StateEnv::open(dir.path(), "app", specs, 1 << 24, 126, false)?;
+            let mut txn = state.env().write_txn().map_err(|e| state.error("meta", e))?;
+            state.meta().delete(&mut txn, LAYOUT_KEY).map_err(|e| state.error("meta", e))?;
+            let raw = state.database("counts")?.remap_key_type::<Bytes>();
+            raw.put(&mut txn, b"\x07key", b"v").map_err(|e| state.error("counts", e))?;
+            txn.commit().map_err(|e| state.error("meta", e))?;
+        }
+        let err = StateEnv::open(dir.path(), "app", specs, 1 << 24, 126, false).err().map(|e| e.to_string());
+        let err = err.unwrap_or_default();
+        assert!(err.contains("untagged") && err.contains("rebuild_foreign_state"), "{err}");
+        let state = StateEnv::open(dir.path(), "app", specs, 1 << 24, 126, true)?;
+        assert_eq!(state.entries("counts")?, 0, "emptied, to be rebuilt from the changelog");
+        drop(state);
+        StateEnv::open(dir.path(), "app", specs, 1 << 24, 126, false).map(|_| ())
     }
 }

@@ -8,6 +8,7 @@ mod query;
 mod reader;
 mod set;
 mod table;
+mod tagged;
 mod writer;
 
 pub use env::StateEnv;

@@ -27,9 +27,6 @@ impl StateEnv {
     /// The committed value under the encoded `key` of `store`.
     pub fn get_raw(&self, store: &str, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         let db = self.database(store)?;
-        if key.is_empty() {
-            return Ok(None);
-        }
         let txn = self.env().read_txn().map_err(|e| self.error(store, e))?;
         let found = db.get(&txn, key).map_err(|e| self.error(store, e))?;
         Ok(found.map(<[u8]>::to_vec))

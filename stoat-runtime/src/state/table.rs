@@ -12,7 +12,7 @@ use std::hash::Hash;
 use std::ops::{Bound, RangeBounds};
 
 use heed::types::Bytes;
-use heed::{Database, RoTxn, WithoutTls};
+use heed::{RoTxn, WithoutTls};
 use rustc_hash::FxHashMap;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -20,6 +20,7 @@ use serde::Serialize;
 use super::env::StateEnv;
 use super::key::{KeyPrefix, KeyRef, StoreKey};
 use super::set::{JsonCodec, Store, StoreDecl, StoreSpec};
+use super::tagged::{tag_into, StoreDb};
 use super::writer::StoreDelta;
 use crate::error::StoreError;
 
@@ -37,7 +38,7 @@ impl<T: Serialize + DeserializeOwned + Clone + Send + 'static> StoreValue for T 
 pub struct Table<K, V> {
     name: &'static str,
     state: StateEnv,
-    db: Database<Bytes, Bytes>,
+    db: StoreDb,
     reader: RefCell<Option<RoTxn<'static, WithoutTls>>>,
     dirty: FxHashMap<K, Option<V>>,
     /// The writes of the epoch sealed last: what LMDB holds once that epoch's commit is done.
@@ -76,21 +77,16 @@ impl<K: StoreKey, V: StoreValue> Table<K, V> {
             }
         }
         let mut raw = self.scratch.take();
-        raw.clear();
-        key.encode_key_ref(&mut raw);
-        if raw.is_empty() {
-            // LMDB keys are at least one byte: nothing can be stored under an empty key.
-            self.scratch.replace(raw);
-            return Ok(None);
-        }
-        let found = self.with_reader(|db, txn| Ok(db.get(txn, &raw)?.map(|b| self.decode_value(b))));
+        // Tagged here, in the reused buffer, rather than by the database's key codec.
+        tag_into(&mut raw, |out| key.encode_key_ref(out));
+        let found = self.with_reader(|db, txn| {
+            Ok(db.remap_key_type::<Bytes>().get(txn, &raw)?.map(|b| self.decode_value(b)))
+        });
         self.scratch.replace(raw);
         found?.transpose()
     }
 
-    /// Sets `key` to `value`. A key that encodes to no bytes (`""`, an empty `Vec<u8>`) cannot
-    /// be stored (LMDB keys are at least one byte): the epoch fails when it is sealed, with an
-    /// error naming the store.
+    /// Sets `key` to `value`.
     pub fn put(&mut self, key: K, value: V) -> Result<(), StoreError> {
         self.dirty.insert(key, Some(value));
         Ok(())
@@ -185,16 +181,7 @@ impl<K: StoreKey, V: StoreValue> Table<K, V> {
                 })?),
                 None => None,
             };
-            let key = encoded(k);
-            if key.is_empty() {
-                return Err(StoreError::Encode {
-                    store: self.name.to_string(),
-                    reason:
-                        "an empty key (\"\" or no bytes) cannot be stored: LMDB keys are at least one byte"
-                            .into(),
-                });
-            }
-            entries.push((key, value));
+            entries.push((encoded(k), value));
         }
         // The buffer becomes the overlay; the old overlay's allocation is the next buffer.
         std::mem::swap(&mut self.dirty, &mut self.sealed);
@@ -206,7 +193,7 @@ impl<K: StoreKey, V: StoreValue> Table<K, V> {
 
     fn with_reader<R>(
         &self,
-        f: impl FnOnce(&Database<Bytes, Bytes>, &RoTxn<'static, WithoutTls>) -> heed::Result<R>,
+        f: impl FnOnce(&StoreDb, &RoTxn<'static, WithoutTls>) -> heed::Result<R>,
     ) -> Result<R, StoreError> {
         let mut slot = self.reader.borrow_mut();
         if slot.is_none() {
