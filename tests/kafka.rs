@@ -1,6 +1,6 @@
 //! stoat on a real Apache Kafka 4.4.0 broker (started by the test from the Maven-provisioned
 //! jars, shared by the tests of this file): word count end to end under exactly-once, fencing of
-//! a second instance, bad input under each error policy, and configuration errors; and the faults
+//! a second instance, and configuration errors; and the faults
 //! at the Kafka boundary: outputs partitioned as Java clients do, the Kafka log usable from a
 //! current-thread runtime, a bounded wait with a clear error when the producer cannot reach a
 //! broker, a record the broker refuses, changelog topics checked before use, and state that no
@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use stoat::log::{KafkaLog, Log, OutRecord};
 use stoat::prelude::*;
 use support::kafka::{check_word_counts, java_partitions, word_count_bin, Kafka};
-use support::orders::{amount, order_json, Order};
+use support::orders::{amount, Order};
 
 fn kafka() -> &'static Kafka {
     static KAFKA: OnceLock<Kafka> = OnceLock::new();
@@ -120,58 +120,6 @@ fn orders(app: &str, input: &str) -> Topology {
         .process(amount {})
         .to(&format!("{input}-amounts"));
     topology
-}
-
-fn produce_orders(k: &Kafka, topic: &str) {
-    k.create_topic(topic, 1);
-    let good = |id: u32| order_json(id, 1);
-    let mut records = Vec::new();
-    for id in 0..20u32 {
-        records.push((Some(id.to_string().into_bytes()), good(id)));
-        if id == 7 || id == 13 {
-            records.push((Some(b"bad".to_vec()), b"{not json".to_vec()));
-        }
-    }
-    k.produce(topic, records);
-}
-
-#[test]
-fn undecodable_records_stop_the_app_by_default() {
-    let k = kafka();
-    produce_orders(k, "bad-fail");
-    let err =
-        run_until_idle(&orders("bad-fail", "bad-fail"), Config::default(), KafkaConfig::new(&k.bootstrap))
-            .err()
-            .map(|e| e.to_string())
-            .unwrap_or_default();
-    assert!(err.contains("topic `bad-fail`, partition 0, offset 8") && err.contains("json"), "{err}");
-}
-
-#[test]
-fn undecodable_records_can_be_skipped_and_counted() -> stoat::Result<()> {
-    let k = kafka();
-    produce_orders(k, "bad-skip");
-    let config = Config::default().error_policy(ErrorPolicy::Skip);
-    let stats = run_until_idle(&orders("bad-skip", "bad-skip"), config, KafkaConfig::new(&k.bootstrap))?;
-    assert_eq!((stats.records_in, stats.skipped_decode), (22, 2));
-    assert_eq!(k.read_committed("bad-skip-amounts").len(), 20);
-    Ok(())
-}
-
-#[test]
-fn undecodable_records_go_to_the_dead_letter_topic_in_the_same_transaction() -> stoat::Result<()> {
-    let k = kafka();
-    produce_orders(k, "bad-dlq");
-    let config = Config::default().error_policy(ErrorPolicy::DeadLetter("bad-dlq-dead".into()));
-    let stats = run_until_idle(&orders("bad-dlq", "bad-dlq"), config, KafkaConfig::new(&k.bootstrap))?;
-    assert_eq!(stats.skipped_decode, 2);
-    let dead = k.read_committed("bad-dlq-dead");
-    assert_eq!(dead.len(), 2);
-    assert_eq!(dead[0].1.as_deref(), Some(&b"{not json"[..]), "the record as it was read");
-    assert_eq!(dead[0].2.get("stoat.offset").map(Vec::as_slice), Some(&b"8"[..]));
-    assert!(String::from_utf8_lossy(&dead[0].2["stoat.error"]).contains("json"));
-    assert_eq!(k.read_committed("bad-dlq-amounts").len(), 20);
-    Ok(())
 }
 
 #[test]

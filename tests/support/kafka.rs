@@ -306,7 +306,7 @@ impl Kafka {
 
     /// Produces `(key, value)` records and waits until all are acknowledged.
     pub fn produce(&self, topic: &str, records: impl IntoIterator<Item = (Option<Vec<u8>>, Vec<u8>)>) {
-        self.produce_raw(topic, records.into_iter().map(|(k, v)| (k, Some(v))));
+        self.produce_records(topic, records.into_iter().map(|(k, v)| (k, Some(v))));
     }
 
     /// Produces keyed records whose values may be null (tombstones).
@@ -315,11 +315,11 @@ impl Kafka {
         topic: &str,
         records: impl IntoIterator<Item = (String, Option<Vec<u8>>)>,
     ) {
-        self.produce_raw(topic, records.into_iter().map(|(k, v)| (Some(k.into_bytes()), v)));
+        self.produce_records(topic, records.into_iter().map(|(k, v)| (Some(k.into_bytes()), v)));
     }
 
     /// Produces records with optional keys and values, waiting until all are acknowledged.
-    fn produce_raw(
+    pub fn produce_records(
         &self,
         topic: &str,
         records: impl IntoIterator<Item = (Option<Vec<u8>>, Option<Vec<u8>>)>,
