@@ -1,6 +1,7 @@
 //! Broker failures: a broker outage of ~15 s in the middle of a run, a broker frozen (SIGSTOP)
 //! for longer than the delivery timeout in the middle of an epoch, and the loss of one broker
-//! (SIGKILL) of a three-node cluster. Either way the output stays exactly-once.
+//! (SIGKILL) of a three-node cluster; and the state directory's disk filling up. Either way the
+//! output stays exactly-once.
 
 #[path = "../examples/word_count/app.rs"]
 #[allow(dead_code)]
@@ -172,6 +173,64 @@ fn losing_one_broker_of_three_keeps_processing_exactly_once() {
         String::from_utf8_lossy(&out.stderr)
     );
     let outputs = k.read_committed("three-counts");
+    if let Err(e) = check_word_counts(&outputs, &oracle) {
+        panic!("{e}");
+    }
+}
+
+/// The state directory on a tmpfs too small for the state (in a mount namespace of the test's,
+/// so no privileges are needed): the app stops with an error naming the full disk and the state
+/// directory; once space is freed (the tmpfs grown), a restart on the same directory resumes from
+/// what was committed, and the output is exactly once.
+#[test]
+fn a_full_disk_stops_the_app_clearly_and_a_restart_after_freeing_space_resumes_exactly() {
+    let k = Kafka::single();
+    let app = "diskfull";
+    k.create_topic(&format!("{app}-lines"), 2);
+    k.create_topic(&format!("{app}-counts"), 2);
+    // 120,000 distinct words: some megabytes of LMDB pages.
+    let corpus: Vec<String> =
+        (0..12_000).map(|i| (0..10).map(|j| format!("w{}x{}", i, j)).collect::<Vec<_>>().join(" ")).collect();
+    let oracle = support::oracle(&corpus);
+    k.produce_lines(&format!("{app}-lines"), &corpus);
+    let base = tempfile::tempdir().expect("tempdir");
+    let mnt = base.path().join("mnt");
+    std::fs::create_dir(&mnt).expect("mount point");
+    let state = mnt.join("state");
+    let run = |bin: &std::path::Path| {
+        format!(
+            "{} --bootstrap {} --input {app}-lines --output {app}-counts --app-id {app} --lanes 4 --state-dir {} --exit-when-idle 3",
+            bin.display(),
+            k.bootstrap,
+            state.display()
+        )
+    };
+    let bin = word_count_bin();
+    let script = format!(
+        "set -u\nmount -t tmpfs -o size=1m tmpfs {mnt}\n{first} 2> {base}/first.err\necho \"first=$?\"\nmount -o remount,size=256m {mnt}\n{second} 2> {base}/second.err\necho \"second=$?\"\n",
+        mnt = mnt.display(),
+        base = base.path().display(),
+        first = run(&bin),
+        second = run(&bin),
+    );
+    let out = Command::new("unshare")
+        .args(["--user", "--map-root-user", "--mount", "sh", "-c", &script])
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("unshare (util-linux)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let read = |name: &str| std::fs::read_to_string(base.path().join(name)).unwrap_or_default();
+    let (first, second) = (read("first.err"), read("second.err"));
+    assert!(
+        stdout.contains("first=") && !stdout.contains("first=0"),
+        "the first run fails: {stdout}\n{first}"
+    );
+    assert!(first.contains("No space left on device"), "names the full disk: {first}");
+    assert!(first.contains(&state.display().to_string()), "names the state directory: {first}");
+    assert!(first.contains("free some and restart"), "says what to do: {first}");
+    eprintln!("the full disk, as reported: {}", first.lines().last().unwrap_or_default());
+    assert!(stdout.contains("second=0"), "the restart succeeds: {stdout}\n{second}");
+    let outputs = k.read_committed(&format!("{app}-counts"));
     if let Err(e) = check_word_counts(&outputs, &oracle) {
         panic!("{e}");
     }

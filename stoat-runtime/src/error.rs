@@ -252,6 +252,16 @@ pub enum StoreError {
         /// The layout this version writes.
         expected: String,
     },
+    /// Reading or writing the state directory failed (a full disk, an I/O error).
+    #[error("cannot write the state in {path}: {cause}; {space}")]
+    Disk {
+        /// The state directory.
+        path: String,
+        /// The I/O error.
+        cause: String,
+        /// The file system's free space, and what to do when it is full.
+        space: String,
+    },
     /// The state writer thread is gone.
     #[error("the state writer thread stopped")]
     WriterGone,

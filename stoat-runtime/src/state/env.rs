@@ -51,8 +51,32 @@ pub(crate) fn lmdb_error(store: &str, path: &Path, map_size: usize, e: heed::Err
         heed::Error::Mdb(heed::MdbError::MapFull) => {
             StoreError::Full { path: path.display().to_string(), map_size }
         }
+        heed::Error::Io(cause) => StoreError::Disk {
+            path: path.display().to_string(),
+            cause: cause.to_string(),
+            space: disk_space(path),
+        },
         other => StoreError::Lmdb { store: store.to_string(), reason: other.to_string() },
     }
+}
+
+/// What an I/O error writing the state may come from, told from the file system's free space:
+/// LMDB reports a write cut short by a full disk as a plain I/O error.
+fn disk_space(path: &Path) -> String {
+    #[cfg(unix)]
+    if let Ok(fs) = rustix::fs::statvfs(path) {
+        let (free, total) = (fs.f_bavail * fs.f_frsize, fs.f_blocks * fs.f_frsize);
+        let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
+        if free < (1 << 20) || free.saturating_mul(100) < total {
+            return format!(
+                "No space left on device ({:.1} MiB free of {:.1} MiB): free some and restart; the state resumes from its last commit, and on Kafka the changelogs bring it up to date",
+                mib(free),
+                mib(total)
+            );
+        }
+        return format!("{:.1} MiB free of {:.1} MiB on its file system", mib(free), mib(total));
+    }
+    "the free space on its file system is unknown".into()
 }
 
 impl StateEnv {
