@@ -480,7 +480,30 @@ fn parse_ret(ret: &ReturnType, after_params: proc_macro2::Span) -> syn::Result<R
             ty.span(),
             format!("the operator returns `()`; {RETURN_HELP} (to emit nothing, return `Option<T>`)"),
         )),
+        _ if bytes_as_many(ty) => Err(syn::Error::new(
+            ty.span(),
+            "`Vec<u8>` here would emit every byte as a record of its own: to emit the bytes as one value, return `Option<Vec<u8>>` (`Some(bytes)`); to emit bytes as records, return `impl Iterator<Item = u8>`",
+        )),
         _ => Ok(Ret::Named { ty: ty.clone(), pin: pin(ty) }),
+    }
+}
+
+/// Whether the return type is `Vec<u8>` (also in `Result<_, E>`), whose `Vec` is read as "many
+/// records": almost always meant as one value of bytes.
+fn bytes_as_many(ty: &Type) -> bool {
+    let Type::Path(p) = ty else { return false };
+    let Some(seg) = p.path.segments.last() else { return false };
+    let syn::PathArguments::AngleBracketed(args) = &seg.arguments else { return false };
+    let Some(first) = args.args.iter().find_map(|a| match a {
+        syn::GenericArgument::Type(t) => Some(t),
+        _ => None,
+    }) else {
+        return false;
+    };
+    match seg.ident.to_string().as_str() {
+        "Vec" => matches!(first, Type::Path(e) if e.path.is_ident("u8")),
+        "Result" => bytes_as_many(first),
+        _ => false,
     }
 }
 
