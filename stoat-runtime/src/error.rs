@@ -95,6 +95,21 @@ pub enum Error {
         /// The application id.
         app: String,
     },
+    /// The broker refused the app's credentials, or the TLS handshake with it failed.
+    #[error("the broker refused the app's login ({detail}): check the security settings (`security.protocol`, `sasl.mechanism`, `sasl.username`, `sasl.password`, `ssl.ca.location`)")]
+    Authentication {
+        /// What librdkafka reported (never the credentials).
+        detail: String,
+    },
+    /// The broker refused a request for want of an ACL: the app's principal lacks it. Not retried
+    /// (granting it takes an operator), and nothing of the epoch is committed.
+    #[error("not authorized: the broker refused {needed} ({detail}); grant it to the app's principal (the book's \"Running on Kafka\" chapter lists every ACL an app needs)")]
+    NotAuthorized {
+        /// The ACL missing, as far as the broker's answer tells: operation and resource.
+        needed: String,
+        /// What the broker (librdkafka) reported.
+        detail: String,
+    },
     /// A test read a topic the topology does not write.
     #[error("topic `{topic}` is not written by this topology (it writes: {known}); a misspelled topic would read as empty")]
     UnknownTopic {

@@ -66,9 +66,12 @@ run() {
   if [ ! -f "$dir/data/meta.properties" ]; then
     local cid
     cid="${STOAT_KAFKA_CLUSTER_ID:-$(java -cp "$cp" kafka.tools.StorageTool random-uuid)}"
+    # Word-split the flags, but do not glob them (`--add-scram NAME=[name=..,password=..]`).
+    set -f
     # shellcheck disable=SC2046
     java -cp "$cp" kafka.tools.StorageTool format $(cat "$dir/format-flags" 2>/dev/null) \
       -t "$cid" -c "$dir/server.properties" > "$dir/logs/format.log" 2>&1
+    set +f
   fi
   # Tests: a small heap and a quick JIT warm-up. Benchmarks set STOAT_KAFKA_HEAP="-Xms1g -Xmx1g"
   # and STOAT_KAFKA_JIT="" (never the shortened JIT when measuring).

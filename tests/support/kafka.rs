@@ -146,6 +146,14 @@ impl Drop for Node {
     }
 }
 
+/// A cluster from [`Kafka::secured`]: its clients' listener (TLS + SASL/SCRAM) and the CA
+/// certificate that listener's certificate is checked against.
+pub struct Secured {
+    pub kafka: Kafka,
+    pub sasl_ssl: String,
+    pub ca: PathBuf,
+}
+
 /// A running cluster: one node, or three.
 pub struct Kafka {
     pub nodes: Vec<Node>,
@@ -221,6 +229,98 @@ impl Kafka {
         }
         let bootstrap = nodes.iter().map(|n| format!("127.0.0.1:{}", n.port)).collect::<Vec<_>>().join(",");
         Kafka { nodes, bootstrap, _dir: dir }
+    }
+
+    /// One node whose clients' listener takes TLS (a self-signed certificate for 127.0.0.1) with
+    /// SASL/SCRAM-SHA-512 for `users` and authorizes every request by ACL (none granted yet:
+    /// [`Kafka::grant`]). [`Kafka::bootstrap`] is a second, plaintext listener whose anonymous
+    /// user is a super user, for the tests' own topics, records and ACLs.
+    pub fn secured(users: &[(&str, &str)]) -> Secured {
+        provision();
+        let dir = tempfile::Builder::new().prefix("stoat-kafka-").tempdir().expect("tempdir");
+        let node_dir = dir.path().join("node1");
+        std::fs::create_dir_all(&node_dir).expect("node dir");
+        let (port, internal, ctrl) = (free_port(), free_port(), free_port());
+        let store = node_dir.join("broker.p12");
+        let ca = node_dir.join("ca.pem");
+        let keytool = |args: &[&str]| {
+            let out = Command::new("keytool").args(args).output().expect("keytool (JDK)");
+            assert!(out.status.success(), "keytool: {}", String::from_utf8_lossy(&out.stderr));
+        };
+        let store_s = store.display().to_string();
+        keytool(&[
+            "-genkeypair",
+            "-alias",
+            "broker",
+            "-keyalg",
+            "RSA",
+            "-keysize",
+            "2048",
+            "-validity",
+            "2",
+            "-dname",
+            "CN=localhost",
+            "-ext",
+            "SAN=ip:127.0.0.1,dns:localhost",
+            "-keystore",
+            &store_s,
+            "-storetype",
+            "PKCS12",
+            "-storepass",
+            "broker-store",
+            "-keypass",
+            "broker-store",
+        ]);
+        keytool(&[
+            "-exportcert",
+            "-alias",
+            "broker",
+            "-rfc",
+            "-keystore",
+            &store_s,
+            "-storepass",
+            "broker-store",
+            "-file",
+            &ca.display().to_string(),
+        ]);
+        let props = format!(
+            "process.roles=broker,controller\nnode.id=1\ncontroller.quorum.bootstrap.servers=127.0.0.1:{ctrl}\n\
+             listeners=SASL_SSL://127.0.0.1:{port},INTERNAL://127.0.0.1:{internal},CONTROLLER://127.0.0.1:{ctrl}\n\
+             advertised.listeners=SASL_SSL://127.0.0.1:{port},INTERNAL://127.0.0.1:{internal}\n\
+             listener.security.protocol.map=CONTROLLER:PLAINTEXT,INTERNAL:PLAINTEXT,SASL_SSL:SASL_SSL\n\
+             inter.broker.listener.name=INTERNAL\ncontroller.listener.names=CONTROLLER\n\
+             sasl.enabled.mechanisms=SCRAM-SHA-512\n\
+             listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;\n\
+             ssl.keystore.location={store_s}\nssl.keystore.password=broker-store\nssl.keystore.type=PKCS12\nssl.key.password=broker-store\n\
+             authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer\n\
+             super.users=User:ANONYMOUS\nallow.everyone.if.no.acl.found=false\n\
+             log.dirs={data}\nnum.partitions=1\ndefault.replication.factor=1\nmin.insync.replicas=1\n\
+             transaction.state.log.replication.factor=1\ntransaction.state.log.min.isr=1\n\
+             offsets.topic.replication.factor=1\nshare.coordinator.state.topic.replication.factor=1\n\
+             share.coordinator.state.topic.min.isr=1\ntransaction.state.log.num.partitions=1\n\
+             offsets.topic.num.partitions=1\ngroup.initial.rebalance.delay.ms=0\n\
+             num.network.threads=2\nnum.io.threads=2\nbackground.threads=4\nlog.cleaner.threads=1\n\
+             log.cleaner.dedupe.buffer.size=2097152\n",
+            data = node_dir.join("data").display(),
+        );
+        std::fs::write(node_dir.join("server.properties"), props).expect("server.properties");
+        let mut flags = String::from("--standalone");
+        for (user, password) in users {
+            flags.push_str(&format!(" --add-scram SCRAM-SHA-512=[name={user},password={password}]"));
+        }
+        std::fs::write(node_dir.join("format-flags"), flags).expect("format-flags");
+        let mut node = Node { dir: node_dir.clone(), port: internal, cluster_id: None, runner: None };
+        node.start();
+        node.wait_ready();
+        let kafka = Kafka { nodes: vec![node], bootstrap: format!("127.0.0.1:{internal}"), _dir: dir };
+        Secured { kafka, sasl_ssl: format!("127.0.0.1:{port}"), ca }
+    }
+
+    /// Grants ACLs, one per line `PRINCIPAL RESOURCE_TYPE PATTERN_TYPE NAME OPERATION` (through
+    /// Kafka's Java Admin client, `tests/kafka/Acls.java`).
+    pub fn grant(&self, acls: &[String]) {
+        let created = run_java("Acls.java", &[&self.bootstrap], &acls.join("\n"));
+        assert_eq!(created.trim(), acls.len().to_string(), "ACLs created");
     }
 
     fn client(&self) -> ClientConfig {

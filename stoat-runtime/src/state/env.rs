@@ -108,7 +108,7 @@ impl StateEnv {
         max_readers: usize,
         rebuild_foreign: bool,
     ) -> Result<StateEnv, StoreError> {
-        std::fs::create_dir_all(dir)
+        create_private_dir(dir)
             .map_err(|cause| StoreError::Open { path: dir.display().to_string(), cause })?;
         let lock = lock(dir)?;
         let err = |e| lmdb_error("<environment>", dir, map_size, e);
@@ -287,6 +287,16 @@ impl StateEnv {
     }
 }
 
+/// Creates `dir` (and missing parents) readable by its owner only: state holds the app's data.
+/// An existing directory keeps its permissions.
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
+}
+
 /// Takes the directory's exclusive lock (released when the file closes, also when the process
 /// dies).
 fn lock(dir: &Path) -> Result<std::fs::File, StoreError> {
@@ -368,6 +378,21 @@ mod tests {
         let stored = state.meta().get(&txn, b"schema/counts").map_err(|e| state.error("meta", e))?;
         assert_eq!(stored, Some(spec.schema().as_bytes()), "rewritten in the new form");
         assert_eq!(spec.schema(), "table Table<String,u64> v1");
+        Ok(())
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_new_state_directory_is_its_owners_only() -> Result<(), StoreError> {
+        use std::os::unix::fs::PermissionsExt;
+        let base =
+            tempfile::tempdir().map_err(|source| StoreError::Open { path: "tmp".into(), cause: source })?;
+        let dir = base.path().join("new").join("state");
+        drop(StateEnv::open(&dir, "app", &[], 1 << 24, 126, false)?);
+        for d in [dir.as_path(), base.path().join("new").as_path()] {
+            let mode = std::fs::metadata(d).map(|m| m.permissions().mode() & 0o777).unwrap_or(0);
+            assert_eq!(mode, 0o700, "{}", d.display());
+        }
         Ok(())
     }
 

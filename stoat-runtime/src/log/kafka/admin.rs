@@ -2,12 +2,13 @@
 //! they exist: a changelog with more partitions or without compaction would lose or reorder state
 //! on restore, so it is refused with an error naming the topic and the setting.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, ResourceSpecifier, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::types::RDKafkaErrorCode;
 
+use super::auth::{AuthWatch, Watched};
 use super::config::{creation_error, KafkaConfig};
 use crate::error::{Error, Result};
 
@@ -20,12 +21,21 @@ pub(crate) struct ChangelogConfig {
 
 /// Creates each topic (one partition, `cleanup.policy=compact`, the broker's default
 /// replication) unless it exists, then checks every one and returns its configuration.
-pub(crate) async fn ensure_changelogs(config: &KafkaConfig, topics: &[&str]) -> Result<Vec<ChangelogConfig>> {
+pub(crate) async fn ensure_changelogs(
+    config: &KafkaConfig,
+    topics: &[&str],
+    auth: &Arc<AuthWatch>,
+) -> Result<Vec<ChangelogConfig>> {
     if topics.is_empty() {
         return Ok(Vec::new());
     }
-    let admin: AdminClient<DefaultClientContext> =
-        config.client("admin")?.create().map_err(|e| creation_error("admin client", e))?;
+    let admin: AdminClient<Watched> = config
+        .client("admin")?
+        .create_with_context(Watched(Arc::clone(auth)))
+        .map_err(|e| creation_error("admin client", e))?;
+    let refused = |e: &dyn std::fmt::Display, what: &str| {
+        auth.failure().unwrap_or_else(|| Error::Log(format!("{what}: {e}")))
+    };
     let new: Vec<NewTopic<'_>> = topics
         .iter()
         .map(|t| NewTopic::new(t, 1, TopicReplication::Fixed(-1)).set("cleanup.policy", "compact"))
@@ -35,7 +45,7 @@ pub(crate) async fn ensure_changelogs(config: &KafkaConfig, topics: &[&str]) -> 
     let results = admin
         .create_topics(&new, &options)
         .await
-        .map_err(|e| Error::Log(format!("cannot create changelog topics: {e}")))?;
+        .map_err(|e| refused(&e, "cannot create changelog topics"))?;
     // Topics stoat just created are as it made them; only existing ones are checked (right
     // after a creation, the broker may not report the new topic's settings yet).
     let mut existing = Vec::new();
@@ -44,7 +54,9 @@ pub(crate) async fn ensure_changelogs(config: &KafkaConfig, topics: &[&str]) -> 
             Ok(_) => {}
             Err((topic, RDKafkaErrorCode::TopicAlreadyExists)) => existing.push(topic),
             Err((topic, code)) => {
-                return Err(Error::Log(format!("cannot create changelog topic `{topic}`: {code}")))
+                let text = format!("cannot create changelog topic `{topic}`: {code}");
+                let about = format!("`{topic}` (CREATE; or create it ahead: one partition, compacted)");
+                return Err(super::producer::refused(code, &about, text.clone()).unwrap_or(Error::Log(text)));
             }
         }
     }
@@ -52,7 +64,7 @@ pub(crate) async fn ensure_changelogs(config: &KafkaConfig, topics: &[&str]) -> 
     let described = admin
         .describe_configs(&specifiers, &options)
         .await
-        .map_err(|e| Error::Log(format!("cannot read the configuration of the changelog topics: {e}")))?;
+        .map_err(|e| refused(&e, "cannot read the configuration of the changelog topics"))?;
     let mut configs = Vec::with_capacity(topics.len());
     for (topic, result) in topics.iter().zip(described) {
         let checked = existing.iter().any(|t| t == topic);
@@ -64,9 +76,9 @@ pub(crate) async fn ensure_changelogs(config: &KafkaConfig, topics: &[&str]) -> 
                 continue;
             }
             Err(code) => {
-                return Err(Error::Log(format!(
-                    "cannot read the configuration of changelog `{topic}`: {code}"
-                )))
+                let text = format!("cannot read the configuration of changelog `{topic}`: {code}");
+                let about = format!("`{topic}` (DESCRIBE_CONFIGS)");
+                return Err(super::producer::refused(code, &about, text.clone()).unwrap_or(Error::Log(text)));
             }
         };
         let value = |name: &str| resource.get(name).and_then(|e| e.value.clone());

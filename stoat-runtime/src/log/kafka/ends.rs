@@ -42,9 +42,16 @@ impl End {
 pub(super) struct Ends {
     /// Per topic, per partition (looked up by `&str` on every poll: no key to allocate).
     ends: Mutex<HashMap<String, HashMap<i32, End>>>,
+    /// The app's watch for refused logins.
+    pub auth: std::sync::Arc<super::auth::AuthWatch>,
 }
 
 impl Ends {
+    /// A context reporting refused logins to `auth`.
+    pub fn watched(auth: std::sync::Arc<super::auth::AuthWatch>) -> Self {
+        Ends { ends: Default::default(), auth }
+    }
+
     /// The last reported end of `topic`'s `partition`.
     pub fn of(&self, topic: &str, partition: i32) -> Option<End> {
         let ends = self.ends.lock().unwrap_or_else(|p| p.into_inner());
@@ -53,6 +60,14 @@ impl Ends {
 }
 
 impl ClientContext for Ends {
+    fn log(&self, level: rdkafka::config::RDKafkaLogLevel, fac: &str, message: &str) {
+        self.auth.log(level, fac, message);
+    }
+
+    fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
+        self.auth.error(error, reason);
+    }
+
     fn stats(&self, stats: Statistics) {
         let mut ends = self.ends.lock().unwrap_or_else(|p| p.into_inner());
         for (topic, t) in stats.topics {

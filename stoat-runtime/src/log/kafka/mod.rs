@@ -3,6 +3,7 @@
 //! transaction per epoch under exactly-once.
 
 mod admin;
+mod auth;
 mod config;
 mod ends;
 mod producer;
@@ -35,6 +36,20 @@ pub fn changelog_topic(app: &str, store: &str) -> String {
 
 /// The transactional id of application `app`: stable across restarts, so a new instance fences
 /// the old one.
+/// Forwards a librdkafka log line to `tracing` (as rust-rdkafka's default context does), for
+/// contexts that look at some lines first.
+pub(crate) fn forward_log(level: rdkafka::config::RDKafkaLogLevel, fac: &str, message: &str) {
+    use rdkafka::config::RDKafkaLogLevel as L;
+    match level {
+        L::Emerg | L::Alert | L::Critical | L::Error => {
+            tracing::error!(target: "librdkafka", "librdkafka: {fac} {message}")
+        }
+        L::Warning => tracing::warn!(target: "librdkafka", "librdkafka: {fac} {message}"),
+        L::Notice | L::Info => tracing::info!(target: "librdkafka", "librdkafka: {fac} {message}"),
+        L::Debug => tracing::debug!(target: "librdkafka", "librdkafka: {fac} {message}"),
+    }
+}
+
 pub fn transactional_id(app: &str) -> String {
     format!("stoat-{app}")
 }
@@ -100,6 +115,8 @@ impl KafkaLog {
 
     async fn open(app: &str, stores: &[&str], config: KafkaConfig) -> Result<KafkaLog> {
         let exactly_once = config.guarantee == Guarantee::ExactlyOnce;
+        // Every client reports a refused login here (see `auth.rs`).
+        let auth = Arc::new(auth::AuthWatch::default());
         let mut consumer_cfg = config.client("consumer")?;
         consumer_cfg
             .set("group.id", app)
@@ -129,7 +146,7 @@ impl KafkaLog {
             consumer_cfg.set("statistics.interval.ms", "100");
         }
         let consumer: BaseConsumer<ends::Ends> = consumer_cfg
-            .create_with_context(ends::Ends::default())
+            .create_with_context(ends::Ends::watched(Arc::clone(&auth)))
             .map_err(|e| config::creation_error("consumer", e))?;
         let mut producer_cfg = config.client("producer")?;
         producer_cfg.set("enable.idempotence", "true");
@@ -161,12 +178,21 @@ impl KafkaLog {
             producer_cfg.set("transactional.id", transactional_id(app));
         }
         let producer: BaseProducer<Tracker> = producer_cfg
-            .create_with_context(Tracker::default())
+            .create_with_context(Tracker::watched(Arc::clone(&auth)))
             .map_err(|e| config::creation_error("producer", e))?;
         let changelogs: Vec<(String, String)> =
             stores.iter().map(|s| (s.to_string(), changelog_topic(app, s))).collect();
         let topics: Vec<&str> = changelogs.iter().map(|(_, t)| t.as_str()).collect();
-        let changelog_configs = admin::ensure_changelogs(&config, &topics).await?;
+        // A refused login or TLS handshake is reported as such, not as a timeout later.
+        let producer = {
+            let (auth, timeout) = (Arc::clone(&auth), config.timeout);
+            tokio::task::spawn_blocking(move || {
+                auth::check_login(&producer, &auth, timeout).map(|()| producer)
+            })
+            .await
+            .unwrap_or_else(|e| Err(Error::Runtime(format!("checking the login panicked: {e}"))))?
+        };
+        let changelog_configs = admin::ensure_changelogs(&config, &topics, &auth).await?;
         let log = KafkaLog {
             app: app.to_string(),
             config,
@@ -184,9 +210,13 @@ impl KafkaLog {
         let app = app.to_string();
         tokio::task::spawn_blocking(move || {
             let timeout = log.config.timeout;
-            log.producer
-                .init_transactions(timeout)
-                .map_err(|e| transaction_error(&app, "initialising transactions", e))?;
+            log.producer.init_transactions(timeout).map_err(|e| {
+                // A refused login shows as a timeout here: say which it was.
+                log.producer
+                    .context()
+                    .take_denied()
+                    .unwrap_or_else(|| transaction_error(&app, "initialising transactions", e))
+            })?;
             log.producer
                 .begin_transaction()
                 .map_err(|e| transaction_error(&app, "beginning a transaction", e))?;
@@ -202,6 +232,13 @@ impl KafkaLog {
 
     fn store_index(&self, store: &str) -> Option<usize> {
         self.changelogs.iter().position(|(s, _)| s == store)
+    }
+
+    /// A refusal to read the app's group's offsets for want of an ACL, or `otherwise`.
+    fn group_error(&self, e: &rdkafka::error::KafkaError, otherwise: Error) -> Error {
+        let about = format!("`{}` (the app id; READ and DESCRIBE)", self.app);
+        let detail = format!("reading the app's committed offsets: {e}");
+        e.rdkafka_error_code().and_then(|c| producer::refused(c, &about, detail)).unwrap_or(otherwise)
     }
 
     fn check_deliveries(&self) -> Result<()> {
@@ -229,9 +266,9 @@ impl KafkaLog {
             }
         }
         let committed = if unknown.count() > 0 {
-            self.consumer
-                .committed_offsets(unknown, Duration::from_secs(5))
-                .map_err(|e| Error::Log(format!("cannot read committed offsets: {e}")))?
+            self.consumer.committed_offsets(unknown, Duration::from_secs(5)).map_err(|e| {
+                self.group_error(&e, Error::Log(format!("cannot read committed offsets: {e}")))
+            })?
         } else {
             TopicPartitionList::new()
         };
@@ -398,6 +435,15 @@ impl Log for KafkaLog {
                 Some(Err(e)) => {
                     if e.rdkafka_error_code().is_some_and(|c| c == rdkafka::types::RDKafkaErrorCode::Fatal) {
                         return Err(Error::Log(format!("the consumer failed: {e}")));
+                    }
+                    if let Some(code) = e.rdkafka_error_code() {
+                        let topics: Vec<String> = assignment.index.keys().map(|t| format!("`{t}`")).collect();
+                        let about = format!("{} (READ and DESCRIBE on each input topic)", topics.join(", "));
+                        if let Some(denied) =
+                            producer::refused(code, &about, format!("reading the input: {e}"))
+                        {
+                            return Err(denied);
+                        }
                     }
                     tracing::warn!(error = %e, "consumer error");
                     break;
@@ -585,10 +631,9 @@ impl Log for KafkaLog {
         for (topic, p) in &parts {
             list.add_partition(topic, *p);
         }
-        let committed = self
-            .consumer
-            .committed_offsets(list, self.config.timeout)
-            .map_err(|e| Error::Transient(format!("cannot read the committed input offsets: {e}")))?;
+        let committed = self.consumer.committed_offsets(list, self.config.timeout).map_err(|e| {
+            self.group_error(&e, Error::Transient(format!("cannot read the committed input offsets: {e}")))
+        })?;
         let mut times = Vec::new();
         for elem in committed.elements() {
             let Some(source) = topics.iter().position(|t| t == elem.topic()) else { continue };

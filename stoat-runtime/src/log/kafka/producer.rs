@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
@@ -17,14 +18,31 @@ use rdkafka::{ClientContext, Message};
 use crate::error::{Error, Result};
 use crate::record::Headers;
 
-/// Delivery reports: the first failure, and per changelog (by opaque index) the next offset.
+/// Delivery reports: the first failure, and per changelog (by opaque index) the next offset;
+/// and a refusal for want of an ACL, which librdkafka reports only in its log when it fails a
+/// transaction (the records' own reports then say "purged").
 #[derive(Default)]
 pub(crate) struct Tracker {
     failure: Mutex<Option<Error>>,
     changelog_next: Mutex<HashMap<usize, u64>>,
+    denied: Mutex<Option<Error>>,
+    /// The app's watch for refused logins.
+    pub auth: std::sync::Arc<super::auth::AuthWatch>,
 }
 
-impl ClientContext for Tracker {}
+impl ClientContext for Tracker {
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, message: &str) {
+        if matches!(fac, "TXNERR" | "ADDPARTS" | "ADDOFFSETS") && message.contains("uthorization failed") {
+            let mut denied = self.denied.lock().unwrap_or_else(|p| p.into_inner());
+            denied.get_or_insert_with(|| refused_by_log(message));
+        }
+        self.auth.log(level, fac, message);
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        self.auth.error(error, reason);
+    }
+}
 
 impl ProducerContext for Tracker {
     /// 0 for an output record, `i + 1` for a record of changelog `i`.
@@ -48,8 +66,20 @@ impl ProducerContext for Tracker {
 }
 
 impl Tracker {
+    /// A context reporting refused logins to `auth`.
+    pub fn watched(auth: std::sync::Arc<super::auth::AuthWatch>) -> Self {
+        Tracker { auth, ..Tracker::default() }
+    }
+
+    /// A refused login or request for want of an ACL, if one was seen.
+    pub fn take_denied(&self) -> Option<Error> {
+        self.auth.failure().or_else(|| self.denied.lock().unwrap_or_else(|p| p.into_inner()).take())
+    }
+
+    /// The first failure: a refusal for want of an ACL before any delivery failure it caused.
     pub fn take_failure(&self) -> Option<Error> {
-        self.failure.lock().unwrap_or_else(|p| p.into_inner()).take()
+        let failure = self.failure.lock().unwrap_or_else(|p| p.into_inner()).take();
+        self.denied.lock().unwrap_or_else(|p| p.into_inner()).take().or(failure)
     }
 
     pub fn take_changelog_offsets(&self) -> HashMap<usize, u64> {
@@ -150,6 +180,34 @@ pub(crate) fn send_blocking(
 
 /// A failed delivery, classified: a record the broker will never take (too large, a topic it
 /// refuses) is fatal; everything else (timeouts, leaders moving, a broker down) is transient.
+/// The ACL a refused request lacked, from the error code and what the request was about.
+pub(crate) fn refused(code: RDKafkaErrorCode, about: &str, detail: String) -> Option<Error> {
+    let needed = match code {
+        RDKafkaErrorCode::TopicAuthorizationFailed => format!("access to topic {about}"),
+        RDKafkaErrorCode::GroupAuthorizationFailed => format!("READ on group {about}"),
+        RDKafkaErrorCode::TransactionalIdAuthorizationFailed => {
+            format!("WRITE (and DESCRIBE) on transactional id {about}")
+        }
+        RDKafkaErrorCode::ClusterAuthorizationFailed => "an operation on the cluster".to_string(),
+        _ => return None,
+    };
+    Some(Error::NotAuthorized { needed, detail })
+}
+
+/// A refusal librdkafka logged while adding a partition (or offsets) to a transaction.
+fn refused_by_log(message: &str) -> Error {
+    // `Failed to add partition "topic" [0] to transaction: ...`
+    let topic = message.split('"').nth(1).filter(|_| message.contains("partition"));
+    let needed = match topic {
+        Some(topic) => format!("WRITE on topic `{topic}`"),
+        None if message.contains("GROUP_AUTHORIZATION") || message.contains("Group authorization") => {
+            "READ on the app's group (its app id)".to_string()
+        }
+        None => "an operation of the app's transaction".to_string(),
+    };
+    Error::NotAuthorized { needed, detail: message.to_string() }
+}
+
 fn delivery_error(topic: &str, e: &KafkaError) -> Error {
     const FATAL: [RDKafkaErrorCode; 5] = [
         RDKafkaErrorCode::MessageSizeTooLarge,
@@ -159,6 +217,11 @@ fn delivery_error(topic: &str, e: &KafkaError) -> Error {
         RDKafkaErrorCode::MessageBatchTooLarge,
     ];
     let text = format!("delivery to topic `{topic}` failed: {e}");
+    if let Some(denied) =
+        e.rdkafka_error_code().and_then(|c| refused(c, &format!("`{topic}` (WRITE)"), text.clone()))
+    {
+        return denied;
+    }
     match e.rdkafka_error_code() {
         Some(code) if FATAL.contains(&code) => Error::Log(text),
         _ => Error::Transient(text),
@@ -203,6 +266,19 @@ pub(crate) fn transaction_error(app: &str, what: &str, e: KafkaError) -> Error {
     let fenced = matches!(&e, KafkaError::Transaction(t) if FENCED.contains(&t.code()))
         || e.rdkafka_error_code().is_some_and(|c| FENCED.contains(&c));
     let text = format!("{what} failed: {e}");
+    let code = match &e {
+        KafkaError::Transaction(t) => Some(t.code()),
+        other => other.rdkafka_error_code(),
+    };
+    let about = match code {
+        Some(RDKafkaErrorCode::TransactionalIdAuthorizationFailed) => {
+            format!("`{}`", super::transactional_id(app))
+        }
+        _ => format!("`{app}` (the app id)"),
+    };
+    if let Some(denied) = code.and_then(|c| refused(c, &about, text.clone())) {
+        return denied;
+    }
     match &e {
         _ if fenced => Error::Fenced { app: app.to_string() },
         // A fatal error leaves the producer unusable: only a new instance can go on.
