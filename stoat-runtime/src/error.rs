@@ -174,7 +174,7 @@ pub enum StoreError {
         owner: usize,
     },
     /// The LMDB map is full: the state does not fit in `state_map_size`.
-    #[error("state in {path} is full: it does not fit in the LMDB map size of {map_size} bytes; raise `Config::state_map_size` or free disk space")]
+    #[error("state in {path} is full: it does not fit in the LMDB map size of {map_size} bytes; the app stops, and its restart doubles the map (as far as the disk has room), or raise `Config::state_map_size`")]
     Full {
         /// The state directory.
         path: String,

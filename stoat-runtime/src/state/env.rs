@@ -120,6 +120,7 @@ impl StateEnv {
         // SAFETY: the environment is opened once per directory by this process (the App owns it)
         // and stoat never opens the same directory twice concurrently.
         let env = unsafe { options.open(dir) }.map_err(err)?;
+        let map_size = grow_map(&env, dir, map_size).map_err(err)?;
         let mut wtxn = env.write_txn().map_err(err)?;
         let meta: Database<Bytes, Bytes> = env.create_database(&mut wtxn, Some(META_DB)).map_err(err)?;
         match meta.get(&wtxn, APP_KEY).map_err(err)? {
@@ -287,6 +288,42 @@ impl StateEnv {
     }
 }
 
+/// Grows the map of a state that fills more than half of it: doubles it, as far as the disk has
+/// room. LMDB allows it only while the process has no transaction open on the
+/// environment, which is the case right after opening it (a commit that finds the map full stops
+/// the app instead, and the restart grows it here). Returns the map size in effect.
+fn grow_map(env: &Env<WithoutTls>, dir: &Path, map_size: usize) -> heed::Result<usize> {
+    let used = env.real_disk_size()? as usize;
+    let current = env.info().map_size.max(map_size);
+    if used <= current / 2 {
+        return Ok(current);
+    }
+    let page = 1 << 16;
+    let mut wanted = current.saturating_mul(2).max(used.saturating_mul(2)).div_ceil(page) * page;
+    if let Some(room) = disk_room(dir) {
+        // Map pages are only used as the data grows; more than the disk holds is a promise
+        // the disk cannot keep, so the map stops at data + free space.
+        wanted = wanted.min((used + room).div_ceil(page) * page).max(current);
+    }
+    if wanted > current {
+        tracing::info!(path = %dir.display(), from = current, to = wanted, "the state's LMDB map is more than half full: grown");
+        // SAFETY: no transaction of this process is open on the environment: it was just
+        // opened, and this runs before anything reads or writes it.
+        unsafe { env.resize(wanted)? };
+    }
+    Ok(wanted.max(current))
+}
+
+/// Free bytes on the file system holding `dir`, when the platform tells.
+fn disk_room(dir: &Path) -> Option<usize> {
+    #[cfg(unix)]
+    if let Ok(fs) = rustix::fs::statvfs(dir) {
+        return usize::try_from(fs.f_bavail.saturating_mul(fs.f_frsize)).ok();
+    }
+    let _ = dir;
+    None
+}
+
 /// Creates `dir` (and missing parents) readable by its owner only: state holds the app's data.
 /// An existing directory keeps its permissions.
 fn create_private_dir(dir: &Path) -> std::io::Result<()> {
@@ -378,6 +415,40 @@ mod tests {
         let stored = state.meta().get(&txn, b"schema/counts").map_err(|e| state.error("meta", e))?;
         assert_eq!(stored, Some(spec.schema().as_bytes()), "rewritten in the new form");
         assert_eq!(spec.schema(), "table Table<String,u64> v1");
+        Ok(())
+    }
+
+    #[test]
+    fn a_full_map_stops_the_commit_and_grows_when_the_state_is_opened_again() -> Result<(), StoreError> {
+        let dir =
+            tempfile::tempdir().map_err(|source| StoreError::Open { path: "tmp".into(), cause: source })?;
+        let spec = StoreSpec {
+            name: "blobs",
+            kind: "table",
+            key_type: "u64",
+            value_type: "Vec<u8>",
+            owner: "Blobs",
+            declared: "Table<u64, Vec<u8>>",
+            version: 1,
+            json: crate::state::JsonCodec::of::<u64, Vec<u8>>(),
+        };
+        let specs = std::slice::from_ref(&spec);
+        let map = 1 << 20;
+        let blob = |i: u64| (i.to_be_bytes().to_vec(), Some(vec![7u8; 4_000]));
+        let write = |state: &StateEnv, from: u64, n: u64| -> Result<(), StoreError> {
+            let writer = super::super::StateWriter::start(state.clone(), None)?;
+            let entries = (from..from + n).map(blob).collect();
+            writer.commit_blocking(1, vec![super::super::StoreDelta { store: "blobs", entries }], Vec::new())
+        };
+        let state = StateEnv::open(dir.path(), "app", specs, map, 126, false)?;
+        write(&state, 0, 150)?;
+        let full = write(&state, 150, 150).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(full.contains("is full") && full.contains("restart doubles the map"), "{full}");
+        drop(state);
+        let state = StateEnv::open(dir.path(), "app", specs, map, 126, false)?;
+        assert!(state.env().info().map_size >= 2 * map - (1 << 16), "grown: {}", state.env().info().map_size);
+        write(&state, 150, 150)?;
+        assert_eq!(state.entries("blobs")?, 300);
         Ok(())
     }
 
