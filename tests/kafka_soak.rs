@@ -5,7 +5,7 @@
 //! nothing duplicated. Too long for the default test command (minutes); run it with
 //!
 //! ```sh
-//! cargo test --release --test kafka_soak -- --ignored --nocapture
+//! cargo test --test kafka_soak -- --ignored --nocapture
 //! ```
 //!
 //! and record its last line in `benches/results/soak.txt`.
