@@ -25,19 +25,9 @@ fn kafka() -> &'static Kafka {
     KAFKA.get_or_init(Kafka::single)
 }
 
-/// Runs a topology on Kafka until it has read nothing new for two seconds; stops it after two
-/// minutes whatever it is doing, so an app that never gets idle fails its test instead of
-/// hanging the suite.
+/// [`support::kafka::run_until_idle`] within two minutes.
 fn run_until_idle(topology: &Topology, config: Config, kafka: KafkaConfig) -> stoat::Result<stoat::RunStats> {
-    let mut app = App::kafka(topology, config, kafka)?;
-    let shutdown = Shutdown::new();
-    app.stop_when_idle(&shutdown, Duration::from_secs(2));
-    let deadline = shutdown.clone();
-    std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_secs(120));
-        deadline.trigger();
-    });
-    app.run_until_stopped(&shutdown)
+    support::kafka::run_until_idle(topology, config, kafka, Duration::from_secs(120))
 }
 
 #[test]

@@ -20,17 +20,9 @@ fn kafka() -> &'static Kafka {
     KAFKA.get_or_init(Kafka::single)
 }
 
-/// Runs a topology on Kafka until it has read nothing new for two seconds (at most five minutes).
+/// [`support::kafka::run_until_idle`] within five minutes.
 fn run_until_idle(topology: &Topology, config: Config, kafka: KafkaConfig) -> stoat::Result<stoat::RunStats> {
-    let mut app = App::kafka(topology, config, kafka)?;
-    let shutdown = Shutdown::new();
-    app.stop_when_idle(&shutdown, Duration::from_secs(2));
-    let deadline = shutdown.clone();
-    std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_secs(300));
-        deadline.trigger();
-    });
-    app.run_until_stopped(&shutdown)
+    support::kafka::run_until_idle(topology, config, kafka, Duration::from_secs(300))
 }
 
 fn orders(app: &str, input: &str) -> Topology {

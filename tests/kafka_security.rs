@@ -48,15 +48,8 @@ fn client(s: &Secured, password: &str) -> KafkaConfig {
 }
 
 fn run(topology: &Topology, kafka: KafkaConfig, state: &std::path::Path) -> stoat::Result<stoat::RunStats> {
-    let mut app = App::kafka(topology, Config::default().lanes(3).state_dir(state), kafka)?;
-    let shutdown = Shutdown::new();
-    app.stop_when_idle(&shutdown, Duration::from_secs(2));
-    let deadline = shutdown.clone();
-    std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_secs(90));
-        deadline.trigger();
-    });
-    app.run_until_stopped(&shutdown)
+    let config = Config::default().lanes(3).state_dir(state);
+    support::kafka::run_until_idle(topology, config, kafka, Duration::from_secs(90))
 }
 
 /// Every log line of the process, for the secrets check.

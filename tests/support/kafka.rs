@@ -550,6 +550,26 @@ impl Kafka {
     }
 }
 
+/// Runs a topology on Kafka until it has read nothing new for two seconds; stops it after
+/// `limit` whatever it is doing, so an app that never gets idle fails its test instead of hanging
+/// the suite.
+pub fn run_until_idle(
+    topology: &stoat::Topology,
+    config: stoat::Config,
+    kafka: stoat::KafkaConfig,
+    limit: Duration,
+) -> stoat::Result<stoat::RunStats> {
+    let mut app = stoat::App::kafka(topology, config, kafka)?;
+    let shutdown = stoat::Shutdown::new();
+    app.stop_when_idle(&shutdown, Duration::from_secs(2));
+    let deadline = shutdown.clone();
+    std::thread::spawn(move || {
+        std::thread::sleep(limit);
+        deadline.trigger();
+    });
+    app.run_until_stopped(&shutdown)
+}
+
 /// Checks a word count output topic against the oracle: every word's outputs, in order, are
 /// exactly 1, 2, ..., n with n its count (a lost record leaves a gap or a smaller n, a duplicate
 /// repeats a value or makes n larger, an aborted record visible would do either).
