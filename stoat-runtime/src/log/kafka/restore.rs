@@ -3,6 +3,7 @@
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Message, Offset, TopicPartitionList};
 
 use super::config::{creation_error, KafkaConfig};
@@ -51,7 +52,23 @@ pub(crate) fn replay(
                     apply(std::mem::take(&mut batch), next)?;
                 }
             }
-            Some(Err(e)) => return Err(Error::Log(format!("reading changelog `{topic}` failed: {e}"))),
+            // librdkafka reports a lost broker connection (one broker of several down) and the
+            // like as it retries by itself: only a fatal error or a refusal ends the replay (the
+            // deadline bounds the rest).
+            Some(Err(e)) => {
+                let text = format!("reading changelog `{topic}` failed: {e}");
+                match e.rdkafka_error_code() {
+                    Some(RDKafkaErrorCode::Fatal) => return Err(Error::Log(text)),
+                    Some(code) => {
+                        let about = format!("`{topic}` (READ)");
+                        if let Some(refused) = super::producer::refused(code, &about, text.clone()) {
+                            return Err(refused);
+                        }
+                        tracing::warn!(error = %e, topic, "reading a changelog: librdkafka retries");
+                    }
+                    None => return Err(Error::Log(text)),
+                }
+            }
             None => {
                 // Transaction markers are never returned; the position moves past them.
                 let position = consumer
