@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use stoat::log::{KafkaLog, Log, OutRecord};
 use stoat::prelude::*;
 use support::kafka::{check_word_counts, java_partitions, word_count_bin, Kafka};
-use support::orders::{amount, Order};
+use support::orders::topology as orders;
 
 fn kafka() -> &'static Kafka {
     static KAFKA: OnceLock<Kafka> = OnceLock::new();
@@ -101,15 +101,6 @@ fn a_second_instance_fences_the_first() {
     if let Err(e) = check_word_counts(&outputs, &oracle) {
         panic!("{e}");
     }
-}
-
-fn orders(app: &str, input: &str) -> Topology {
-    let topology = Topology::new(app);
-    topology
-        .stream_with(input, Utf8, Json::<Order>::new())
-        .process(amount {})
-        .to(&format!("{input}-amounts"));
-    topology
 }
 
 #[test]

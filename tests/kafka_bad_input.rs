@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use stoat::prelude::*;
 use support::kafka::Kafka;
-use support::orders::{amount, order_json, Order};
+use support::orders::{amount, order_json, topology as orders, Order};
 use support::Rng;
 
 fn kafka() -> &'static Kafka {
@@ -23,15 +23,6 @@ fn kafka() -> &'static Kafka {
 /// [`support::kafka::run_until_idle`] within five minutes.
 fn run_until_idle(topology: &Topology, config: Config, kafka: KafkaConfig) -> stoat::Result<stoat::RunStats> {
     support::kafka::run_until_idle(topology, config, kafka, Duration::from_secs(300))
-}
-
-fn orders(app: &str, input: &str) -> Topology {
-    let topology = Topology::new(app);
-    topology
-        .stream_with(input, Utf8, Json::<Order>::new())
-        .process(amount {})
-        .to(&format!("{input}-amounts"));
-    topology
 }
 
 fn produce_orders(k: &Kafka, topic: &str) {

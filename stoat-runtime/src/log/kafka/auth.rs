@@ -39,7 +39,7 @@ impl AuthWatch {
         {
             self.failed.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert_with(|| message.to_string());
         }
-        super::forward_log(level, fac, message);
+        forward_log(level, fac, message);
     }
 
     /// A librdkafka error event, watched and passed on to `tracing`.
@@ -92,5 +92,19 @@ pub(crate) fn check_login<C: rdkafka::producer::ProducerContext>(
             }
             Err(_) => {}
         }
+    }
+}
+
+/// Forwards a librdkafka log line to `tracing` (as rust-rdkafka's default context does), for
+/// contexts that look at some lines first.
+pub(crate) fn forward_log(level: rdkafka::config::RDKafkaLogLevel, fac: &str, message: &str) {
+    use rdkafka::config::RDKafkaLogLevel as L;
+    match level {
+        L::Emerg | L::Alert | L::Critical | L::Error => {
+            tracing::error!(target: "librdkafka", "librdkafka: {fac} {message}")
+        }
+        L::Warning => tracing::warn!(target: "librdkafka", "librdkafka: {fac} {message}"),
+        L::Notice | L::Info => tracing::info!(target: "librdkafka", "librdkafka: {fac} {message}"),
+        L::Debug => tracing::debug!(target: "librdkafka", "librdkafka: {fac} {message}"),
     }
 }

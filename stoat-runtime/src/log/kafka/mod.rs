@@ -36,20 +36,6 @@ pub fn changelog_topic(app: &str, store: &str) -> String {
 
 /// The transactional id of application `app`: stable across restarts, so a new instance fences
 /// the old one.
-/// Forwards a librdkafka log line to `tracing` (as rust-rdkafka's default context does), for
-/// contexts that look at some lines first.
-pub(crate) fn forward_log(level: rdkafka::config::RDKafkaLogLevel, fac: &str, message: &str) {
-    use rdkafka::config::RDKafkaLogLevel as L;
-    match level {
-        L::Emerg | L::Alert | L::Critical | L::Error => {
-            tracing::error!(target: "librdkafka", "librdkafka: {fac} {message}")
-        }
-        L::Warning => tracing::warn!(target: "librdkafka", "librdkafka: {fac} {message}"),
-        L::Notice | L::Info => tracing::info!(target: "librdkafka", "librdkafka: {fac} {message}"),
-        L::Debug => tracing::debug!(target: "librdkafka", "librdkafka: {fac} {message}"),
-    }
-}
-
 pub fn transactional_id(app: &str) -> String {
     format!("stoat-{app}")
 }
