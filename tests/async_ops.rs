@@ -1,5 +1,5 @@
 //! Async operators (`#[stoat::operator]` on an `async fn`): a record whose call awaits parks
-//! only itself. Checked: outputs and per-key order with random delays on 1, 3 and 16 lanes; calls
+//! only itself. Checked: outputs and per-key order with random delays on 1, 3, 16 and 300 lanes; calls
 //! really overlap, up to `concurrency` per lane and `limit` across lanes; timeouts and failures
 //! are retried, then go to the error policy (skip, dead letter, fail); a panic is the record's
 //! error; an async operator feeding state commits exactly its epoch's calls; resources are
@@ -16,7 +16,8 @@ use support::flaky::Flaky;
 
 mod support;
 
-const LANES: [usize; 3] = [1, 3, 16];
+/// One lane, a few, and more lanes than lane groups (several lanes per task).
+const LANES: [usize; 4] = [1, 3, 16, 300];
 
 /// A stand-in remote service: answers after a delay the request names, counting calls and how
 /// many are in flight at once.

@@ -120,6 +120,17 @@ fn invalid_configuration_is_rejected_by_name() {
     assert!(err.contains("`lanes`"), "{err}");
     let err = App::embedded(&orders(), Config::default().commit_max_records(0)).err().map(|e| e.to_string());
     assert!(err.unwrap_or_default().contains("commit_max_records"));
+    let err = App::embedded(&orders(), Config::default().lane_groups(0)).err().map(|e| e.to_string());
+    assert!(err.unwrap_or_default().contains("`lane_groups`"));
+}
+
+#[test]
+fn lane_groups_are_bounded_by_the_lanes_and_size_the_default_budget() {
+    let config = Config::default().lanes(10_000).worker_threads(2);
+    assert_eq!(config.effective_lane_groups(), 64);
+    assert_eq!(config.effective_max_in_flight(), 64 * 16 * 256, "16 batches per group, not per lane");
+    assert_eq!(Config::default().lanes(3).lane_groups(8).effective_lane_groups(), 3);
+    assert_eq!(Config::default().lanes(1_000).worker_threads(48).effective_lane_groups(), 96);
 }
 
 #[test]

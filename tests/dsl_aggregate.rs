@@ -1,11 +1,12 @@
 //! Stream aggregations against an oracle written in the test: every update is emitted, with
-//! the largest timestamp seen for its key (Kafka Streams 4.4, cache off), with 1, 3 and 16 lanes.
+//! the largest timestamp seen for its key (Kafka Streams 4.4, cache off), with 1, 3, 16 and 300 lanes.
 
 use std::collections::HashMap;
 
 use stoat::prelude::*;
 
-const LANES: [usize; 3] = [1, 3, 16];
+/// One lane, a few, and more lanes than lane groups (several lanes per task).
+const LANES: [usize; 4] = [1, 3, 16, 300];
 
 /// (line, timestamp): out of order on purpose.
 fn lines() -> Vec<(&'static str, i64)> {

@@ -1,13 +1,14 @@
 //! Foreign-key table-table joins against what Kafka Streams 4.4 emits (its cache off): which
 //! left and right updates emit, their tombstones (spurious ones included), their timestamps, with
-//! 1, 3 and 16 lanes; the subscriptions survive a restart, also onto another number of lanes.
+//! 1, 3, 16 and 300 lanes; the subscriptions survive a restart, also onto another number of lanes.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use stoat::prelude::*;
 
-const LANES: [usize; 3] = [1, 3, 16];
+/// One lane, a few, and more lanes than lane groups (several lanes per task).
+const LANES: [usize; 4] = [1, 3, 16, 300];
 
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 struct Product {

@@ -1,6 +1,6 @@
 //! Property tests of tables, joins, stream and table aggregations against a model written here: random
 //! sequences of upserts, deletes and stream records over a few keys (proptest shrinks a failing
-//! one to a minimal case), each run with 1, 3 and 16 lanes; every output, per key and in order,
+//! one to a minimal case), each run with 1, 3, 16 and 300 lanes; every output, per key and in order,
 //! with its timestamp, must be what the model says (Kafka Streams 4.4's rules, cache off). The
 //! foreign-key join's model replays Kafka Streams' own subscription protocol (instructions sent
 //! to the foreign key's side, responses resolved against the current left row).
@@ -271,7 +271,7 @@ proptest! {
     fn random_table_workloads_match_the_model(steps in prop::collection::vec(step(), 1..100)) {
         let ops = ops_of(&steps);
         let expected = model(&ops);
-        for lanes in [1, 3, 16] {
+        for lanes in [1, 3, 16, 300] {
             let got = run(&ops, lanes).map_err(|e| TestCaseError::fail(e.to_string()))?;
             for topic in TOPICS {
                 let want = expected.get(topic).cloned().unwrap_or_default();

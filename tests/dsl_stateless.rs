@@ -1,5 +1,5 @@
 //! The stateless DSL against outputs worked out by hand: each operation's records per key are
-//! the same with 1, 3 and 16 lanes.
+//! the same with 1, 3, 16 and 300 lanes.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -7,7 +7,8 @@ use std::sync::{Arc, Mutex};
 
 use stoat::prelude::*;
 
-const LANES: [usize; 3] = [1, 3, 16];
+/// One lane, a few, and more lanes than lane groups (several lanes per task).
+const LANES: [usize; 4] = [1, 3, 16, 300];
 
 /// Outputs of `topic` grouped by key, in arrival order per key.
 fn per_key<K: Ord + stoat::Key + stoat::codec::DefaultCodec, V: stoat::Data + stoat::codec::DefaultCodec>(

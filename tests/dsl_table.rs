@@ -1,12 +1,13 @@
 //! Tables from topics and stream-table joins (Kafka Streams 4.4: the lookup sees the table as of
 //! processing order; the result carries the stream record's timestamp; a deleted key joins like
-//! a missing one), with 1, 3 and 16 lanes.
+//! a missing one), with 1, 3, 16 and 300 lanes.
 
 use std::collections::HashMap;
 
 use stoat::prelude::*;
 
-const LANES: [usize; 3] = [1, 3, 16];
+/// One lane, a few, and more lanes than lane groups (several lanes per task).
+const LANES: [usize; 4] = [1, 3, 16, 300];
 
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 struct Customer {

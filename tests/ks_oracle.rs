@@ -1,6 +1,6 @@
 //! stoat against Kafka Streams 4.4 itself: the same random input (out of order, late records,
 //! null keys) through a reference topology in Kafka Streams' TopologyTestDriver (cache off) and in
-//! stoat with 1, 3 and 16 lanes; every output key's records, values and timestamps must agree.
+//! stoat with 1, 3, 16 and 300 lanes; every output key's records, values and timestamps must agree.
 //! Where stoat deliberately differs (windows closed by emit-on-close come out at the end of the
 //! epoch, not on the closing record), only what the difference allows is compared.
 
@@ -13,7 +13,8 @@ use stoat::prelude::*;
 use support::oracle::{kafka_streams, Line};
 use support::Rng;
 
-const LANES: [usize; 3] = [1, 3, 16];
+/// One lane, a few, and more lanes than lane groups (several lanes per task).
+const LANES: [usize; 4] = [1, 3, 16, 300];
 
 /// Random records for `topic`: 4 keys (and some null keys), values from `value`, timestamps
 /// mostly rising by up to 3 s, one in five up to 25 s behind.

@@ -158,7 +158,7 @@ fn partition_order_kept(order: RekeyOrder, lanes: usize) -> stoat::Result<bool> 
 
 #[test]
 fn input_partition_order_keeps_each_partitions_records_in_order_through_a_rekey() -> stoat::Result<()> {
-    for lanes in [1, 3, 16] {
+    for lanes in [1, 3, 16, 300] {
         assert!(partition_order_kept(RekeyOrder::InputPartition, lanes)?, "{lanes} lanes");
     }
     Ok(())

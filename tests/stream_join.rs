@@ -15,7 +15,8 @@ use std::time::Duration;
 use stoat::prelude::*;
 use support::Rng;
 
-const LANES: [usize; 3] = [1, 3, 16];
+/// One lane, a few, and more lanes than lane groups (several lanes per task).
+const LANES: [usize; 4] = [1, 3, 16, 300];
 
 /// `(key, "L:x" or "R:y", timestamp)`
 type Event = (String, String, i64);

@@ -1,6 +1,6 @@
 //! Keyed timers through the operator model: an operator sets and deletes timers for the key it
 //! processes (`&mut Timers`); its `#[on_timer]` method runs when one fires, on the key's lane.
-//! Checked against a sequential model with 1, 3 and 16 lanes and several epoch sizes, across a
+//! Checked against a sequential model with 1, 3, 16 and 300 lanes and several epoch sizes, across a
 //! restart (timers are state), on the driver's wall clock, and under the error policy.
 
 mod support;
@@ -12,7 +12,8 @@ use std::time::Duration;
 use stoat::prelude::*;
 use support::Rng;
 
-const LANES: [usize; 3] = [1, 3, 16];
+/// One lane, a few, and more lanes than lane groups (several lanes per task).
+const LANES: [usize; 4] = [1, 3, 16, 300];
 
 /// A reminder 10 s (of stream time) after an order, unless it is paid first.
 struct Reminders;

@@ -1,5 +1,5 @@
 //! Windowed aggregations against Kafka Streams 4.4's rules (its cache off), on random input
-//! with out-of-order and late records, with 1, 3 and 16 lanes: tumbling count (10 s windows, 5 s
+//! with out-of-order and late records, with 1, 3, 16 and 300 lanes: tumbling count (10 s windows, 5 s
 //! grace) and hopping sum (10 s windows advancing by 5 s, 2 s grace). Stream time is the
 //! largest timestamp seen so far; a window takes a record while `end + grace > stream time`.
 //! Expected outputs come from a model written here, per (key, window) in order.
@@ -13,7 +13,8 @@ use std::time::Duration;
 use stoat::prelude::*;
 use support::Rng;
 
-const LANES: [usize; 3] = [1, 3, 16];
+/// One lane, a few, and more lanes than lane groups (several lanes per task).
+const LANES: [usize; 4] = [1, 3, 16, 300];
 
 /// (user, amount, timestamp): timestamps mostly rise, sometimes jump back by up to 25 s.
 fn clicks(seed: u64, n: usize) -> Vec<(String, u64, i64)> {

@@ -28,6 +28,18 @@ fn word_count_matches_the_oracle() -> stoat::Result<()> {
     Ok(())
 }
 
+/// Many lanes run by few tasks, with a budget small enough that lanes wait for it: each task
+/// takes turns among its lanes and waits only when none of them may run.
+#[test]
+fn many_lanes_on_few_tasks_under_a_tight_budget_match_the_oracle() -> stoat::Result<()> {
+    let corpus = support::zipf_corpus(13, 20_000, 2_000);
+    let expected = support::oracle(&corpus);
+    let config = Config::default().lanes(1_000).lane_groups(3).max_in_flight(300);
+    let counts: BTreeMap<String, u64> = app::run(as_input(&corpus), config)?.into_iter().collect();
+    assert_eq!(counts, expected);
+    Ok(())
+}
+
 #[test]
 fn output_topic_carries_the_latest_count_per_word() -> stoat::Result<()> {
     let corpus = support::zipf_corpus(11, 20_000, 800);

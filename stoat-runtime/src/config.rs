@@ -114,16 +114,20 @@ pub struct Config {
     pub state_sync_interval: Duration,
     /// An epoch ends after this many input records (default 50 000).
     pub commit_max_records: usize,
-    /// The most records in flight, source and re-keyed alike (`None`: 16 batches per lane); the
+    /// The most records in flight, source and re-keyed alike (`None`: 16 batches per lane group); the
     /// bound on memory when lanes are slower than the source. The dispatcher stops reading while
     /// half of it is used (the other half is room for fan-out); lanes pause fan-out when all of
-    /// it is used, running the deepest work first. On top of it, a batch per lane may be on its
-    /// way.
+    /// it is used, running the deepest work first. On top of it, a batch per lane group may be on
+    /// its way.
     pub max_in_flight: Option<usize>,
     /// What to do with records that fail.
     pub error_policy: ErrorPolicy,
     /// Tokio worker threads (default: the number of CPUs).
     pub worker_threads: usize,
+    /// How many tokio tasks run the lanes (`None`: one per lane up to 64, or up to twice
+    /// `worker_threads` if that is more). A task runs its lanes in turn, so lanes cost buffers,
+    /// not wake-ups; more tasks spread a slow synchronous operator's stall over fewer lanes.
+    pub lane_groups: Option<usize>,
     /// How long a stop request waits for the open epoch to finish (default 30 s). An epoch that
     /// cannot finish in time (a lane stuck in operator code) is aborted: nothing of it is
     /// committed, and the run returns an error.
@@ -178,6 +182,7 @@ impl Default for Config {
             max_in_flight: None,
             error_policy: ErrorPolicy::Fail,
             worker_threads: cpus(),
+            lane_groups: None,
             shutdown_timeout: Duration::from_secs(30),
             retry_timeout: Duration::from_secs(300),
             rebuild_foreign_state: false,
@@ -295,6 +300,17 @@ impl Config {
         self.worker_threads = threads;
         self
     }
+    /// Sets how many tokio tasks run the lanes (at most one per lane).
+    pub fn lane_groups(mut self, groups: usize) -> Self {
+        self.lane_groups = Some(groups);
+        self
+    }
+
+    /// How many tasks run the lanes: see [`Config::lane_groups`].
+    pub fn effective_lane_groups(&self) -> usize {
+        let groups = self.lane_groups.unwrap_or_else(|| 64.max(2 * self.worker_threads));
+        groups.clamp(1, self.lanes.max(1))
+    }
     /// Sets how long a stop request waits for the open epoch.
     pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
         self.shutdown_timeout = timeout;
@@ -311,9 +327,10 @@ impl Config {
         self
     }
 
-    /// The in-flight bound in effect.
+    /// The in-flight bound in effect: by default 16 batches per lane group (batches are
+    /// per group, whatever the number of lanes).
     pub fn effective_max_in_flight(&self) -> usize {
-        self.max_in_flight.unwrap_or(self.lanes * 16 * crate::lane::BATCH)
+        self.max_in_flight.unwrap_or(self.effective_lane_groups() * 16 * crate::lane::BATCH)
     }
 
     /// Checks every setting, naming the first one that is wrong.
@@ -336,6 +353,9 @@ impl Config {
         }
         if self.state_map_size < (1 << 20) {
             return bad("`state_map_size` must be at least 1 MiB");
+        }
+        if self.lane_groups == Some(0) {
+            return bad("`lane_groups` must be at least 1");
         }
         if self.worker_threads == 0 {
             return bad("`worker_threads` must be at least 1");

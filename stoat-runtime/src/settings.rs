@@ -47,12 +47,14 @@ pub struct Settings {
     pub state_sync_interval: Option<Duration>,
     /// The most input records in one epoch. Default: 50000.
     pub commit_max_records: Option<usize>,
-    /// The most records in flight between the dispatcher and the lanes. Default: 16 batches per lane.
+    /// The most records in flight between the dispatcher and the lanes. Default: 16 batches per lane group.
     pub max_in_flight: Option<usize>,
     /// What to do with records that fail: `"fail"`, `"skip"`, or `{ dead_letter = "topic" }`. Default: `"fail"`.
     pub error_policy: Option<PolicySetting>,
     /// Tokio worker threads. Default: the number of CPUs.
     pub worker_threads: Option<usize>,
+    /// How many tokio tasks run the lanes. Default: one per lane up to 64 (or twice the worker threads if more).
+    pub lane_groups: Option<usize>,
     /// How long a stop waits for the open epoch to commit. Default: 30 s.
     #[serde(default, deserialize_with = "duration")]
     #[schemars(with = "Option<String>")]
@@ -221,7 +223,7 @@ impl Settings {
             ($($field:ident),*) => { $( if let Some(v) = self.$field.clone() { c = c.$field(v); } )* };
         }
         set!(lanes, state_map_size, commit_interval, min_commit_interval, state_sync_interval);
-        set!(commit_max_records, max_in_flight, worker_threads, shutdown_timeout, retry_timeout);
+        set!(commit_max_records, max_in_flight, worker_threads, lane_groups, shutdown_timeout, retry_timeout);
         set!(rebuild_foreign_state, max_partition_wait, http, liveness_timeout);
         if let Some(dir) = &self.state_dir {
             c = c.state_dir(dir);

@@ -17,7 +17,7 @@ use tokio::task::JoinHandle;
 use super::Shutdown;
 use crate::config::{Config, DispatchOrder, Emission, ErrorPolicy, RekeyOrder};
 use crate::error::{Error, RecordLocation, Result};
-use crate::lane::{dead_letter, spawn_lane, Budget, Entry, LaneCx, LaneMsg, Phase, Shared};
+use crate::lane::{dead_letter, spawn_group, Budget, Entry, Lane, LaneCx, LaneMsg, Phase, Shared};
 use crate::log::{Log, LogRecord, Polled};
 use crate::record::Origin;
 use crate::state::{StateEnv, StateWriter};
@@ -59,6 +59,7 @@ pub struct Engine {
     pub(super) log: Arc<dyn Log>,
     pub(super) writer: StateWriter,
     pub(super) shared: Arc<Shared>,
+    /// The lane groups' tasks.
     pub(super) lanes: Vec<JoinHandle<()>>,
     pub(super) topics: Vec<String>,
     pub(super) batchers: Vec<Box<dyn Batcher>>,
@@ -77,7 +78,7 @@ pub struct Engine {
     pub(super) polled: Vec<Polled>,
     /// Input records fetched and not yet dispatched, and how they are ordered.
     pub(super) order: super::order::InputOrder,
-    /// Per lane, the source whose records were batched for it last.
+    /// Per lane group, the source whose records were batched for it last.
     lane_source: Vec<Option<usize>>,
     /// The stop request of the current run, and when the coordinator first saw it triggered.
     pub(super) shutdown: Option<Shutdown>,
@@ -153,14 +154,16 @@ impl Engine {
         status: Arc<Status>,
     ) -> Result<Engine> {
         config.validate()?;
-        let mut receivers = Vec::with_capacity(config.lanes);
-        let mut senders = Vec::with_capacity(config.lanes);
-        for _ in 0..config.lanes {
+        let groups = config.effective_lane_groups();
+        let mut receivers = Vec::with_capacity(groups);
+        let mut senders = Vec::with_capacity(groups);
+        for _ in 0..groups {
             let (tx, rx) = mpsc::unbounded_channel();
             senders.push(tx);
             receivers.push(rx);
         }
         let shared = Arc::new(Shared {
+            lanes: config.lanes,
             senders,
             budget: Budget::new(config.effective_max_in_flight(), program.point_roots.len() + 1),
             progress: Notify::new(),
@@ -177,35 +180,40 @@ impl Engine {
             log: Arc::clone(&log),
             clock: config.clock.clone(),
         });
-        let mut lanes = Vec::with_capacity(config.lanes);
-        for (lane, rx) in receivers.into_iter().enumerate() {
-            let mut states = Vec::with_capacity(program.states.len());
-            for slot in &program.states {
-                states.push(std::cell::RefCell::new((slot.open)(&state)?));
+        let mut lanes = Vec::with_capacity(groups);
+        for (group, rx) in receivers.into_iter().enumerate() {
+            let mut members = Vec::with_capacity(config.lanes / groups + 1);
+            for lane in (group..config.lanes).step_by(groups) {
+                let mut states = Vec::with_capacity(program.states.len());
+                for slot in &program.states {
+                    states.push(std::cell::RefCell::new((slot.open)(&state)?));
+                }
+                let cx = LaneCx {
+                    lane,
+                    shared: Arc::clone(&shared),
+                    states,
+                    outputs: Vec::new(),
+                    unsent: 0,
+                    phase: Phase::Batch,
+                    released: 0,
+                    stream_times: Arc::default(),
+                };
+                members.push(Lane::new(cx, program.pipeline(config.lanes)));
             }
-            let cx = LaneCx {
-                lane,
-                shared: Arc::clone(&shared),
-                states,
-                outputs: Vec::new(),
-                unsent: 0,
-                phase: Phase::Batch,
-                released: 0,
-                stream_times: Arc::default(),
-            };
-            lanes.push(spawn_lane(cx, program.pipeline(config.lanes), rx));
+            lanes.push(spawn_group(group, Arc::clone(&shared), members, rx));
         }
         let topics = program.source_topics();
         let topics_len = topics.len();
         let by_partition = config.rekey_order == RekeyOrder::InputPartition;
-        let batchers = program.sources.iter().map(|s| s.batcher(config.lanes, by_partition)).collect();
+        let batchers =
+            program.sources.iter().map(|s| s.batcher(config.lanes, groups, by_partition)).collect();
         log.assign(program.app(), &topics)?;
         let restored_times: HashMap<(u32, u32), i64> = log
             .committed_times(program.app(), &topics)?
             .into_iter()
             .map(|(source, partition, time)| ((source, partition), time))
             .collect();
-        let lane_source = vec![None; config.lanes];
+        let lane_source = vec![None; groups];
         let time = super::event_time::EventTime::new(
             config.time,
             &program.source_groups,
@@ -345,8 +353,8 @@ impl Engine {
             }
             if looked.elapsed() >= WATCH_EVERY {
                 looked = Instant::now();
-                if let Some(lane) = self.lanes.iter().position(JoinHandle::is_finished) {
-                    return Err(Error::Runtime(format!("lane {lane} stopped unexpectedly")));
+                if let Some(group) = self.lanes.iter().position(JoinHandle::is_finished) {
+                    return Err(Error::Runtime(format!("the lanes of group {group} stopped unexpectedly")));
                 }
             }
             if self.shutdown.as_ref().is_some_and(Shutdown::is_triggered) {
@@ -530,10 +538,10 @@ impl Engine {
             }
             self.read_per_source[s] += 1;
             match added.map(|(added, _)| added) {
-                Ok(Added::Lane(lane)) => self.batched(s, lane).await?,
+                Ok(Added::Lane(lane)) => self.batched(s, lane % self.shared.groups()).await?,
                 Ok(Added::All) => {
-                    for lane in 0..self.config.lanes {
-                        self.batched(s, lane).await?;
+                    for group in 0..self.shared.groups() {
+                        self.batched(s, group).await?;
                     }
                 }
                 Ok(Added::Null(part)) => {
@@ -581,42 +589,43 @@ impl Engine {
         }
     }
 
-    /// A record of source `s` was batched for `lane`: a batch of another source waiting for this
-    /// lane goes first (so a lane gets its records in dispatch order across sources), and a full
-    /// batch is sent.
-    async fn batched(&mut self, s: usize, lane: usize) -> Result<()> {
-        match self.lane_source[lane] {
-            Some(prev) if prev != s && self.batchers[prev].len(lane) > 0 => {
-                self.send(prev, lane).await?;
+    /// A record of source `s` was batched for lane group `group`: a batch of another source
+    /// waiting for this group goes first (so a lane gets its records in dispatch order across
+    /// sources), and a full batch is sent.
+    async fn batched(&mut self, s: usize, group: usize) -> Result<()> {
+        match self.lane_source[group] {
+            Some(prev) if prev != s && self.batchers[prev].len(group) > 0 => {
+                self.send(prev, group).await?;
             }
             _ => {}
         }
-        self.lane_source[lane] = Some(s);
-        if self.batchers[s].len(lane) >= crate::lane::BATCH {
-            self.send(s, lane).await?;
+        self.lane_source[group] = Some(s);
+        if self.batchers[s].len(group) >= crate::lane::BATCH {
+            self.send(s, group).await?;
         }
         Ok(())
     }
 
-    /// Sends a source's batch for `lane`, waiting while the in-flight budget is used up.
-    async fn send(&mut self, s: usize, lane: usize) -> Result<()> {
+    /// Sends a source's batch for lane group `group`, waiting while the in-flight budget is
+    /// used up.
+    async fn send(&mut self, s: usize, group: usize) -> Result<()> {
         if !self.shared.budget.has_room() {
             let stalled = Instant::now();
             self.wait_until(|shared| shared.budget.has_room()).await?;
             self.order.stalled(stalled.elapsed());
         }
-        let count = self.batchers[s].len(lane);
-        let batch = self.batchers[s].take(lane);
-        self.shared.send(lane, Entry::Source(s), batch, count)
+        let count = self.batchers[s].len(group);
+        let batch = self.batchers[s].take(group);
+        self.shared.send_group(group, Entry::Source(s), batch, count)
     }
 
     fn flush_all(&mut self) -> Result<()> {
         for s in 0..self.batchers.len() {
-            for lane in 0..self.config.lanes {
-                let n = self.batchers[s].len(lane);
+            for group in 0..self.shared.groups() {
+                let n = self.batchers[s].len(group);
                 if n > 0 {
-                    let batch = self.batchers[s].take(lane);
-                    self.shared.send(lane, Entry::Source(s), batch, n)?;
+                    let batch = self.batchers[s].take(group);
+                    self.shared.send_group(group, Entry::Source(s), batch, n)?;
                 }
             }
         }
@@ -645,9 +654,9 @@ impl Engine {
                 )));
             }
             let mut released = 0;
-            let replies = self.ask_lanes(|reply| LaneMsg::EndEpoch(Arc::clone(&stream_times), reply))?;
-            for (lane, wait) in replies.into_iter().enumerate() {
-                released += wait.await.map_err(|_| stopped(lane))??;
+            let replies = self.ask_groups(|reply| LaneMsg::EndEpoch(Arc::clone(&stream_times), reply))?;
+            for (group, wait) in replies.into_iter().enumerate() {
+                released += wait.await.map_err(|_| stopped(group))??;
             }
             self.wait_until(|shared| shared.budget.in_flight() == 0).await?;
             total += released;
@@ -658,24 +667,26 @@ impl Engine {
         Ok(total)
     }
 
-    /// Sends every lane the message `ask` makes with its reply channel, all before waiting for
-    /// any (so lanes work on it at once); returns the replies to wait for, in lane order.
-    pub(super) fn ask_lanes<R>(
+    /// Sends every lane group the message `ask` makes with its reply channel, all before
+    /// waiting for any (so they work on it at once); returns the replies to wait for, in group
+    /// order.
+    pub(super) fn ask_groups<R>(
         &self,
         ask: impl Fn(oneshot::Sender<Result<R>>) -> LaneMsg,
     ) -> Result<Vec<oneshot::Receiver<Result<R>>>> {
         let mut replies = Vec::with_capacity(self.shared.senders.len());
-        for (lane, tx) in self.shared.senders.iter().enumerate() {
+        for (group, tx) in self.shared.senders.iter().enumerate() {
             let (reply, wait) = oneshot::channel();
-            tx.send(ask(reply)).map_err(|_| stopped(lane))?;
+            tx.send(ask(reply)).map_err(|_| stopped(group))?;
             replies.push(wait);
         }
         Ok(replies)
     }
 }
 
-pub(super) fn stopped(lane: usize) -> Error {
-    Error::Runtime(format!("lane {lane} has stopped"))
+/// A lane group's task has stopped (it does only when the engine is dropped, or by a bug).
+pub(super) fn stopped(group: usize) -> Error {
+    Error::Runtime(format!("the lanes of group {group} stopped unexpectedly"))
 }
 
 impl Drop for Engine {

@@ -134,12 +134,13 @@ impl Engine {
         let span = std::mem::replace(&mut self.epoch_span, super::coordinator::NO_SPAN);
         let mut deltas = Vec::new();
         let mut lane_of_delta = Vec::new();
-        // Every lane seals at once; their replies are taken in lane order.
-        let replies = self.ask_lanes(LaneMsg::Seal)?;
-        for (lane, wait) in replies.into_iter().enumerate() {
-            let seal = wait.await.map_err(|_| stopped(lane))??;
-            lane_of_delta.extend(std::iter::repeat_n(lane, seal.deltas.len()));
-            deltas.extend(seal.deltas);
+        // Every lane group seals at once; their replies are taken in group order.
+        let replies = self.ask_groups(LaneMsg::Seal)?;
+        for (group, wait) in replies.into_iter().enumerate() {
+            for seal in wait.await.map_err(|_| stopped(group))?? {
+                lane_of_delta.extend(std::iter::repeat_n(seal.lane, seal.deltas.len()));
+                deltas.extend(seal.deltas);
+            }
         }
         if cfg!(debug_assertions) {
             super::conflicts::check(&deltas, &lane_of_delta)?;

@@ -104,15 +104,15 @@ impl Engine {
                 _ = tokio::time::sleep(WATCH_EVERY) => {}
             }
         }
-        for (lane, wait) in self.ask_lanes(LaneMsg::Discard)?.into_iter().enumerate() {
-            wait.await.map_err(|_| super::coordinator::stopped(lane))??;
+        for (group, wait) in self.ask_groups(LaneMsg::Discard)?.into_iter().enumerate() {
+            wait.await.map_err(|_| super::coordinator::stopped(group))??;
         }
         // Records fetched but not dispatched: the log reads them again.
         self.order.clear();
         self.held.clear();
         for batcher in &mut self.batchers {
-            for lane in 0..self.config.lanes {
-                drop(batcher.take(lane));
+            for group in 0..self.shared.groups() {
+                drop(batcher.take(group));
             }
         }
         self.positions = self.committed.clone();

@@ -20,6 +20,9 @@ use crate::stats::Stats;
 use crate::topology::ErasedState;
 
 pub(crate) struct Shared {
+    /// How many lanes there are.
+    pub lanes: usize,
+    /// One per lane group: lane `l` is run by group `l % senders.len()`.
     pub senders: Vec<UnboundedSender<LaneMsg>>,
     /// Records dispatched or re-keyed but not yet processed. Zero with the dispatcher paused
     /// means the epoch's work is done. It also bounds every lane channel: see `budget.rs`.
@@ -31,7 +34,7 @@ pub(crate) struct Shared {
     /// Set while the previous epoch's transaction is being committed: outputs of the epoch
     /// being processed stay in their lane's buffer until the next transaction has begun.
     pub hold_outputs: AtomicBool,
-    /// Lanes holding outputs while the gate is closed: rung (`LaneMsg::Flush`) when it opens,
+    /// Lane groups holding outputs while the gate is closed: rung (`LaneMsg::Flush`) when it opens,
     /// so their outputs go to the new transaction at once rather than at their next step.
     pub holding: Mutex<Vec<usize>>,
     /// The first failure, for the coordinator to report.
@@ -52,6 +55,11 @@ pub(crate) struct Shared {
 
 impl Shared {
     pub fn lanes(&self) -> usize {
+        self.lanes
+    }
+
+    /// How many lane groups there are.
+    pub fn groups(&self) -> usize {
         self.senders.len()
     }
 
@@ -71,11 +79,28 @@ impl Shared {
         records: Box<dyn std::any::Any + Send>,
         count: usize,
     ) -> Result<()> {
+        if count > 0 {
+            let now = self.budget.add(entry.depth(), count);
+            self.stats.in_flight(now);
+        }
+        self.senders[lane % self.senders.len()]
+            .send(LaneMsg::Batch { lane, entry, records, count })
+            .map_err(|_| Error::Runtime(format!("lane {lane} has stopped")))
+    }
+
+    /// Sends a [`GroupBatch`](super::GroupBatch) to a lane group, counting it in flight first.
+    pub fn send_group(
+        &self,
+        group: usize,
+        entry: Entry,
+        records: Box<dyn std::any::Any + Send>,
+        count: usize,
+    ) -> Result<()> {
         let now = self.budget.add(entry.depth(), count);
         self.stats.in_flight(now);
-        self.senders[lane]
-            .send(LaneMsg::Batch { entry, records, count })
-            .map_err(|_| Error::Runtime(format!("lane {lane} has stopped")))
+        self.senders[group]
+            .send(LaneMsg::Records { entry, records, count })
+            .map_err(|_| Error::Runtime(format!("the lanes of group {group} stopped unexpectedly")))
     }
 
     /// Marks `count` records of `entry` processed.
@@ -122,15 +147,15 @@ impl Shared {
             self.hold_outputs.store(false, Ordering::Release);
             std::mem::take(&mut *holding)
         };
-        for lane in holding {
-            // A stopped lane holds nothing any more.
-            let _ = self.senders[lane].send(LaneMsg::Flush);
+        for group in holding {
+            // A stopped group holds nothing any more.
+            let _ = self.senders[group].send(LaneMsg::Flush);
         }
     }
 
-    /// Whether `lane` must keep its outputs (the gate is closed); if so, it is rung when the
-    /// gate opens.
-    pub fn must_hold(&self, lane: usize) -> bool {
+    /// Whether lane group `group` must keep its outputs (the gate is closed); if so, it is rung
+    /// when the gate opens.
+    pub fn must_hold(&self, group: usize) -> bool {
         if !self.outputs_held() {
             return false;
         }
@@ -139,8 +164,8 @@ impl Shared {
         if !self.outputs_held() {
             return false;
         }
-        if !holding.contains(&lane) {
-            holding.push(lane);
+        if !holding.contains(&group) {
+            holding.push(group);
         }
         true
     }

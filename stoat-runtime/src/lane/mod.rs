@@ -1,14 +1,17 @@
-//! Lanes: lightweight tokio tasks, each owning the keys that hash to it. A record runs through
-//! the operators of its segment on the lane that owns its key; a re-keying node hands it to the
-//! lane owning the new key through that lane's channel, never through a topic.
+//! Lanes: each owns the keys that hash to it. A record runs through the operators of its segment
+//! on the lane that owns its key; a re-keying node hands it to the lane owning the new key
+//! through the channel of that lane's group, never through a topic. Lanes are run by a few dozen
+//! tokio tasks (lane groups), so their number costs memory for their buffers, not wake-ups.
 
 mod budget;
 mod context;
+mod pipeline;
 mod task;
 
 pub(crate) use budget::Budget;
 pub(crate) use context::{dead_letter, LaneCx, Phase, Shared};
-pub(crate) use task::{spawn_lane, LaneMsg, LanePipeline};
+pub(crate) use pipeline::LanePipeline;
+pub(crate) use task::{spawn_group, Lane, LaneMsg};
 
 use std::any::Any;
 use std::hash::{Hash, Hasher};
@@ -53,11 +56,36 @@ pub(crate) trait Push<K, V>: Send {
     fn flush(&mut self, cx: &mut LaneCx) -> Result<()>;
 }
 
-/// The entry of a lane pipeline: queues type-erased batches of envelopes and runs them, a
-/// record at a time, for as long as the lane may go on (so a lane can stop in the middle of a
-/// batch when the in-flight budget is used up, and resume it later).
+/// Records of one entry for the lanes of one group, each with its lane, in the order they are
+/// to run: the dispatcher and re-key points batch per group, so a batch fills as fast with
+/// 10,000 lanes as with 64.
+pub(crate) type GroupBatch<K, V> = Vec<(u32, Envelope<K, V>)>;
+
+/// Spreads a type-erased [`GroupBatch`] over the roots of a group's lanes.
+pub(crate) type Split = fn(Box<dyn Any + Send>, Entry, &mut dyn Arrivals) -> Result<()>;
+
+/// A group's lanes as a group batch is spread over them.
+pub(crate) trait Arrivals {
+    /// The root of `entry` on `lane`.
+    fn root(&mut self, lane: usize, entry: Entry) -> Result<&mut dyn Root>;
+    /// One record was queued at that root: counted as arrived, the lane marked as having work.
+    fn arrived(&mut self, lane: usize, entry: Entry);
+}
+
+fn wrong_type() -> crate::error::Error {
+    crate::error::Error::Runtime("a lane received a batch of the wrong type".into())
+}
+
+/// The entry of a lane pipeline: queues records and runs them, a record at a time, for as long
+/// as the lane may go on (so a lane can stop in the middle of a batch when the in-flight budget
+/// is used up, and resume it later).
 pub(crate) trait Root: Send {
+    /// Queues a batch addressed to this lane alone (an async operator's finished calls, or a
+    /// `Vec` of envelopes).
     fn enqueue(&mut self, batch: Box<dyn Any + Send>) -> Result<()>;
+    /// How group batches of this root's type are spread over lanes (`None`: it takes none).
+    fn split(&self) -> Option<Split>;
+    fn as_any(&mut self) -> &mut dyn Any;
     /// Runs up to `max` queued records while `go(cx)` allows; returns how many it took from the
     /// queue (the failing one included, when it fails).
     fn step(&mut self, cx: &mut LaneCx, max: usize, go: &dyn Fn(&LaneCx) -> bool) -> (usize, Result<()>);
@@ -70,7 +98,7 @@ pub(crate) trait Root: Send {
 
 pub(crate) struct RootOf<K, V> {
     pub next: Box<dyn Push<K, V>>,
-    pub queue: std::collections::VecDeque<std::vec::IntoIter<Envelope<K, V>>>,
+    pub queue: std::collections::VecDeque<Envelope<K, V>>,
 }
 
 impl<K, V> RootOf<K, V> {
@@ -79,22 +107,37 @@ impl<K, V> RootOf<K, V> {
     }
 }
 
+/// Spreads a `GroupBatch<K, V>` over its lanes' `RootOf<K, V>` queues.
+fn split_of<K: Send + 'static, V: Send + 'static>(
+    batch: Box<dyn Any + Send>,
+    entry: Entry,
+    lanes: &mut dyn Arrivals,
+) -> Result<()> {
+    let batch = batch.downcast::<GroupBatch<K, V>>().map_err(|_| wrong_type())?;
+    for (lane, env) in *batch {
+        let root = lanes.root(lane as usize, entry)?;
+        root.as_any().downcast_mut::<RootOf<K, V>>().ok_or_else(wrong_type)?.queue.push_back(env);
+        lanes.arrived(lane as usize, entry);
+    }
+    Ok(())
+}
+
 impl<K: Send + 'static, V: Send + 'static> Root for RootOf<K, V> {
     fn enqueue(&mut self, batch: Box<dyn Any + Send>) -> Result<()> {
-        let batch = batch
-            .downcast::<Vec<Envelope<K, V>>>()
-            .map_err(|_| crate::error::Error::Runtime("a lane received a batch of the wrong type".into()))?;
-        self.queue.push_back(batch.into_iter());
+        let batch = batch.downcast::<Vec<Envelope<K, V>>>().map_err(|_| wrong_type())?;
+        self.queue.extend(*batch);
         Ok(())
+    }
+    fn split(&self) -> Option<Split> {
+        Some(split_of::<K, V>)
+    }
+    fn as_any(&mut self) -> &mut dyn Any {
+        self
     }
     fn step(&mut self, cx: &mut LaneCx, max: usize, go: &dyn Fn(&LaneCx) -> bool) -> (usize, Result<()>) {
         let mut ran = 0;
         while ran < max {
-            let Some(batch) = self.queue.front_mut() else { break };
-            let Some(env) = batch.next() else {
-                self.queue.pop_front();
-                continue;
-            };
+            let Some(env) = self.queue.pop_front() else { break };
             ran += 1;
             if let Err(e) = self.next.push(env, cx) {
                 return (ran, Err(e));
@@ -103,16 +146,15 @@ impl<K: Send + 'static, V: Send + 'static> Root for RootOf<K, V> {
                 break;
             }
         }
-        if self.queue.front().is_some_and(|b| b.len() == 0) {
-            self.queue.pop_front();
-        }
         (ran, Ok(()))
     }
     fn has_queued(&self) -> bool {
-        self.queue.iter().any(|b| b.len() > 0)
+        !self.queue.is_empty()
     }
     fn clear(&mut self) -> usize {
-        self.queue.drain(..).map(|b| b.len()).sum()
+        let n = self.queue.len();
+        self.queue.clear();
+        n
     }
     fn flush(&mut self, cx: &mut LaneCx) -> Result<()> {
         self.next.flush(cx)

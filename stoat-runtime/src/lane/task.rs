@@ -1,162 +1,58 @@
-//! The lane task: takes batches from its channel into its pipeline's queues, runs the deepest
-//! queued work first (a record at a time, within the in-flight budget), and at the barrier hands
-//! over its buffered state changes, or discards them when the epoch was aborted.
+//! The lane-group task. Lanes are not tokio tasks of their own: one task runs a group of them
+//! (lane `l` belongs to group `l % groups`), so that ten thousand lanes cost the wake-ups and
+//! messages of a few dozen tasks. The task takes the batches addressed to its lanes into their
+//! pipelines, runs the lanes with queued work in turn (each its deepest queued work first, within
+//! the in-flight budget), gathers their outputs into one buffer handed to the log at once, and
+//! answers the coordinator's barrier messages for all its lanes together.
 
 use std::any::Any;
+use std::collections::VecDeque;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use super::{Entry, LaneCx, Phase, Root, BATCH};
+use super::pipeline::{LanePipeline, LaneSeal};
+use super::{Arrivals, Entry, LaneCx, Root, Shared};
 use crate::error::{Error, Panicked, Result};
-use crate::state::StoreDelta;
+use crate::log::OutRecord;
 
-/// Steps a lane runs at most without yielding to the other tasks of its worker.
+/// Steps a group runs at most without yielding to the other tasks of its worker; it yields
+/// sooner once it has run a batch's worth of records.
 const STEPS_PER_YIELD: usize = 8;
 
+/// Outputs a group gathers at most before handing them to the log (it hands them on sooner
+/// whenever it has nothing queued).
+const OUTPUT_BATCH: usize = 4096;
+
+/// A message to a lane group.
 pub(crate) enum LaneMsg {
+    /// A [`GroupBatch`](super::GroupBatch) of `count` records for the group's lanes.
+    Records {
+        entry: Entry,
+        records: Box<dyn Any + Send>,
+        count: usize,
+    },
+    /// Records (or an async operator's finished calls, `count` 0) for one lane.
     Batch {
+        lane: usize,
         entry: Entry,
         records: Box<dyn Any + Send>,
         count: usize,
     },
     /// The epoch's input is all processed: release what nodes hold until its end (with the
     /// epoch's stream time per source group); replies with how many records they released.
-    EndEpoch(std::sync::Arc<Vec<i64>>, oneshot::Sender<Result<usize>>),
-    Seal(oneshot::Sender<Result<LaneSeal>>),
+    EndEpoch(Arc<Vec<i64>>, oneshot::Sender<Result<usize>>),
+    /// Every lane of the group hands over its buffered state changes.
+    Seal(oneshot::Sender<Result<Vec<LaneSeal>>>),
     Discard(oneshot::Sender<Result<()>>),
     /// The epoch is being aborted: drop its work now, async calls in flight included (they
     /// count in flight until dropped, and the abort waits for that).
     Halted,
     /// The previous epoch's transaction is committed: hand the held outputs to the log.
     Flush,
-}
-
-/// What a lane hands over at the barrier.
-#[derive(Debug, Default)]
-pub(crate) struct LaneSeal {
-    pub deltas: Vec<StoreDelta>,
-}
-
-pub(crate) struct LanePipeline {
-    pub sources: Vec<Box<dyn Root>>,
-    pub points: Vec<Box<dyn Root>>,
-    /// Source batches in the order they arrived (source index, records not yet run), so that
-    /// records of different sources run in the order they were dispatched.
-    pub arrivals: std::collections::VecDeque<(usize, usize)>,
-}
-
-impl LanePipeline {
-    fn root(&mut self, entry: Entry) -> Option<&mut Box<dyn Root>> {
-        match entry {
-            Entry::Source(i) => self.sources.get_mut(i),
-            Entry::Point(i) => self.points.get_mut(i),
-        }
-    }
-
-    /// Queues a batch that arrived for `entry`.
-    fn enqueue(&mut self, entry: Entry, records: Box<dyn Any + Send>, count: usize) -> Result<()> {
-        let root =
-            self.root(entry).ok_or_else(|| Error::Runtime(format!("no entry {entry:?} on this lane")))?;
-        root.enqueue(records)?;
-        if let Entry::Source(i) = entry {
-            self.arrivals.push_back((i, count));
-        }
-        Ok(())
-    }
-
-    /// Records queued on this lane: its sources' batches not yet run (re-keyed records count
-    /// where they wait, in the budget).
-    fn queued(&self) -> usize {
-        self.arrivals.iter().map(|&(_, left)| left).sum()
-    }
-
-    /// The deepest entry with queued records; among sources, the one whose batch came first.
-    fn deepest_queued(&self) -> Option<Entry> {
-        if let Some(i) = self.points.iter().rposition(|r| r.has_queued()) {
-            return Some(Entry::Point(i));
-        }
-        self.arrivals.front().map(|&(i, _)| Entry::Source(i))
-    }
-
-    /// Runs up to a batch of `entry`'s queued records while the budget allows, then hands on
-    /// what they re-keyed and releases read transactions. Returns how many records it took.
-    fn step(&mut self, entry: Entry, cx: &mut LaneCx) -> (usize, Result<()>) {
-        let depth = entry.depth();
-        let shared = Arc::clone(&cx.shared);
-        let go = move |cx: &LaneCx| shared.budget.may_run(depth, cx.unsent);
-        // A source runs no further than its batch at the front of the arrivals.
-        let max = match entry {
-            Entry::Source(_) => self.arrivals.front().map_or(0, |&(_, left)| left.min(BATCH)),
-            Entry::Point(_) => BATCH,
-        };
-        let (ran, mut result) = match self.root(entry) {
-            Some(root) => root.step(cx, max, &go),
-            None => (0, Ok(())),
-        };
-        if let (Entry::Source(_), Some(front)) = (entry, self.arrivals.front_mut()) {
-            front.1 = front.1.saturating_sub(ran);
-            if front.1 == 0 {
-                self.arrivals.pop_front();
-            }
-        }
-        if result.is_ok() {
-            result = self.sources.iter_mut().chain(self.points.iter_mut()).try_for_each(|r| r.flush(cx));
-        }
-        for state in &mut cx.states {
-            state.get_mut().end_batch();
-        }
-        (ran, result)
-    }
-
-    /// Flushes every node for `phase` (the epoch's end, or its abort).
-    fn flush_for(&mut self, cx: &mut LaneCx, phase: Phase) -> Result<()> {
-        cx.phase = phase;
-        let flushed = self.sources.iter_mut().chain(self.points.iter_mut()).try_for_each(|r| r.flush(cx));
-        cx.phase = Phase::Batch;
-        for state in &mut cx.states {
-            state.get_mut().end_batch();
-        }
-        flushed
-    }
-
-    /// Releases what nodes hold until the epoch's end; returns how many records.
-    fn end_epoch(&mut self, cx: &mut LaneCx) -> Result<usize> {
-        cx.released = 0;
-        self.flush_for(cx, Phase::EpochEnd)?;
-        Ok(std::mem::take(&mut cx.released))
-    }
-
-    fn seal(&mut self, cx: &mut LaneCx) -> Result<LaneSeal> {
-        let mut deltas = Vec::new();
-        for state in &mut cx.states {
-            state.get_mut().seal(&mut deltas)?;
-        }
-        Ok(LaneSeal { deltas })
-    }
-
-    /// Forgets the aborted epoch: queued records, outputs and buffered state changes.
-    fn discard(&mut self, cx: &mut LaneCx) -> Result<()> {
-        self.arrivals.clear();
-        for (i, root) in self.sources.iter_mut().enumerate() {
-            let n = root.clear();
-            cx.shared.done(Entry::Source(i), n);
-        }
-        for (i, root) in self.points.iter_mut().enumerate() {
-            let n = root.clear();
-            cx.shared.done(Entry::Point(i), n);
-        }
-        // Nodes drop what they hold for the epoch's end (and unsent re-keyed records).
-        self.flush_for(cx, Phase::Discard)?;
-        cx.outputs.clear();
-        for state in &mut cx.states {
-            state.get_mut().discard();
-        }
-        Ok(())
-    }
 }
 
 /// A lane's metrics, registered once (each step then costs a few atomic operations).
@@ -177,7 +73,7 @@ impl LaneMeters {
     }
 
     /// A step ran `ran` records in `took`, leaving `queued`.
-    fn stepped(&self, ran: usize, took: std::time::Duration, queued: usize) {
+    fn stepped(&self, ran: usize, took: Duration, queued: usize) {
         if ran > 0 {
             self.records.increment(ran as u64);
             self.process.record(took.as_secs_f64() / ran as f64);
@@ -186,105 +82,296 @@ impl LaneMeters {
     }
 }
 
-/// Hands the lane's buffered outputs to the log (waiting, without blocking, while its buffers
-/// are full), unless the previous epoch's transaction is still being committed: then they wait
-/// in the buffer (the coordinator bounds how much it dispatches meanwhile) until a later step or
-/// the seal, which comes after that commit.
-async fn flush_outputs(cx: &mut LaneCx) -> Result<()> {
-    if cx.outputs.is_empty() || cx.shared.must_hold(cx.lane) {
-        return Ok(());
-    }
-    let outputs = std::mem::take(&mut cx.outputs);
-    cx.shared.stats.add_out(&outputs);
-    cx.shared.log.append(outputs).await?;
-    Ok(())
+/// One lane of a group.
+pub(crate) struct Lane {
+    cx: LaneCx,
+    pipeline: LanePipeline,
+    meters: LaneMeters,
+    /// Whether it is in the group's ready queue.
+    ready: bool,
 }
 
-/// The outputs of an epoch being sealed: the previous epoch's commit has finished (the
-/// coordinator waits for it before sealing), so they go to the log now.
-async fn seal_flush(cx: &mut LaneCx) -> Result<()> {
-    if cx.shared.outputs_held() {
-        return Err(Error::Runtime(format!(
-            "lane {} was asked to seal an epoch while the previous one was still committing",
-            cx.lane
-        )));
+impl Lane {
+    pub fn new(cx: LaneCx, pipeline: LanePipeline) -> Self {
+        let meters = LaneMeters::new(cx.lane);
+        Lane { cx, pipeline, meters, ready: false }
     }
-    flush_outputs(cx).await
+}
+
+/// A group's lanes while a group batch is spread over them.
+struct Spread<'a> {
+    groups: usize,
+    /// Records queued so far.
+    queued: usize,
+    lanes: &'a mut [Lane],
+    ready: &'a mut VecDeque<usize>,
+}
+
+impl Arrivals for Spread<'_> {
+    fn root(&mut self, lane: usize, entry: Entry) -> Result<&mut dyn Root> {
+        let root = self.lanes.get_mut(lane / self.groups).and_then(|l| l.pipeline.root(entry));
+        match root {
+            Some(root) => Ok(root.as_mut()),
+            None => Err(Error::Runtime(format!(
+                "a group batch held lane {lane}, which has no entry {entry:?} in this group"
+            ))),
+        }
+    }
+    fn arrived(&mut self, lane: usize, entry: Entry) {
+        let local = lane / self.groups;
+        if let Some(l) = self.lanes.get_mut(local) {
+            if !l.ready {
+                l.ready = true;
+                self.ready.push_back(local);
+            }
+            l.pipeline.arrived(entry, 1);
+            self.queued += 1;
+        }
+    }
 }
 
 fn caught<R>(lane: usize, f: impl FnOnce() -> Result<R>) -> Result<R> {
     Panicked::catch(f).unwrap_or_else(|panic| Err(Error::Runtime(format!("lane {lane}: {panic}"))))
 }
 
-pub(crate) fn spawn_lane(
-    mut cx: LaneCx,
-    mut pipeline: LanePipeline,
-    mut rx: UnboundedReceiver<LaneMsg>,
-) -> JoinHandle<()> {
-    tokio::spawn(async move {
-        let shared = Arc::clone(&cx.shared);
-        let lane = cx.lane;
+struct Group {
+    index: usize,
+    shared: Arc<Shared>,
+    /// Lane `index + i * groups` at `i`.
+    lanes: Vec<Lane>,
+    /// Lanes with queued work, in the order they got it.
+    ready: VecDeque<usize>,
+    /// The lanes' outputs, in the order they were made.
+    outputs: Vec<OutRecord>,
+}
+
+impl Group {
+    fn local(&self, lane: usize) -> usize {
+        lane / self.shared.groups()
+    }
+
+    fn mark_ready(&mut self, local: usize) {
+        let lane = &mut self.lanes[local];
+        if !lane.ready {
+            lane.ready = true;
+            self.ready.push_back(local);
+        }
+    }
+
+    /// Takes a lane's outputs into the group's buffer.
+    fn gather(&mut self, local: usize) {
+        let outputs = &mut self.lanes[local].cx.outputs;
+        if self.outputs.is_empty() {
+            std::mem::swap(&mut self.outputs, outputs);
+        } else {
+            self.outputs.append(outputs);
+        }
+    }
+
+    /// Hands the buffered outputs to the log (waiting, without blocking, while its buffers are
+    /// full), unless the previous epoch's transaction is still being committed: then they wait
+    /// (the coordinator bounds how much it dispatches meanwhile) until the group is rung, or
+    /// the seal, which comes after that commit.
+    async fn flush_outputs(&mut self) -> Result<()> {
+        if self.outputs.is_empty() || self.shared.must_hold(self.index) {
+            return Ok(());
+        }
+        let outputs = std::mem::take(&mut self.outputs);
+        self.shared.stats.add_out(&outputs);
+        self.shared.log.append(outputs).await?;
+        Ok(())
+    }
+
+    /// Forgets the aborted epoch on every lane: queued records, outputs, state changes.
+    fn discard_all(&mut self) -> Result<()> {
+        self.ready.clear();
+        self.outputs.clear();
+        let mut first = Ok(());
+        for lane in &mut self.lanes {
+            lane.ready = false;
+            let discarded = caught(lane.cx.lane, || lane.pipeline.discard(&mut lane.cx));
+            if first.is_ok() {
+                first = discarded;
+            }
+        }
+        first
+    }
+
+    /// A lane failed: the epoch is lost (every lane drops its part of it).
+    fn failed(&mut self, lane: usize, e: Error) {
+        tracing::error!(lane, error = %e, "lane failed");
+        self.shared.fail(e);
+        let _ = self.discard_all();
+    }
+
+    fn end_epoch(&mut self, stream_times: &Arc<Vec<i64>>) -> Result<usize> {
+        let mut released = 0;
+        for local in 0..self.lanes.len() {
+            let lane = &mut self.lanes[local];
+            lane.cx.stream_times = Arc::clone(stream_times);
+            released += caught(lane.cx.lane, || lane.pipeline.end_epoch(&mut lane.cx))?;
+            self.gather(local);
+        }
+        Ok(released)
+    }
+
+    /// The outputs of an epoch being sealed: the previous epoch's commit has finished (the
+    /// coordinator waits for it before sealing), so they go to the log now; then every lane's
+    /// state changes.
+    async fn seal(&mut self) -> Result<Vec<LaneSeal>> {
+        if self.shared.outputs_held() {
+            return Err(Error::Runtime(format!(
+                "lane group {} was asked to seal an epoch while the previous one was still committing",
+                self.index
+            )));
+        }
+        self.flush_outputs().await?;
+        self.lanes.iter_mut().map(|lane| caught(lane.cx.lane, || lane.pipeline.seal(&mut lane.cx))).collect()
+    }
+
+    /// Spreads a group batch over the lanes; returns how many records it queued, and whether
+    /// it failed.
+    fn spread(&mut self, entry: Entry, records: Box<dyn Any + Send>) -> (usize, Result<()>) {
+        let Some(split) = self.lanes.first_mut().and_then(|l| l.pipeline.split(entry)) else {
+            let e = Error::Runtime(format!("lane group {} cannot take a group batch for {entry:?}", self.index));
+            return (0, Err(e));
+        };
+        let groups = self.shared.groups();
+        let mut spread = Spread { groups, queued: 0, lanes: &mut self.lanes, ready: &mut self.ready };
+        let result = split(records, entry, &mut spread);
+        (spread.queued, result)
+    }
+
+    async fn handle(&mut self, msg: LaneMsg) {
+        match msg {
+            LaneMsg::Records { entry, records, count } => {
+                let (queued, error) = if self.shared.has_failed() {
+                    // After a failure the epoch is lost: drop (but count) what arrives.
+                    (0, None)
+                } else {
+                    let (queued, result) = self.spread(entry, records);
+                    (queued, result.err())
+                };
+                if queued < count {
+                    if let Some(e) = error {
+                        self.shared.fail(e);
+                    }
+                    // What was queued counts as done when it runs or is discarded.
+                    self.shared.done(entry, count - queued);
+                }
+            }
+            LaneMsg::Batch { lane, entry, records, count } => {
+                let queued = if self.shared.has_failed() {
+                    // After a failure the epoch is lost: drop (but count) what arrives.
+                    Err(None)
+                } else {
+                    let local = self.local(lane);
+                    match self.lanes.get_mut(local) {
+                        Some(l) => l.pipeline.enqueue(entry, records, count).map(|()| local).map_err(Some),
+                        None => Err(Some(Error::Runtime(format!(
+                            "lane group {} received a batch for lane {lane}, not one of its own",
+                            self.index
+                        )))),
+                    }
+                };
+                match queued {
+                    Ok(local) => self.mark_ready(local),
+                    Err(error) => {
+                        if let Some(e) = error {
+                            self.shared.fail(e);
+                        }
+                        self.shared.done(entry, count);
+                    }
+                }
+            }
+            LaneMsg::EndEpoch(stream_times, reply) => {
+                let released = match self.end_epoch(&stream_times) {
+                    Ok(n) => self.flush_outputs().await.map(|()| n),
+                    Err(e) => Err(e),
+                };
+                let _ = reply.send(released);
+            }
+            LaneMsg::Seal(reply) => {
+                let sealed = self.seal().await;
+                let _ = reply.send(sealed);
+            }
+            LaneMsg::Discard(reply) => {
+                let _ = reply.send(self.discard_all());
+            }
+            LaneMsg::Halted => {
+                if self.shared.has_failed() {
+                    let _ = self.discard_all();
+                }
+            }
+            LaneMsg::Flush => {
+                if let Err(e) = self.flush_outputs().await {
+                    let first = self.lanes.first().map_or(self.index, |l| l.cx.lane);
+                    self.failed(first, e);
+                }
+            }
+        }
+    }
+
+    /// Runs one step of lane `local`: up to a batch of its deepest queued work. Returns how
+    /// many records it ran, or `None` when the budget does not let it run now.
+    fn step(&mut self, local: usize) -> Option<usize> {
+        let shared = Arc::clone(&self.shared);
+        let lane = &mut self.lanes[local];
+        let Some(entry) = lane.pipeline.deepest_queued() else {
+            lane.ready = false;
+            return Some(0);
+        };
+        if !shared.budget.may_run(entry.depth(), lane.cx.unsent) {
+            return None;
+        }
+        let index = lane.cx.lane;
+        let stepped = Instant::now();
+        let (ran, result) =
+            Panicked::catch(|| lane.pipeline.step(entry, &mut lane.cx)).unwrap_or_else(|panic| {
+                // The panic was outside any operator (operators' panics are their records'
+                // errors); the step's records are lost with the epoch.
+                (0, Err(Error::Runtime(format!("lane {index}: {panic}"))))
+            });
+        shared.done(entry, ran);
+        lane.meters.stepped(ran, stepped.elapsed(), lane.pipeline.queued());
+        let more = lane.pipeline.deepest_queued().is_some();
+        self.gather(local);
+        match result {
+            Ok(()) if more => self.ready.push_back(local),
+            Ok(()) => self.lanes[local].ready = false,
+            // The failed record and the rest of its epoch are dropped (and counted).
+            Err(e) => self.failed(index, e),
+        }
+        Some(ran)
+    }
+
+    async fn run(mut self, mut rx: UnboundedReceiver<LaneMsg>) {
+        let shared = Arc::clone(&self.shared);
         let mut arrived: Option<LaneMsg> = None;
-        let mut steps_since_yield = 0;
-        let meters = LaneMeters::new(lane);
+        let (mut steps_since_yield, mut ran_since_yield) = (0, 0);
+        // Ready lanes in a row the budget held back: a whole round of them means waiting.
+        let mut held_back = 0;
         loop {
-            // Take what has arrived; run the deepest queued work first.
+            // Take what has arrived first.
             let msg = match arrived.take().map(Ok).unwrap_or_else(|| rx.try_recv()) {
                 Ok(msg) => Some(msg),
                 Err(tokio::sync::mpsc::error::TryRecvError::Disconnected) => return,
                 Err(tokio::sync::mpsc::error::TryRecvError::Empty) => None,
             };
             if let Some(msg) = msg {
-                match msg {
-                    LaneMsg::Batch { entry, records, count } => {
-                        let queued = if shared.has_failed() {
-                            // After a failure the epoch is lost: drop (but count) what arrives.
-                            Err(None)
-                        } else {
-                            pipeline.enqueue(entry, records, count).map_err(Some)
-                        };
-                        if let Err(error) = queued {
-                            if let Some(e) = error {
-                                shared.fail(e);
-                            }
-                            shared.done(entry, count);
-                        }
-                    }
-                    LaneMsg::EndEpoch(stream_times, reply) => {
-                        cx.stream_times = stream_times;
-                        let released = match caught(lane, || pipeline.end_epoch(&mut cx)) {
-                            Ok(n) => flush_outputs(&mut cx).await.map(|()| n),
-                            Err(e) => Err(e),
-                        };
-                        let _ = reply.send(released);
-                    }
-                    LaneMsg::Seal(reply) => {
-                        let sealed = match seal_flush(&mut cx).await {
-                            Ok(()) => caught(lane, || pipeline.seal(&mut cx)),
-                            Err(e) => Err(e),
-                        };
-                        let _ = reply.send(sealed);
-                    }
-                    LaneMsg::Discard(reply) => {
-                        let _ = reply.send(caught(lane, || pipeline.discard(&mut cx)));
-                    }
-                    LaneMsg::Halted => {
-                        if shared.has_failed() {
-                            let _ = caught(lane, || pipeline.discard(&mut cx));
-                        }
-                    }
-                    LaneMsg::Flush => {
-                        if let Err(e) = flush_outputs(&mut cx).await {
-                            tracing::error!(lane, error = %e, "lane failed");
-                            shared.fail(e);
-                            let _ = caught(lane, || pipeline.discard(&mut cx));
-                        }
-                    }
-                }
+                self.handle(msg).await;
                 continue;
             }
-            let Some(entry) = pipeline.deepest_queued() else {
-                // Nothing queued: wait for the next message.
+            if shared.has_failed() && !self.ready.is_empty() {
+                let _ = self.discard_all();
+                continue;
+            }
+            let Some(local) = self.ready.pop_front() else {
+                // Nothing queued: hand the outputs on and wait for the next message.
+                if let Err(e) = self.flush_outputs().await {
+                    let first = self.lanes.first().map_or(self.index, |l| l.cx.lane);
+                    self.failed(first, e);
+                }
                 match rx.recv().await {
                     Some(msg) => {
                         arrived = Some(msg);
@@ -293,58 +380,61 @@ pub(crate) fn spawn_lane(
                     None => return,
                 }
             };
-            if shared.has_failed() {
-                let _ = caught(lane, || pipeline.discard(&mut cx));
-                continue;
-            }
-            if !shared.budget.may_run(entry.depth(), cx.unsent) {
-                // Over budget with deeper work elsewhere: wait until that moves on.
-                let freed = shared.budget.freed.notified();
-                tokio::pin!(freed);
-                freed.as_mut().enable();
-                if !shared.budget.may_run(entry.depth(), cx.unsent) {
-                    let _waiting = shared.budget.wait();
-                    tokio::select! {
-                        _ = freed => {}
-                        msg = rx.recv() => match msg {
-                            Some(msg) => arrived = Some(msg),
-                            None => return,
-                        },
-                        _ = tokio::time::sleep(Duration::from_millis(5)) => {}
+            let Some(ran) = self.step(local) else {
+                // Over budget with deeper work elsewhere: try the next ready lane, and after a
+                // whole round of them, wait until that work moves on.
+                self.ready.push_back(local);
+                held_back += 1;
+                if held_back >= self.ready.len() {
+                    held_back = 0;
+                    // What is gathered may be what the deeper work waits behind.
+                    if let Err(e) = self.flush_outputs().await {
+                        self.failed(self.lanes[local].cx.lane, e);
+                        continue;
                     }
-                    // Messages may have arrived meanwhile: look again from the top.
-                    continue;
+                    let freed = shared.budget.freed.notified();
+                    tokio::pin!(freed);
+                    freed.as_mut().enable();
+                    let deepest = self.lanes[local].pipeline.deepest_queued();
+                    let unsent = self.lanes[local].cx.unsent;
+                    if deepest.is_some_and(|entry| !shared.budget.may_run(entry.depth(), unsent)) {
+                        let _waiting = shared.budget.wait();
+                        tokio::select! {
+                            _ = freed => {}
+                            msg = rx.recv() => match msg {
+                                Some(msg) => arrived = Some(msg),
+                                None => return,
+                            },
+                            _ = tokio::time::sleep(Duration::from_millis(5)) => {}
+                        }
+                    }
                 }
-            }
-            let stepped = std::time::Instant::now();
-            let (ran, result) = Panicked::catch(|| pipeline.step(entry, &mut cx)).unwrap_or_else(|panic| {
-                // The panic was outside any operator (operators' panics are their records'
-                // errors); the step's records are lost with the epoch.
-                (0, Err(Error::Runtime(format!("lane {lane}: {panic}"))))
-            });
-            let result = match result {
-                Ok(()) => flush_outputs(&mut cx).await,
-                Err(e) => Err(e),
+                continue;
             };
-            shared.done(entry, ran);
-            meters.stepped(ran, stepped.elapsed(), pipeline.queued());
-            match result {
-                Ok(()) => {}
-                Err(e) => {
-                    tracing::error!(lane, error = %e, "lane failed");
-                    shared.fail(e);
-                    // The failed record and the rest of its epoch are dropped (and counted).
-                    let _ = caught(lane, || pipeline.discard(&mut cx));
+            held_back = 0;
+            if self.outputs.len() >= OUTPUT_BATCH {
+                if let Err(e) = self.flush_outputs().await {
+                    self.failed(self.lanes[local].cx.lane, e);
                 }
             }
-            // Let the other tasks of this worker run when this lane has more to do; when it has
-            // not, it usually waits for its next message, which yields anyway (a lane kept busy
-            // by messages alone yields every few steps).
+            // Let the other tasks of this worker run every few steps.
             steps_since_yield += 1;
-            if pipeline.deepest_queued().is_some() || steps_since_yield >= STEPS_PER_YIELD {
-                steps_since_yield = 0;
+            ran_since_yield += ran;
+            if steps_since_yield >= STEPS_PER_YIELD || ran_since_yield >= super::BATCH {
+                (steps_since_yield, ran_since_yield) = (0, 0);
                 tokio::task::yield_now().await;
             }
         }
-    })
+    }
+}
+
+/// Spawns the task running group `index`'s lanes (lane `index + i * groups` at `i`).
+pub(crate) fn spawn_group(
+    index: usize,
+    shared: Arc<Shared>,
+    lanes: Vec<Lane>,
+    rx: UnboundedReceiver<LaneMsg>,
+) -> JoinHandle<()> {
+    let group = Group { index, shared, lanes, ready: VecDeque::new(), outputs: Vec::new() };
+    tokio::spawn(group.run(rx))
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use super::ErasedState;
 use crate::codec::Codec;
 use crate::error::{BoxError, Error, Panicked, Result};
-use crate::lane::{lane_of, Entry, LaneCx, Phase, Push, BATCH};
+use crate::lane::{lane_of, Entry, GroupBatch, LaneCx, Phase, Push, BATCH};
 use crate::log::OutRecord;
 use crate::operator::{Call, Context, Emitter, Key, Operator, Timers};
 use crate::record::{Envelope, Origin, Record};
@@ -315,12 +315,11 @@ impl<K: Send + 'static, V: Send + 'static> Push<K, V> for SplitNode<K, V> {
     }
 }
 
-/// A re-key point: routes each record to the lane owning its key, in batches. Only lanes with
-/// records waiting have a buffer, so a lane's re-key nodes cost nothing per other lane (with
-/// 10,000 lanes, a buffer per lane and node would be 10^8 of them).
+/// A re-key point: routes each record to the lane owning its key, in batches per lane group
+/// (each record with its lane). Only groups with records waiting have a buffer.
 pub(crate) struct RekeyNode<K, V> {
     pub point: usize,
-    pub bufs: rustc_hash::FxHashMap<usize, Vec<Envelope<K, V>>>,
+    pub bufs: rustc_hash::FxHashMap<usize, GroupBatch<K, V>>,
 }
 
 impl<K: Key, V: Send + 'static> RekeyNode<K, V> {
@@ -328,22 +327,23 @@ impl<K: Key, V: Send + 'static> RekeyNode<K, V> {
         RekeyNode { point, bufs: Default::default() }
     }
 
-    fn send(&mut self, lane: usize, batch: Vec<Envelope<K, V>>, cx: &mut LaneCx) -> Result<()> {
+    fn send(&mut self, group: usize, batch: GroupBatch<K, V>, cx: &mut LaneCx) -> Result<()> {
         let n = batch.len();
         cx.unsent -= n;
-        cx.shared.send(lane, Entry::Point(self.point), Box::new(batch), n)
+        cx.shared.send_group(group, Entry::Point(self.point), Box::new(batch), n)
     }
 }
 
 impl<K: Key, V: Send + 'static> Push<K, V> for RekeyNode<K, V> {
     fn push(&mut self, env: Envelope<K, V>, cx: &mut LaneCx) -> Result<()> {
         let lane = lane_of(&env.record.key, cx.lanes());
-        let buf = self.bufs.entry(lane).or_default();
-        buf.push(env);
+        let group = lane % cx.shared.groups();
+        let buf = self.bufs.entry(group).or_default();
+        buf.push((lane as u32, env));
         cx.unsent += 1;
         if buf.len() >= BATCH {
-            if let Some(batch) = self.bufs.remove(&lane) {
-                self.send(lane, batch, cx)?;
+            if let Some(batch) = self.bufs.remove(&group) {
+                self.send(group, batch, cx)?;
             }
         }
         Ok(())
@@ -357,7 +357,7 @@ impl<K: Key, V: Send + 'static> Push<K, V> for RekeyNode<K, V> {
             return Ok(());
         }
         let mut bufs = std::mem::take(&mut self.bufs);
-        let sent = bufs.drain().try_for_each(|(lane, batch)| self.send(lane, batch, cx));
+        let sent = bufs.drain().try_for_each(|(group, batch)| self.send(group, batch, cx));
         // Keep the (now empty) map's capacity for the next batch.
         self.bufs = bufs;
         sent

@@ -1,4 +1,5 @@
-//! Sources: decode input records and group them into per-lane batches on the dispatcher. Keyed
+//! Sources: decode input records and group them into per-lane-group batches on the dispatcher
+//! (each record with its lane). Keyed
 //! records go to the lane owning their key; records with a `()` key (no key) are spread over the
 //! lanes by partition and offset. A null key or value where the stream's type has none (a
 //! `String`, not an `Option<String>`) is dropped and counted, not an error: Kafka topics carry
@@ -10,7 +11,7 @@ use std::sync::Arc;
 
 use crate::codec::Codec;
 use crate::error::{DecodeError, Panicked};
-use crate::lane::lane_of;
+use crate::lane::{lane_of, GroupBatch};
 use crate::log::LogRecord;
 use crate::operator::Key;
 use crate::record::{Envelope, Origin, Record};
@@ -20,14 +21,14 @@ pub(crate) trait SourceDecoder: Send + Sync {
     fn topic(&self) -> &str;
     /// Whether the topic is read to its end before other input is (a global table's).
     fn bootstraps(&self) -> bool;
-    /// Per-lane batches for `lanes` lanes; with `by_partition`, records without a key go to the
-    /// lane of their partition instead of being spread over every lane.
-    fn batcher(&self, lanes: usize, by_partition: bool) -> Box<dyn Batcher>;
+    /// Batches for `lanes` lanes run by `groups` lane groups; with `by_partition`, records
+    /// without a key go to the lane of their partition instead of being spread over every lane.
+    fn batcher(&self, lanes: usize, groups: usize, by_partition: bool) -> Box<dyn Batcher>;
 }
 
-/// Per-lane batches of decoded records of one source.
+/// Per-lane-group batches ([`GroupBatch`]es) of decoded records of one source.
 pub(crate) trait Batcher: Send {
-    /// Decodes `rec` into its lane's batch, with its timestamp (the record's, or what the
+    /// Decodes `rec` into its lane group's batch, with its timestamp (the record's, or what the
     /// source's extractor makes of it) and `origin.stream_time` set to `time(timestamp)` (its
     /// group's event time with it); returns what became of it and that timestamp, or which
     /// part failed to decode. Records dropped at the source do not reach `time`.
@@ -37,14 +38,16 @@ pub(crate) trait Batcher: Send {
         origin: Origin,
         time: &mut dyn FnMut(i64) -> i64,
     ) -> Result<(Added, i64), (&'static str, DecodeError)>;
-    fn len(&self, lane: usize) -> usize;
-    fn take(&mut self, lane: usize) -> Box<dyn Any + Send>;
+    /// Records batched for lane group `group`.
+    fn len(&self, group: usize) -> usize;
+    /// Takes lane group `group`'s batch.
+    fn take(&mut self, group: usize) -> Box<dyn Any + Send>;
 }
 
 /// What became of an input record.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Added {
-    /// Batched for this lane.
+    /// Batched for this lane (in its group's batch).
     Lane(usize),
     /// Dropped: its key (`"key"`) or value (`"value"`) is null and the stream's type has none.
     Null(&'static str),
@@ -74,7 +77,7 @@ impl<K: Key, V: Clone + Send + 'static> SourceDecoder for TypedSource<K, V> {
     fn bootstraps(&self) -> bool {
         self.bootstrap
     }
-    fn batcher(&self, lanes: usize, by_partition: bool) -> Box<dyn Batcher> {
+    fn batcher(&self, lanes: usize, groups: usize, by_partition: bool) -> Box<dyn Batcher> {
         Box::new(TypedBatcher::<K, V> {
             by_partition,
             timestamps: self.timestamps.clone(),
@@ -82,7 +85,8 @@ impl<K: Key, V: Clone + Send + 'static> SourceDecoder for TypedSource<K, V> {
             value_codec: Arc::clone(&self.value_codec),
             spread: std::any::TypeId::of::<K>() == std::any::TypeId::of::<()>(),
             broadcast: self.broadcast.load(Ordering::Relaxed),
-            bufs: (0..lanes).map(|_| Vec::new()).collect(),
+            lanes,
+            bufs: (0..groups).map(|_| Vec::new()).collect(),
         })
     }
 }
@@ -99,7 +103,9 @@ struct TypedBatcher<K, V> {
     value_codec: Arc<dyn Codec<V>>,
     spread: bool,
     broadcast: bool,
-    bufs: Vec<Vec<Envelope<K, V>>>,
+    lanes: usize,
+    /// Per lane group (lane `l` is in group `l % groups`).
+    bufs: Vec<GroupBatch<K, V>>,
 }
 
 impl<K: Key, V: Clone + Send + 'static> Batcher for TypedBatcher<K, V> {
@@ -135,16 +141,16 @@ impl<K: Key, V: Clone + Send + 'static> Batcher for TypedBatcher<K, V> {
             None => rec.timestamp,
         };
         origin.stream_time = time(timestamp);
-        let lanes = self.bufs.len();
+        let (lanes, groups) = (self.lanes, self.bufs.len());
         if self.broadcast {
-            for buf in &mut self.bufs {
+            for lane in 0..lanes {
                 let record = Record {
                     key: key.clone(),
                     value: value.clone(),
                     timestamp,
                     headers: rec.headers.clone(),
                 };
-                buf.push(Envelope { record, origin });
+                self.bufs[lane % groups].push((lane as u32, Envelope { record, origin }));
             }
             return Ok((Added::All, timestamp));
         }
@@ -156,13 +162,13 @@ impl<K: Key, V: Clone + Send + 'static> Batcher for TypedBatcher<K, V> {
             lane_of(&key, lanes)
         };
         let record = Record { key, value, timestamp, headers: rec.headers.clone() };
-        self.bufs[lane].push(Envelope { record, origin });
+        self.bufs[lane % groups].push((lane as u32, Envelope { record, origin }));
         Ok((Added::Lane(lane), timestamp))
     }
-    fn len(&self, lane: usize) -> usize {
-        self.bufs[lane].len()
+    fn len(&self, group: usize) -> usize {
+        self.bufs[group].len()
     }
-    fn take(&mut self, lane: usize) -> Box<dyn Any + Send> {
-        Box::new(std::mem::take(&mut self.bufs[lane]))
+    fn take(&mut self, group: usize) -> Box<dyn Any + Send> {
+        Box::new(std::mem::take(&mut self.bufs[group]))
     }
 }

@@ -13,7 +13,7 @@ use tokio::task::AbortHandle;
 
 use super::call::Calls;
 use crate::error::BoxError;
-use crate::lane::{Entry, LaneMsg, Shared};
+use crate::lane::{Entry, Shared};
 use crate::operator::{Context, Key, Operator};
 use crate::record::{Origin, Record};
 
@@ -191,10 +191,8 @@ where
     /// Tells the lane that finished calls wait for it.
     fn ring(self: &Arc<Self>) {
         let completions: Arc<dyn Completions<O::OutKey, O::OutValue>> = Arc::clone(self) as _;
-        let msg =
-            LaneMsg::Batch { entry: Entry::Point(self.point), records: Box::new(completions), count: 0 };
         // A stopped lane has nothing left to deliver to.
-        let _ = self.shared.senders[self.lane].send(msg);
+        let _ = self.shared.send(self.lane, Entry::Point(self.point), Box::new(completions), 0);
     }
 
     /// Drops every record of the aborted epoch (running calls are aborted) and counts them

@@ -113,6 +113,13 @@ impl<K: Send + 'static, V: Send + 'static> Root for CallsRoot<K, V> {
         from.take(&mut self.queue);
         Ok(())
     }
+    fn split(&self) -> Option<crate::lane::Split> {
+        // Its records come from its own lane's calls only.
+        None
+    }
+    fn as_any(&mut self) -> &mut dyn std::any::Any {
+        self
+    }
     fn step(&mut self, cx: &mut LaneCx, max: usize, go: &dyn Fn(&LaneCx) -> bool) -> (usize, Result<()>) {
         let mut ran = 0;
         while ran < max {
