@@ -193,7 +193,7 @@ impl Engine {
                     shared: Arc::clone(&shared),
                     states,
                     outputs: Vec::new(),
-                    unsent: 0,
+                    outbox: Default::default(),
                     phase: Phase::Batch,
                     released: 0,
                     stream_times: Arc::default(),

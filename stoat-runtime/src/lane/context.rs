@@ -98,6 +98,17 @@ impl Shared {
     ) -> Result<()> {
         let now = self.budget.add(entry.depth(), count);
         self.stats.in_flight(now);
+        self.send_counted(group, entry, records, count)
+    }
+
+    /// Sends a [`GroupBatch`](super::GroupBatch) already counted in flight to a lane group.
+    pub fn send_counted(
+        &self,
+        group: usize,
+        entry: Entry,
+        records: Box<dyn std::any::Any + Send>,
+        count: usize,
+    ) -> Result<()> {
         self.senders[group]
             .send(LaneMsg::Records { entry, records, count })
             .map_err(|_| Error::Runtime(format!("the lanes of group {group} stopped unexpectedly")))
@@ -191,9 +202,8 @@ pub(crate) struct LaneCx {
     pub shared: Arc<Shared>,
     pub states: Vec<std::cell::RefCell<Box<dyn ErasedState>>>,
     pub outputs: Vec<OutRecord>,
-    /// Re-keyed records this lane holds in its re-key buffers, not yet sent (nor counted in
-    /// the budget).
-    pub unsent: usize,
+    /// The lane group's outbox for re-keyed records, while this lane runs (see `outbox`).
+    pub outbox: super::Outbox,
     /// What a pipeline flush is for.
     pub phase: Phase,
     /// Records nodes held back and released at this epoch's end, so far.

@@ -5,11 +5,13 @@
 
 mod budget;
 mod context;
+mod outbox;
 mod pipeline;
 mod task;
 
 pub(crate) use budget::Budget;
 pub(crate) use context::{dead_letter, LaneCx, Phase, Shared};
+pub(crate) use outbox::Outbox;
 pub(crate) use pipeline::LanePipeline;
 pub(crate) use task::{spawn_group, Lane, LaneMsg};
 

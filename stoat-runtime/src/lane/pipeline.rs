@@ -76,7 +76,7 @@ impl LanePipeline {
     pub(super) fn step(&mut self, entry: Entry, cx: &mut LaneCx) -> (usize, Result<()>) {
         let depth = entry.depth();
         let shared = Arc::clone(&cx.shared);
-        let go = move |cx: &LaneCx| shared.budget.may_run(depth, cx.unsent);
+        let go = move |cx: &LaneCx| shared.budget.may_run(depth, cx.outbox.uncounted());
         // A source runs no further than its batch at the front of the arrivals.
         let max = match entry {
             Entry::Source(_) => self.arrivals.front().map_or(0, |&(_, left)| left.min(BATCH)),
@@ -138,7 +138,7 @@ impl LanePipeline {
             let n = root.clear();
             cx.shared.done(Entry::Point(i), n);
         }
-        // Nodes drop what they hold for the epoch's end (and unsent re-keyed records).
+        // Nodes drop what they hold for the epoch's end (the group drops its outbox).
         self.flush_for(cx, Phase::Discard)?;
         cx.outputs.clear();
         for state in &mut cx.states {

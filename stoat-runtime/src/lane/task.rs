@@ -15,13 +15,14 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use super::pipeline::{LanePipeline, LaneSeal};
-use super::{Arrivals, Entry, LaneCx, Root, Shared};
+use super::{Arrivals, Entry, LaneCx, Outbox, Root, Shared};
 use crate::error::{Error, Panicked, Result};
 use crate::log::OutRecord;
 
 /// Steps a group runs at most without yielding to the other tasks of its worker; it yields
-/// sooner once it has run a batch's worth of records.
-const STEPS_PER_YIELD: usize = 8;
+/// sooner once it has run a batch's worth of records. (A yield can wake an idle worker to steal
+/// the task: with many lanes per group, yielding every few steps woke one every few records.)
+const STEPS_PER_YIELD: usize = 64;
 
 /// Outputs a group gathers at most before handing them to the log (it hands them on sooner
 /// whenever it has nothing queued).
@@ -143,6 +144,11 @@ struct Group {
     ready: VecDeque<usize>,
     /// The lanes' outputs, in the order they were made.
     outputs: Vec<OutRecord>,
+    /// Re-keyed records on their way to other groups, lent to the lane that runs.
+    outbox: Outbox,
+    /// Records run and not yet counted done, per depth: counted together (see `settle`).
+    finished: Vec<usize>,
+    finished_total: usize,
 }
 
 impl Group {
@@ -156,6 +162,32 @@ impl Group {
             lane.ready = true;
             self.ready.push_back(local);
         }
+    }
+
+    /// Lends the outbox to lane `local` (or takes it back).
+    fn lend(&mut self, local: usize) {
+        std::mem::swap(&mut self.outbox, &mut self.lanes[local].cx.outbox);
+    }
+
+    /// Counts the records run since the last time as done: once per batch's worth or whenever
+    /// the group stops running, rather than after every lane's step, which with many lanes per
+    /// group would wake the coordinator for every few records.
+    fn settle(&mut self) {
+        if self.finished_total == 0 {
+            return;
+        }
+        self.finished_total = 0;
+        for (depth, n) in self.finished.iter_mut().enumerate() {
+            if *n > 0 {
+                self.shared.budget.done(depth, std::mem::take(n));
+            }
+        }
+        self.shared.progress.notify_one();
+    }
+
+    /// Sends the re-keyed records buffered.
+    fn send_rekeyed(&mut self) -> Result<()> {
+        self.outbox.send_all(&self.shared)
     }
 
     /// Takes a lane's outputs into the group's buffer.
@@ -184,8 +216,10 @@ impl Group {
 
     /// Forgets the aborted epoch on every lane: queued records, outputs, state changes.
     fn discard_all(&mut self) -> Result<()> {
+        self.settle();
         self.ready.clear();
         self.outputs.clear();
+        self.outbox.clear(&self.shared);
         let mut first = Ok(());
         for lane in &mut self.lanes {
             lane.ready = false;
@@ -207,11 +241,16 @@ impl Group {
     fn end_epoch(&mut self, stream_times: &Arc<Vec<i64>>) -> Result<usize> {
         let mut released = 0;
         for local in 0..self.lanes.len() {
+            self.lend(local);
             let lane = &mut self.lanes[local];
             lane.cx.stream_times = Arc::clone(stream_times);
-            released += caught(lane.cx.lane, || lane.pipeline.end_epoch(&mut lane.cx))?;
+            let ended = caught(lane.cx.lane, || lane.pipeline.end_epoch(&mut lane.cx));
+            self.lend(local);
+            self.outbox.count(&self.shared);
+            released += ended?;
             self.gather(local);
         }
+        self.send_rekeyed()?;
         Ok(released)
     }
 
@@ -233,7 +272,8 @@ impl Group {
     /// it failed.
     fn spread(&mut self, entry: Entry, records: Box<dyn Any + Send>) -> (usize, Result<()>) {
         let Some(split) = self.lanes.first_mut().and_then(|l| l.pipeline.split(entry)) else {
-            let e = Error::Runtime(format!("lane group {} cannot take a group batch for {entry:?}", self.index));
+            let e =
+                Error::Runtime(format!("lane group {} cannot take a group batch for {entry:?}", self.index));
             return (0, Err(e));
         };
         let groups = self.shared.groups();
@@ -321,9 +361,11 @@ impl Group {
             lane.ready = false;
             return Some(0);
         };
-        if !shared.budget.may_run(entry.depth(), lane.cx.unsent) {
+        if !shared.budget.may_run(entry.depth(), self.outbox.uncounted()) {
             return None;
         }
+        self.lend(local);
+        let lane = &mut self.lanes[local];
         let index = lane.cx.lane;
         let stepped = Instant::now();
         let (ran, result) =
@@ -332,7 +374,17 @@ impl Group {
                 // errors); the step's records are lost with the epoch.
                 (0, Err(Error::Runtime(format!("lane {index}: {panic}"))))
             });
-        shared.done(entry, ran);
+        self.lend(local);
+        // What the step re-keyed counts in flight before its records stop counting, so the
+        // barrier never sees nothing in flight while they wait here.
+        self.outbox.count(&shared);
+        let depth = entry.depth();
+        if self.finished.len() <= depth {
+            self.finished.resize(depth + 1, 0);
+        }
+        self.finished[depth] += ran;
+        self.finished_total += ran;
+        let lane = &mut self.lanes[local];
         lane.meters.stepped(ran, stepped.elapsed(), lane.pipeline.queued());
         let more = lane.pipeline.deepest_queued().is_some();
         self.gather(local);
@@ -367,7 +419,14 @@ impl Group {
                 continue;
             }
             let Some(local) = self.ready.pop_front() else {
-                // Nothing queued: hand the outputs on and wait for the next message.
+                // Nothing queued: hand the re-keyed records and outputs on and wait for the next
+                // message.
+                self.settle();
+                if let Err(e) = self.send_rekeyed() {
+                    let first = self.lanes.first().map_or(self.index, |l| l.cx.lane);
+                    self.failed(first, e);
+                    continue;
+                }
                 if let Err(e) = self.flush_outputs().await {
                     let first = self.lanes.first().map_or(self.index, |l| l.cx.lane);
                     self.failed(first, e);
@@ -385,9 +444,15 @@ impl Group {
                 // whole round of them, wait until that work moves on.
                 self.ready.push_back(local);
                 held_back += 1;
+                // What the group ran may be what the budget waits for.
+                self.settle();
                 if held_back >= self.ready.len() {
                     held_back = 0;
-                    // What is gathered may be what the deeper work waits behind.
+                    // What is buffered may be the deeper work waited for.
+                    if let Err(e) = self.send_rekeyed() {
+                        self.failed(self.lanes[local].cx.lane, e);
+                        continue;
+                    }
                     if let Err(e) = self.flush_outputs().await {
                         self.failed(self.lanes[local].cx.lane, e);
                         continue;
@@ -396,8 +461,7 @@ impl Group {
                     tokio::pin!(freed);
                     freed.as_mut().enable();
                     let deepest = self.lanes[local].pipeline.deepest_queued();
-                    let unsent = self.lanes[local].cx.unsent;
-                    if deepest.is_some_and(|entry| !shared.budget.may_run(entry.depth(), unsent)) {
+                    if deepest.is_some_and(|entry| !shared.budget.may_run(entry.depth(), 0)) {
                         let _waiting = shared.budget.wait();
                         tokio::select! {
                             _ = freed => {}
@@ -412,12 +476,21 @@ impl Group {
                 continue;
             };
             held_back = 0;
+            if self.outbox.is_due() {
+                if let Err(e) = self.send_rekeyed() {
+                    self.failed(self.lanes[local].cx.lane, e);
+                    continue;
+                }
+            }
             if self.outputs.len() >= OUTPUT_BATCH {
                 if let Err(e) = self.flush_outputs().await {
                     self.failed(self.lanes[local].cx.lane, e);
                 }
             }
             // Let the other tasks of this worker run every few steps.
+            if self.finished_total >= super::BATCH {
+                self.settle();
+            }
             steps_since_yield += 1;
             ran_since_yield += ran;
             if steps_since_yield >= STEPS_PER_YIELD || ran_since_yield >= super::BATCH {
@@ -435,6 +508,16 @@ pub(crate) fn spawn_group(
     lanes: Vec<Lane>,
     rx: UnboundedReceiver<LaneMsg>,
 ) -> JoinHandle<()> {
-    let group = Group { index, shared, lanes, ready: VecDeque::new(), outputs: Vec::new() };
+    let outbox = Outbox::new(shared.groups());
+    let group = Group {
+        index,
+        shared,
+        lanes,
+        ready: VecDeque::new(),
+        outputs: Vec::new(),
+        outbox,
+        finished: Vec::new(),
+        finished_total: 0,
+    };
     tokio::spawn(group.run(rx))
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use super::ErasedState;
 use crate::codec::Codec;
 use crate::error::{BoxError, Error, Panicked, Result};
-use crate::lane::{lane_of, Entry, GroupBatch, LaneCx, Phase, Push, BATCH};
+use crate::lane::{lane_of, LaneCx, Phase, Push};
 use crate::log::OutRecord;
 use crate::operator::{Call, Context, Emitter, Key, Operator, Timers};
 use crate::record::{Envelope, Origin, Record};
@@ -315,52 +315,27 @@ impl<K: Send + 'static, V: Send + 'static> Push<K, V> for SplitNode<K, V> {
     }
 }
 
-/// A re-key point: routes each record to the lane owning its key, in batches per lane group
-/// (each record with its lane). Only groups with records waiting have a buffer.
+/// A re-key point: routes each record to the lane owning its key, through the outbox its lane
+/// group shares (a batch per destination group, each record with its lane).
 pub(crate) struct RekeyNode<K, V> {
     pub point: usize,
-    pub bufs: rustc_hash::FxHashMap<usize, GroupBatch<K, V>>,
+    types: PhantomData<fn(K, V)>,
 }
 
-impl<K: Key, V: Send + 'static> RekeyNode<K, V> {
+impl<K, V> RekeyNode<K, V> {
     pub fn new(point: usize) -> Self {
-        RekeyNode { point, bufs: Default::default() }
-    }
-
-    fn send(&mut self, group: usize, batch: GroupBatch<K, V>, cx: &mut LaneCx) -> Result<()> {
-        let n = batch.len();
-        cx.unsent -= n;
-        cx.shared.send_group(group, Entry::Point(self.point), Box::new(batch), n)
+        RekeyNode { point, types: PhantomData }
     }
 }
 
 impl<K: Key, V: Send + 'static> Push<K, V> for RekeyNode<K, V> {
     fn push(&mut self, env: Envelope<K, V>, cx: &mut LaneCx) -> Result<()> {
         let lane = lane_of(&env.record.key, cx.lanes());
-        let group = lane % cx.shared.groups();
-        let buf = self.bufs.entry(group).or_default();
-        buf.push((lane as u32, env));
-        cx.unsent += 1;
-        if buf.len() >= BATCH {
-            if let Some(batch) = self.bufs.remove(&group) {
-                self.send(group, batch, cx)?;
-            }
-        }
-        Ok(())
+        cx.outbox.push(self.point, lane, env, &cx.shared)
     }
-    fn flush(&mut self, cx: &mut LaneCx) -> Result<()> {
-        if cx.phase == Phase::Discard {
-            // The epoch is aborted: what this lane had not sent yet is dropped with it.
-            for (_, buf) in self.bufs.drain() {
-                cx.unsent -= buf.len();
-            }
-            return Ok(());
-        }
-        let mut bufs = std::mem::take(&mut self.bufs);
-        let sent = bufs.drain().try_for_each(|(group, batch)| self.send(group, batch, cx));
-        // Keep the (now empty) map's capacity for the next batch.
-        self.bufs = bufs;
-        sent
+    fn flush(&mut self, _: &mut LaneCx) -> Result<()> {
+        // The group sends (or, for an aborted epoch, drops) its outbox.
+        Ok(())
     }
 }
 
