@@ -70,8 +70,9 @@ pub(crate) type Split = fn(Box<dyn Any + Send>, Entry, &mut dyn Arrivals) -> Res
 pub(crate) trait Arrivals {
     /// The root of `entry` on `lane`.
     fn root(&mut self, lane: usize, entry: Entry) -> Result<&mut dyn Root>;
-    /// One record was queued at that root: counted as arrived, the lane marked as having work.
-    fn arrived(&mut self, lane: usize, entry: Entry);
+    /// `n` records were queued at that root: counted as arrived, the lane marked as having
+    /// work.
+    fn arrived(&mut self, lane: usize, entry: Entry, n: usize);
 }
 
 fn wrong_type() -> crate::error::Error {
@@ -116,10 +117,19 @@ fn split_of<K: Send + 'static, V: Send + 'static>(
     lanes: &mut dyn Arrivals,
 ) -> Result<()> {
     let batch = batch.downcast::<GroupBatch<K, V>>().map_err(|_| wrong_type())?;
-    for (lane, env) in *batch {
+    let mut records = batch.into_iter().peekable();
+    // Records in a row for one lane are queued together (with one lane per group, the whole
+    // batch).
+    while let Some((lane, env)) = records.next() {
         let root = lanes.root(lane as usize, entry)?;
-        root.as_any().downcast_mut::<RootOf<K, V>>().ok_or_else(wrong_type)?.queue.push_back(env);
-        lanes.arrived(lane as usize, entry);
+        let queue = &mut root.as_any().downcast_mut::<RootOf<K, V>>().ok_or_else(wrong_type)?.queue;
+        queue.push_back(env);
+        let mut n = 1;
+        while let Some((_, env)) = records.next_if(|(next, _)| *next == lane) {
+            queue.push_back(env);
+            n += 1;
+        }
+        lanes.arrived(lane as usize, entry, n);
     }
     Ok(())
 }

@@ -118,15 +118,15 @@ impl Arrivals for Spread<'_> {
             ))),
         }
     }
-    fn arrived(&mut self, lane: usize, entry: Entry) {
+    fn arrived(&mut self, lane: usize, entry: Entry, n: usize) {
         let local = lane / self.groups;
         if let Some(l) = self.lanes.get_mut(local) {
             if !l.ready {
                 l.ready = true;
                 self.ready.push_back(local);
             }
-            l.pipeline.arrived(entry, 1);
-            self.queued += 1;
+            l.pipeline.arrived(entry, n);
+            self.queued += n;
         }
     }
 }
