@@ -4,7 +4,8 @@
 //! - `operator/`: the operator model the macros generate code against: record inputs,
 //!   parameters (state, context, key-scoped state), outputs, the sealed `Operator` trait;
 //! - `topology/`: the typed builder (`Topology`, `Stream`), per-lane nodes;
-//! - `lane/`: lane tasks, key-to-lane routing, the context nodes share;
+//! - `lane/`: the lane-group tasks that run the lanes, a lane's pipeline, the groups' outbox for
+//!   re-keyed records, key-to-lane routing, the in-flight budget, the context nodes share;
 //! - `commit/`: the engine and its epoch loop (dispatch, quiesce, seal, commit);
 //! - `state/`: LMDB environment, typed stores, the writer thread;
 //! - `log/`: the `Log` interface and the embedded log;

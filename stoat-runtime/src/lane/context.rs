@@ -71,20 +71,11 @@ impl Shared {
         }
     }
 
-    /// Sends a batch to a lane, counting it in flight first.
-    pub fn send(
-        &self,
-        lane: usize,
-        entry: Entry,
-        records: Box<dyn std::any::Any + Send>,
-        count: usize,
-    ) -> Result<()> {
-        if count > 0 {
-            let now = self.budget.add(entry.depth(), count);
-            self.stats.in_flight(now);
-        }
+    /// Hands one lane what it takes uncounted: an async operator's finished calls (counted in
+    /// flight since their records reached the operator).
+    pub fn deliver(&self, lane: usize, entry: Entry, records: Box<dyn std::any::Any + Send>) -> Result<()> {
         self.senders[lane % self.senders.len()]
-            .send(LaneMsg::Batch { lane, entry, records, count })
+            .send(LaneMsg::Calls { lane, entry, calls: records })
             .map_err(|_| Error::Runtime(format!("lane {lane} has stopped")))
     }
 

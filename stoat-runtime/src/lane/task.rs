@@ -36,12 +36,11 @@ pub(crate) enum LaneMsg {
         records: Box<dyn Any + Send>,
         count: usize,
     },
-    /// Records (or an async operator's finished calls, `count` 0) for one lane.
-    Batch {
+    /// An async operator's finished calls for one lane (counted in flight already).
+    Calls {
         lane: usize,
         entry: Entry,
-        records: Box<dyn Any + Send>,
-        count: usize,
+        calls: Box<dyn Any + Send>,
     },
     /// The epoch's input is all processed: release what nodes hold until its end (with the
     /// epoch's stream time per source group); replies with how many records they released.
@@ -300,27 +299,20 @@ impl Group {
                     self.shared.done(entry, count - queued);
                 }
             }
-            LaneMsg::Batch { lane, entry, records, count } => {
-                let queued = if self.shared.has_failed() {
-                    // After a failure the epoch is lost: drop (but count) what arrives.
-                    Err(None)
-                } else {
+            LaneMsg::Calls { lane, entry, calls } => {
+                // After a failure the epoch is lost: its calls were aborted and counted done.
+                if !self.shared.has_failed() {
                     let local = self.local(lane);
-                    match self.lanes.get_mut(local) {
-                        Some(l) => l.pipeline.enqueue(entry, records, count).map(|()| local).map_err(Some),
-                        None => Err(Some(Error::Runtime(format!(
-                            "lane group {} received a batch for lane {lane}, not one of its own",
+                    let queued = match self.lanes.get_mut(local) {
+                        Some(l) => l.pipeline.enqueue(entry, calls, 0),
+                        None => Err(Error::Runtime(format!(
+                            "lane group {} received calls for lane {lane}, not one of its own",
                             self.index
-                        )))),
-                    }
-                };
-                match queued {
-                    Ok(local) => self.mark_ready(local),
-                    Err(error) => {
-                        if let Some(e) = error {
-                            self.shared.fail(e);
-                        }
-                        self.shared.done(entry, count);
+                        ))),
+                    };
+                    match queued {
+                        Ok(()) => self.mark_ready(local),
+                        Err(e) => self.shared.fail(e),
                     }
                 }
             }

@@ -192,7 +192,7 @@ where
     fn ring(self: &Arc<Self>) {
         let completions: Arc<dyn Completions<O::OutKey, O::OutValue>> = Arc::clone(self) as _;
         // A stopped lane has nothing left to deliver to.
-        let _ = self.shared.send(self.lane, Entry::Point(self.point), Box::new(completions), 0);
+        let _ = self.shared.deliver(self.lane, Entry::Point(self.point), Box::new(completions));
     }
 
     /// Drops every record of the aborted epoch (running calls are aborted) and counts them
