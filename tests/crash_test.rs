@@ -1,7 +1,7 @@
 //! `CrashTest`: a user's topology crashed at every step of every commit (and during the restore
 //! after one), with and without its state directory, must commit exactly what it commits without
-//! crashes; topologies that keep state outside the epoch are caught, with the crash point, the
-//! epoch and the first differing output named.
+//! crashes and end with the same state; topologies that keep state outside the epoch are caught,
+//! with the crash point, the epoch and the first differing output or store entry named.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -95,6 +95,37 @@ fn a_count_kept_in_a_static_is_caught() -> stoat::Result<()> {
     let words: Topic<String, u64> = Topic::new("words");
     topology.source(&words).process(count_in_a_static {}).sink(&Topic::<String, u64>::new("seen"));
     assert_caught(&topology, &words)
+}
+
+/// Calls counted in a static and kept in a store, while the output is the input: the outputs
+/// of a crashed run are right, but what a replay repeats is in its state.
+static CALLS: AtomicU64 = AtomicU64::new(0);
+
+#[stoat::operator]
+fn note_calls(#[key] word: &str, n: u64, counts: &mut Counts) -> Result<u64, StoreError> {
+    counts.per_word.put(word.to_string(), CALLS.fetch_add(1, Ordering::SeqCst))?;
+    Ok(n)
+}
+
+#[test]
+fn state_that_differs_after_a_crash_is_caught_even_when_the_outputs_do_not() -> stoat::Result<()> {
+    let topology = Topology::new("crash-state");
+    let words: Topic<String, u64> = Topic::new("words");
+    topology.source(&words).process(note_calls {}).sink(&Topic::<String, u64>::new("same"));
+    let test = CrashTest::new(&topology)
+        .pipe(&words, [("a".to_string(), 1), ("b".to_string(), 1)])?
+        .end_epoch()
+        .pipe(&words, [("a".to_string(), 1)])?;
+    let message = match test.run() {
+        Err(e @ stoat::Error::CrashTest(_)) => e.to_string(),
+        other => panic!("the crash test should have failed, got {other:?}"),
+    };
+    assert!(message.contains("ended with different state"), "{message}");
+    assert!(
+        message.contains("state store `") && message.contains("key \"a\""),
+        "names the store and key: {message}"
+    );
+    Ok(())
 }
 
 /// Counts kept in a map the topology's closure shares: state written outside the epoch, so a

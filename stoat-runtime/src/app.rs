@@ -348,6 +348,11 @@ impl App {
         &self.program
     }
 
+    /// The app's state environment.
+    pub(crate) fn state_env(&self) -> &StateEnv {
+        &self.state
+    }
+
     /// The state directory.
     pub fn state_dir(&self) -> &Path {
         self.state.path()

@@ -242,6 +242,19 @@ impl StateEnv {
         db.len(&txn).map_err(|e| self.error(store, e))
     }
 
+    /// Hands every entry of `store` as committed, raw (key as stored, value), to `each`, in key
+    /// order.
+    pub(crate) fn dump(&self, store: &str, mut each: impl FnMut(&[u8], &[u8])) -> Result<(), StoreError> {
+        let db = self.database(store)?.remap_key_type::<Bytes>();
+        let err = |e| self.error(store, e);
+        let txn = self.env().read_txn().map_err(err)?;
+        for entry in db.iter(&txn).map_err(err)? {
+            let (key, value) = entry.map_err(err)?;
+            each(key, value);
+        }
+        Ok(())
+    }
+
     /// The last epoch whose state changes are in LMDB (0 when none).
     pub fn committed_epoch(&self) -> Result<u64, StoreError> {
         let txn = self.env().read_txn().map_err(|e| self.error(META_DB, e))?;

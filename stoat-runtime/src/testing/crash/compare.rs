@@ -1,6 +1,7 @@
 //! The committed outputs of a crash-test run, and how two runs' outputs differ: per output
 //! topic and key, the records in the order they were committed (the order Kafka Streams and
-//! stoat guarantee per key), or as a multiset when order is not defined.
+//! stoat guarantee per key), or as a multiset when order is not defined; and the state stores
+//! the run left, entry by entry.
 
 use std::collections::BTreeMap;
 
@@ -84,6 +85,49 @@ impl Outputs {
                 show(have.get(at)),
                 want.len(),
                 have.len()
+            ));
+        }
+        None
+    }
+}
+
+/// Every entry of every state store, as committed in LMDB at a run's end.
+#[derive(Debug, Default)]
+pub(super) struct States {
+    by_key: BTreeMap<(&'static str, Vec<u8>), Vec<u8>>,
+}
+
+impl States {
+    pub fn read(
+        state: &crate::state::StateEnv,
+        stores: &[crate::state::StoreSpec],
+    ) -> crate::error::Result<States> {
+        let mut states = States::default();
+        for spec in stores {
+            state.dump(spec.name, |key, value| {
+                states.by_key.insert((spec.name, key.to_vec()), value.to_vec());
+            })?;
+        }
+        Ok(states)
+    }
+
+    /// The first entry that differs between these (expected) stores and `got`, described.
+    pub fn first_difference(&self, got: &States) -> Option<String> {
+        let keys: std::collections::BTreeSet<_> = self.by_key.keys().chain(got.by_key.keys()).collect();
+        for key in keys {
+            let (want, have) = (self.by_key.get(key), got.by_key.get(key));
+            if want == have {
+                continue;
+            }
+            let (store, k) = key;
+            // Stored keys start with stoat's tag byte.
+            let shown = k.get(1..).unwrap_or_default();
+            let show = |v: Option<&Vec<u8>>| v.map_or("no entry".to_string(), |v| bytes(Some(v)));
+            return Some(format!(
+                "state store `{store}`, key {}: expected {}, got {}",
+                bytes(Some(shown)),
+                show(want),
+                show(have)
             ));
         }
         None

@@ -3,7 +3,8 @@
 //! once without a crash, then once per crash point of every epoch's commit (and of the restore
 //! after it), optionally losing the state directory at each crash; each crashed app is restarted
 //! from exactly what survives (the log's committed records, LMDB's committed transactions) and
-//! runs on to the end. Every run's committed outputs must equal the crash-free run's.
+//! runs on to the end. Every run's committed outputs must equal the crash-free run's, and (where
+//! per-key order is compared) so must every state store's content at the end.
 
 mod compare;
 mod log;
@@ -21,7 +22,7 @@ use crate::error::{Error, Result};
 use crate::log::EmbeddedLog;
 use crate::record::Headers;
 use crate::topology::{Topic, Topology};
-use compare::{Compare, Outputs};
+use compare::{Compare, Outputs, States};
 
 /// One input record, encoded.
 #[derive(Clone, Debug)]
@@ -131,7 +132,8 @@ impl<'t> CrashTest<'t> {
 
     /// Compares each output key's records as a multiset rather than in order: for topologies
     /// that write one key from several lanes (a key changed at the sink without a re-key), whose
-    /// order across lanes is not defined, with crashes or without.
+    /// order across lanes is not defined, with crashes or without. The state stores' final
+    /// content is then not compared.
     pub fn unordered(mut self) -> Self {
         self.compare = Compare::Unordered;
         self
@@ -140,7 +142,7 @@ impl<'t> CrashTest<'t> {
     /// Compares only each output key's last committed record (what a compacted topic keeps):
     /// for aggregations fed by several input partitions through a re-key, whose intermediate
     /// updates depend on how records of different partitions interleave (in Kafka Streams too),
-    /// while their results do not.
+    /// while their results do not. The state stores' final content is then not compared.
     pub fn latest_per_key(mut self) -> Self {
         self.compare = Compare::Latest;
         self
@@ -196,7 +198,7 @@ impl<'t> CrashTest<'t> {
     /// [`CrashTest::lose_state`]). Fails with [`Error::CrashTest`] naming the crash point, the
     /// epoch and the first output that differs.
     pub fn run(&self) -> Result<CrashReport> {
-        let (expected, epochs, _) = self.run_once(None, false)?;
+        let (expected, epochs, _, expected_state) = self.run_once(None, false)?;
         let mut report = CrashReport { epochs, outputs: expected.len(), ..CrashReport::default() };
         if epochs == 0 {
             return Err(Error::CrashTest(format!(
@@ -208,11 +210,22 @@ impl<'t> CrashTest<'t> {
         for &lose in losses {
             for point in CrashPoint::ALL {
                 for epoch in 1..=epochs {
-                    let (got, _, fired) = self.run_once(Some((point, epoch)), lose)?;
+                    let (got, _, fired, state) = self.run_once(Some((point, epoch)), lose)?;
+                    let lost = if lose { ", with the state directory lost," } else { "" };
                     if let Some(difference) = expected.first_difference(&got, self.compare) {
-                        let lost = if lose { ", with the state directory lost," } else { "" };
                         return Err(Error::CrashTest(format!(
                             "app `{}` crashed {point} of epoch {epoch}{lost} and, restarted, committed different outputs than without the crash: {difference}",
+                            self.topology.app()
+                        )));
+                    }
+                    // Where per-key order is defined, so is every store's final content.
+                    let state_differs = match self.compare {
+                        Compare::InOrder => expected_state.first_difference(&state),
+                        Compare::Unordered | Compare::Latest => None,
+                    };
+                    if let Some(difference) = state_differs {
+                        return Err(Error::CrashTest(format!(
+                            "app `{}` crashed {point} of epoch {epoch}{lost} and, restarted, ended with different state than without the crash: {difference}",
                             self.topology.app()
                         )));
                     }
@@ -229,12 +242,12 @@ impl<'t> CrashTest<'t> {
     }
 
     /// One run over all the input, crashing as `plan` says; returns the committed outputs, the
-    /// epochs the first app committed and the crash points that struck.
+    /// epochs the first app committed, the crash points that struck and the state it left.
     fn run_once(
         &self,
         plan: Option<(CrashPoint, u64)>,
         lose_state: bool,
-    ) -> Result<(Outputs, u64, Vec<CrashPoint>)> {
+    ) -> Result<(Outputs, u64, Vec<CrashPoint>, States)> {
         let log = Arc::new(EmbeddedLog::with_changelogs(self.partitions));
         for topic in self.epochs.iter().flatten().map(|i| i.topic.as_str()) {
             log.create_topic(topic, self.partitions);
@@ -304,11 +317,15 @@ impl<'t> CrashTest<'t> {
                 }
             }
         }
+        let state = match &app {
+            Some(Ok(last)) => States::read(last.state_env(), last.program().stores())?,
+            _ => return Err(Error::Runtime("the crash test lost its app".into())),
+        };
         drop(app);
         let mut topics = self.topology.build()?.sink_topics().to_vec();
         if let ErrorPolicy::DeadLetter(topic) = &self.config.error_policy {
             topics.push(topic.clone());
         }
-        Ok((Outputs::read(&log, &topics), first.commits(), fired))
+        Ok((Outputs::read(&log, &topics), first.commits(), fired, state))
     }
 }
