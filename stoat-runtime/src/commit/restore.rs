@@ -12,6 +12,22 @@ use crate::error::{Result, StoreError};
 use crate::log::Log;
 use crate::state::{StateEnv, StateWriter, StoreDelta, StoreSpec};
 
+/// A batch's changes sorted by key, the last change of a key kept: LMDB writes keys in order
+/// much faster than scattered (a replayed store's keys arrive in no order), and only a key's last
+/// change in the batch counts.
+fn in_key_order(entries: &mut Vec<(Vec<u8>, Option<Vec<u8>>)>) {
+    // A stable sort keeps each key's changes in changelog order; the last of each run wins.
+    entries.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut kept: Vec<(Vec<u8>, Option<Vec<u8>>)> = Vec::with_capacity(entries.len());
+    for entry in entries.drain(..) {
+        match kept.last_mut() {
+            Some(last) if last.0 == entry.0 => *last = entry,
+            _ => kept.push(entry),
+        }
+    }
+    *entries = kept;
+}
+
 /// Replays every store's changelog tail into LMDB; returns how many changes were applied.
 pub(crate) fn restore(
     log: &dyn Log,
@@ -61,18 +77,49 @@ pub(crate) fn restore(
         // Restore progress, per store: changelog records still to replay.
         let remaining = metrics::gauge!("stoat_restore_remaining_records", "store" => spec.name);
         remaining.set(end.saturating_sub(from) as f64);
-        let mut apply = |entries: Vec<(Vec<u8>, Option<Vec<u8>>)>, next: u64| -> Result<()> {
+        // A batch is applied while the next one is read: one batch waits at most.
+        let mut pending: Option<crate::state::Pending> = None;
+        let mut apply = |mut entries: Vec<(Vec<u8>, Option<Vec<u8>>)>, next: u64| -> Result<()> {
             applied += entries.len() as u64;
             remaining.set(end.saturating_sub(next) as f64);
+            in_key_order(&mut entries);
             let delta = StoreDelta { store: spec.name, entries };
-            writer.commit_blocking(epoch, vec![delta], vec![(spec.name.to_string(), next)])?;
+            if let Some(previous) = pending.take() {
+                previous.wait()?;
+            }
+            pending = Some(writer.submit_restore(epoch, vec![delta], vec![(spec.name.to_string(), next)])?);
             Ok(())
         };
-        log.restore(spec.name, from, &mut apply)?;
+        let replayed = log.restore(spec.name, from, &mut apply);
+        // The last batch is committed (or its failure reported) before anything else happens.
+        let last = pending.take().map_or(Ok(()), crate::state::Pending::wait);
+        replayed?;
+        last?;
         remaining.set(0.0);
     }
     if applied > 0 {
         tracing::info!(applied, "state restored from changelogs");
     }
     Ok(applied)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::in_key_order;
+
+    #[test]
+    fn a_batch_is_sorted_by_key_and_keeps_each_keys_last_change() {
+        let change = |k: &str, v: Option<&str>| (k.as_bytes().to_vec(), v.map(|v| v.as_bytes().to_vec()));
+        let mut batch = vec![
+            change("b", Some("1")),
+            change("a", Some("1")),
+            change("b", None),
+            change("c", Some("1")),
+            change("a", Some("2")),
+            change("b", Some("3")),
+            change("c", None),
+        ];
+        in_key_order(&mut batch);
+        assert_eq!(batch, vec![change("a", Some("2")), change("b", Some("3")), change("c", None)]);
+    }
 }

@@ -18,5 +18,5 @@ pub use query::{Scan, Scanned};
 pub use reader::StoreReader;
 pub use set::{JsonCodec, StateSet, Store, StoreDecl, StoreSpec};
 pub use table::{StoreValue, Table};
-pub(crate) use writer::StateWriter;
 pub use writer::StoreDelta;
+pub(crate) use writer::{Pending, StateWriter};

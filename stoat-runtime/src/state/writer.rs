@@ -107,6 +107,39 @@ impl StateWriter {
     }
 }
 
+/// A restore batch handed to the writer and not waited for yet: the restore reads the next batch
+/// from the changelog while the writer applies this one.
+#[derive(Debug)]
+pub(crate) struct Pending {
+    wait: oneshot::Receiver<Result<(), StoreError>>,
+    crash: Option<Arc<CrashSwitch>>,
+}
+
+impl Pending {
+    /// Waits until the batch is committed.
+    pub fn wait(self) -> Result<(), StoreError> {
+        self.wait.blocking_recv().map_err(|_| StoreError::WriterGone)??;
+        match &self.crash {
+            Some(switch) if switch.after_restore_batch() => Err(StoreError::Crashed),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl StateWriter {
+    /// Hands a restore batch to the writer without waiting for it (see [`Pending`]).
+    pub(crate) fn submit_restore(
+        &self,
+        epoch: u64,
+        deltas: Vec<StoreDelta>,
+        changelogs: Vec<(String, u64)>,
+    ) -> Result<Pending, StoreError> {
+        alive(&self.crash)?;
+        let wait = self.submit(epoch, deltas, changelogs)?;
+        Ok(Pending { wait, crash: self.crash.clone() })
+    }
+}
+
 fn alive(crash: &Option<Arc<CrashSwitch>>) -> Result<(), StoreError> {
     match crash {
         Some(switch) if switch.is_dead() => Err(StoreError::Crashed),
@@ -205,12 +238,16 @@ fn apply(
     changelogs: Vec<(String, u64)>,
 ) -> Result<(), StoreError> {
     let mut txn = state.env().write_txn().map_err(|e| state.error("<environment>", e))?;
+    // Keys are tagged here, in one reused buffer, rather than by the database's key codec
+    // (which would allocate a copy of every key).
+    let mut tagged = Vec::new();
     for delta in deltas {
-        let db = state.database(delta.store)?;
+        let db = state.database(delta.store)?.remap_key_type::<heed::types::Bytes>();
         for (key, value) in delta.entries {
+            super::tagged::tag_into(&mut tagged, |out| out.extend_from_slice(&key));
             let result = match value {
-                Some(value) => db.put(&mut txn, &key, &value),
-                None => db.delete(&mut txn, &key).map(|_| ()),
+                Some(value) => db.put(&mut txn, &tagged, &value),
+                None => db.delete(&mut txn, &tagged).map(|_| ()),
             };
             result.map_err(|e| state.error(delta.store, e))?;
         }
