@@ -616,7 +616,8 @@ impl Engine {
         }
         let count = self.batchers[s].len(group);
         let batch = self.batchers[s].take(group);
-        self.shared.send_group(group, Entry::Source(s), batch, count)
+        self.shared.count_in(Entry::Source(s), count);
+        self.shared.send_counted(group, Entry::Source(s), batch, count)
     }
 
     fn flush_all(&mut self) -> Result<()> {
@@ -625,7 +626,8 @@ impl Engine {
                 let n = self.batchers[s].len(group);
                 if n > 0 {
                     let batch = self.batchers[s].take(group);
-                    self.shared.send_group(group, Entry::Source(s), batch, n)?;
+                    self.shared.count_in(Entry::Source(s), n);
+                    self.shared.send_counted(group, Entry::Source(s), batch, n)?;
                 }
             }
         }

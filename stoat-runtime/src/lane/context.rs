@@ -79,17 +79,10 @@ impl Shared {
             .map_err(|_| Error::Runtime(format!("lane {lane} has stopped")))
     }
 
-    /// Sends a [`GroupBatch`](super::GroupBatch) to a lane group, counting it in flight first.
-    pub fn send_group(
-        &self,
-        group: usize,
-        entry: Entry,
-        records: Box<dyn std::any::Any + Send>,
-        count: usize,
-    ) -> Result<()> {
-        let now = self.budget.add(entry.depth(), count);
+    /// Counts `n` records entering at `entry` in flight (before they are sent).
+    pub fn count_in(&self, entry: Entry, n: usize) {
+        let now = self.budget.add(entry.depth(), n);
         self.stats.in_flight(now);
-        self.send_counted(group, entry, records, count)
     }
 
     /// Sends a [`GroupBatch`](super::GroupBatch) already counted in flight to a lane group.

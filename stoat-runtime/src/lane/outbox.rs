@@ -107,8 +107,7 @@ impl Outbox {
         self.pending = 0;
         for (point, n) in self.uncounted.iter_mut().enumerate() {
             if *n > 0 {
-                let now = shared.budget.add(Entry::Point(point).depth(), *n);
-                shared.stats.in_flight(now);
+                shared.count_in(Entry::Point(point), *n);
                 self.counted[point] += std::mem::take(n);
             }
         }

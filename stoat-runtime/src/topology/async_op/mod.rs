@@ -66,8 +66,7 @@ where
             stream_time: origin.stream_time,
             wall_clock: 0,
         };
-        let now = cx.shared.budget.add(Entry::Point(point).depth(), 1);
-        cx.shared.stats.in_flight(now);
+        cx.shared.count_in(Entry::Point(point), 1);
         lane.accept(Job { record, origin, context });
         Ok(())
     }
