@@ -153,16 +153,16 @@ fn a_running_app_serves_probes_metrics_stores_offsets_and_pauses() -> stoat::Res
     );
     assert!(scrape.samples.iter().any(|s| s.metric.starts_with("stoat_end_to_end_seconds")), "{text}");
     assert!(value("stoat_epochs_total", None).is_some_and(|v| v >= 2.0), "{text}");
-    let per_lane: f64 = scrape
+    let per_group: f64 = scrape
         .samples
         .iter()
-        .filter(|s| s.metric == "stoat_lane_records_total")
+        .filter(|s| s.metric == "stoat_lane_group_records_total")
         .filter_map(|s| match s.value {
             prometheus_parse::Value::Counter(v) => Some(v),
             _ => None,
         })
         .sum();
-    assert!(per_lane >= 7.0, "records per lane: {text}");
+    assert!(per_group >= 7.0, "records per lane group: {text}");
     assert!(scrape.samples.iter().any(|s| s.metric.starts_with("stoat_process_seconds")), "{text}");
 
     handle.stop();

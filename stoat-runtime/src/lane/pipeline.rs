@@ -57,12 +57,6 @@ impl LanePipeline {
         self.root(entry).and_then(|root| root.split())
     }
 
-    /// Records queued on this lane: its sources' batches not yet run (re-keyed records count
-    /// where they wait, in the budget).
-    pub(super) fn queued(&self) -> usize {
-        self.arrivals.iter().map(|&(_, left)| left).sum()
-    }
-
     /// The deepest entry with queued records; among sources, the one whose batch came first.
     pub(super) fn deepest_queued(&self) -> Option<Entry> {
         if let Some(i) = self.points.iter().rposition(|r| r.has_queued()) {

@@ -55,24 +55,25 @@ pub(crate) enum LaneMsg {
     Flush,
 }
 
-/// A lane's metrics, registered once (each step then costs a few atomic operations).
-struct LaneMeters {
+/// A lane group's metrics, registered once (each step then costs a few atomic operations).
+/// Per group rather than per lane: 10,000 lanes would be 20,000 series.
+struct GroupMeters {
     records: metrics::Counter,
     queued: metrics::Gauge,
     process: metrics::Histogram,
 }
 
-impl LaneMeters {
-    fn new(lane: usize) -> Self {
-        let label = lane.to_string();
-        LaneMeters {
-            records: metrics::counter!("stoat_lane_records_total", "lane" => label.clone()),
-            queued: metrics::gauge!("stoat_lane_queued_records", "lane" => label),
+impl GroupMeters {
+    fn new(group: usize) -> Self {
+        let label = group.to_string();
+        GroupMeters {
+            records: metrics::counter!("stoat_lane_group_records_total", "group" => label.clone()),
+            queued: metrics::gauge!("stoat_lane_group_queued_records", "group" => label),
             process: metrics::histogram!("stoat_process_seconds"),
         }
     }
 
-    /// A step ran `ran` records in `took`, leaving `queued`.
+    /// A step ran `ran` records in `took`, leaving `queued` input records on the group's lanes.
     fn stepped(&self, ran: usize, took: Duration, queued: usize) {
         if ran > 0 {
             self.records.increment(ran as u64);
@@ -86,15 +87,13 @@ impl LaneMeters {
 pub(crate) struct Lane {
     cx: LaneCx,
     pipeline: LanePipeline,
-    meters: LaneMeters,
     /// Whether it is in the group's ready queue.
     ready: bool,
 }
 
 impl Lane {
     pub fn new(cx: LaneCx, pipeline: LanePipeline) -> Self {
-        let meters = LaneMeters::new(cx.lane);
-        Lane { cx, pipeline, meters, ready: false }
+        Lane { cx, pipeline, ready: false }
     }
 }
 
@@ -148,6 +147,9 @@ struct Group {
     /// Records run and not yet counted done, per depth: counted together (see `settle`).
     finished: Vec<usize>,
     finished_total: usize,
+    /// Input records queued on the lanes, for the metrics.
+    queued_input: usize,
+    meters: GroupMeters,
 }
 
 impl Group {
@@ -216,6 +218,7 @@ impl Group {
     /// Forgets the aborted epoch on every lane: queued records, outputs, state changes.
     fn discard_all(&mut self) -> Result<()> {
         self.settle();
+        self.queued_input = 0;
         self.ready.clear();
         self.outputs.clear();
         self.outbox.clear(&self.shared);
@@ -291,6 +294,9 @@ impl Group {
                     let (queued, result) = self.spread(entry, records);
                     (queued, result.err())
                 };
+                if let Entry::Source(_) = entry {
+                    self.queued_input += queued;
+                }
                 if queued < count {
                     if let Some(e) = error {
                         self.shared.fail(e);
@@ -376,9 +382,11 @@ impl Group {
         }
         self.finished[depth] += ran;
         self.finished_total += ran;
-        let lane = &mut self.lanes[local];
-        lane.meters.stepped(ran, stepped.elapsed(), lane.pipeline.queued());
-        let more = lane.pipeline.deepest_queued().is_some();
+        if let Entry::Source(_) = entry {
+            self.queued_input = self.queued_input.saturating_sub(ran);
+        }
+        self.meters.stepped(ran, stepped.elapsed(), self.queued_input);
+        let more = self.lanes[local].pipeline.deepest_queued().is_some();
         self.gather(local);
         match result {
             Ok(()) if more => self.ready.push_back(local),
@@ -510,6 +518,8 @@ pub(crate) fn spawn_group(
         outbox,
         finished: Vec::new(),
         finished_total: 0,
+        queued_input: 0,
+        meters: GroupMeters::new(index),
     };
     tokio::spawn(group.run(rx))
 }
