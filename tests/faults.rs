@@ -398,7 +398,7 @@ fn a_second_connection_of_the_app_id_fences_a_running_app() -> stoat::Result<()>
     Ok(())
 }
 
-/// A log whose appends panic: the lane task that calls it dies (outside any operator).
+/// A log whose appends panic: the lane-group task that calls it dies (outside any operator).
 struct PanickyAppends(stoat::log::EmbeddedSession);
 
 impl stoat::log::Log for PanickyAppends {
