@@ -14,6 +14,34 @@ use crate::log::RestoreSink;
 /// LMDB pages in longer runs).
 const BATCH: usize = 50_000;
 
+/// The end offset of partition 0 of `topic`. A broker that cannot tell yet (its partition's
+/// leader just changed: "high watermark is not caught up", a lost connection) is asked again
+/// until `deadline`, as librdkafka retries the rest of the restore; a refusal is not.
+fn changelog_end(consumer: &BaseConsumer, topic: &str, timeout: Duration, deadline: Instant) -> Result<u64> {
+    loop {
+        let error = match consumer.fetch_watermarks(topic, 0, timeout) {
+            Ok((_, high)) => return Ok(high.max(0) as u64),
+            Err(e) => e,
+        };
+        let text = format!("cannot read the end of changelog `{topic}`: {error}");
+        if let Some(code) = error.rdkafka_error_code() {
+            if let Some(refused) =
+                super::producer::refused(code, &format!("`{topic}` (DESCRIBE)"), text.clone())
+            {
+                return Err(refused);
+            }
+            if code == RDKafkaErrorCode::Fatal {
+                return Err(Error::Log(text));
+            }
+        }
+        if Instant::now() >= deadline {
+            return Err(Error::Log(text));
+        }
+        tracing::warn!(topic, error = %error, "reading a changelog's end: asking again");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// Reads partition 0 of `topic` from `from` to its end, handing batches of changes and the
 /// offset after them to `apply`.
 pub(crate) fn replay(
@@ -36,10 +64,8 @@ pub(crate) fn replay(
         .set("queued.min.messages", "1000000")
         .set("fetch.wait.max.ms", "10");
     let consumer: BaseConsumer = cfg.create().map_err(|e| creation_error("restore consumer", e))?;
-    let (_, high) = consumer
-        .fetch_watermarks(topic, 0, config.timeout)
-        .map_err(|e| Error::Log(format!("cannot read the end of changelog `{topic}`: {e}")))?;
-    let high = high.max(0) as u64;
+    let deadline = Instant::now() + config.timeout.max(Duration::from_secs(300));
+    let high = changelog_end(&consumer, topic, config.timeout, deadline)?;
     if from >= high {
         return Ok(());
     }
@@ -47,7 +73,6 @@ pub(crate) fn replay(
     let mut tpl = TopicPartitionList::new();
     tpl.add_partition_offset(topic, 0, Offset::Offset(from as i64)).map_err(|e| Error::Log(e.to_string()))?;
     consumer.assign(&tpl).map_err(|e| Error::Log(format!("cannot read changelog `{topic}`: {e}")))?;
-    let deadline = Instant::now() + config.timeout.max(Duration::from_secs(300));
     let mut batch = Vec::new();
     let mut next = from;
     loop {
