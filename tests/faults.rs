@@ -443,6 +443,37 @@ fn a_dead_lane_stops_the_app() {
     assert!(err.to_string().contains("stopped unexpectedly"), "{err}");
 }
 
+/// Aborted epochs (failed appends and commits) with many lanes per lane group and a re-key: the
+/// retried epochs neither lose nor repeat a count, whatever each group held when they failed.
+#[test]
+fn aborted_epochs_through_a_rekey_on_many_lanes_per_group_are_exact() -> stoat::Result<()> {
+    let log = Arc::new(EmbeddedLog::new(3));
+    for n in 0..30_000u64 {
+        log.send(&TOTALS_IN, &(n % 997), &1).expect("encodes");
+    }
+    let topology = Topology::new("flaky-groups");
+    topology.source(&TOTALS_IN).group_by(|k, _| k % 97).count("counts").sink(&TOTALS_OUT);
+    let flaky = Flaky::new(log.connect("flaky-groups"), vec![2, 3, 6], vec![2, 9, 40]);
+    let config = Config::default().lanes(500).lane_groups(3).commit_max_records(2_000);
+    let mut app = App::with_log(&topology, config, Arc::new(flaky))?;
+    let stats = app.run_until_idle()?;
+    assert!(stats.epoch_retries >= 4, "{stats:?}");
+    let mut last = std::collections::HashMap::new();
+    let (keys, values) = (TOTALS_OUT.key_codec(), TOTALS_OUT.value_codec());
+    for (_, record) in log.read_all("out") {
+        let key = keys.decode(record.key.as_deref()).map_err(|e| Error::Runtime(e.to_string()))?;
+        let count = values.decode(record.value.as_deref()).map_err(|e| Error::Runtime(e.to_string()))?;
+        let prev = last.insert(key, count).unwrap_or(0);
+        assert_eq!(count, prev + 1, "key {key}: {count} after {prev}");
+    }
+    let mut expected = std::collections::HashMap::new();
+    for n in 0..30_000u64 {
+        *expected.entry((n % 997) % 97).or_insert(0u64) += 1;
+    }
+    assert_eq!(last, expected);
+    Ok(())
+}
+
 #[test]
 fn aggregates_held_until_the_epoch_ends_survive_aborted_epochs_exactly() -> stoat::Result<()> {
     let log = Arc::new(EmbeddedLog::new(3));

@@ -83,8 +83,8 @@ fn wrong_type() -> crate::error::Error {
 /// as the lane may go on (so a lane can stop in the middle of a batch when the in-flight budget
 /// is used up, and resume it later).
 pub(crate) trait Root: Send {
-    /// Queues a batch addressed to this lane alone (an async operator's finished calls, or a
-    /// `Vec` of envelopes).
+    /// Queues a batch addressed to this lane alone: an async operator's finished calls (records
+    /// come in group batches, through [`Root::split`]).
     fn enqueue(&mut self, batch: Box<dyn Any + Send>) -> Result<()>;
     /// How group batches of this root's type are spread over lanes (`None`: it takes none).
     fn split(&self) -> Option<Split>;
@@ -135,10 +135,9 @@ fn split_of<K: Send + 'static, V: Send + 'static>(
 }
 
 impl<K: Send + 'static, V: Send + 'static> Root for RootOf<K, V> {
-    fn enqueue(&mut self, batch: Box<dyn Any + Send>) -> Result<()> {
-        let batch = batch.downcast::<Vec<Envelope<K, V>>>().map_err(|_| wrong_type())?;
-        self.queue.extend(*batch);
-        Ok(())
+    fn enqueue(&mut self, _: Box<dyn Any + Send>) -> Result<()> {
+        // Records reach it through `split` only.
+        Err(wrong_type())
     }
     fn split(&self) -> Option<Split> {
         Some(split_of::<K, V>)

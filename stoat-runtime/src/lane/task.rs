@@ -119,12 +119,19 @@ impl Arrivals for Spread<'_> {
     fn arrived(&mut self, lane: usize, entry: Entry, n: usize) {
         let local = lane / self.groups;
         if let Some(l) = self.lanes.get_mut(local) {
-            if !l.ready {
-                l.ready = true;
-                self.ready.push_back(local);
-            }
             l.pipeline.arrived(entry, n);
             self.queued += n;
+            mark_ready(self.lanes, self.ready, local);
+        }
+    }
+}
+
+/// Puts lane `local` in the ready queue unless it is there.
+fn mark_ready(lanes: &mut [Lane], ready: &mut VecDeque<usize>, local: usize) {
+    if let Some(lane) = lanes.get_mut(local) {
+        if !lane.ready {
+            lane.ready = true;
+            ready.push_back(local);
         }
     }
 }
@@ -158,11 +165,7 @@ impl Group {
     }
 
     fn mark_ready(&mut self, local: usize) {
-        let lane = &mut self.lanes[local];
-        if !lane.ready {
-            lane.ready = true;
-            self.ready.push_back(local);
-        }
+        mark_ready(&mut self.lanes, &mut self.ready, local);
     }
 
     /// Lends the outbox to lane `local` (or takes it back).
@@ -238,6 +241,13 @@ impl Group {
         tracing::error!(lane, error = %e, "lane failed");
         self.shared.fail(e);
         let _ = self.discard_all();
+    }
+
+    /// The group's own work failed (handing on outputs or re-keyed records): reported as its
+    /// first lane's.
+    fn group_failed(&mut self, e: Error) {
+        let first = self.lanes.first().map_or(self.index, |l| l.cx.lane);
+        self.failed(first, e);
     }
 
     fn end_epoch(&mut self, stream_times: &Arc<Vec<i64>>) -> Result<usize> {
@@ -343,8 +353,7 @@ impl Group {
             }
             LaneMsg::Flush => {
                 if let Err(e) = self.flush_outputs().await {
-                    let first = self.lanes.first().map_or(self.index, |l| l.cx.lane);
-                    self.failed(first, e);
+                    self.group_failed(e);
                 }
             }
         }
@@ -423,13 +432,11 @@ impl Group {
                 // message.
                 self.settle();
                 if let Err(e) = self.send_rekeyed() {
-                    let first = self.lanes.first().map_or(self.index, |l| l.cx.lane);
-                    self.failed(first, e);
+                    self.group_failed(e);
                     continue;
                 }
                 if let Err(e) = self.flush_outputs().await {
-                    let first = self.lanes.first().map_or(self.index, |l| l.cx.lane);
-                    self.failed(first, e);
+                    self.group_failed(e);
                 }
                 match rx.recv().await {
                     Some(msg) => {
