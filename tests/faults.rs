@@ -348,6 +348,21 @@ fn flaky_run(
     Ok((app, log))
 }
 
+/// The committed (key, total) records of `TOTALS_OUT`, in order.
+fn totals(log: &EmbeddedLog) -> stoat::Result<Vec<(u64, u64)>> {
+    let (keys, values) = (TOTALS_OUT.key_codec(), TOTALS_OUT.value_codec());
+    let decode = |e: stoat::DecodeError| Error::Runtime(e.to_string());
+    log.read_all(TOTALS_OUT.name())
+        .into_iter()
+        .map(|(_, r)| {
+            Ok((
+                keys.decode(r.key.as_deref()).map_err(decode)?,
+                values.decode(r.value.as_deref()).map_err(decode)?,
+            ))
+        })
+        .collect()
+}
+
 #[test]
 fn transient_log_errors_abort_and_retry_the_epoch_and_the_output_stays_exact() -> stoat::Result<()> {
     let (mut app, log) =
@@ -356,10 +371,7 @@ fn transient_log_errors_abort_and_retry_the_epoch_and_the_output_stays_exact() -
     assert!(stats.epoch_retries >= 4, "{stats:?}");
     // Every key's running totals are exactly 1, 2, ..., n: nothing lost, nothing repeated.
     let mut last = std::collections::HashMap::new();
-    let (keys, values) = (TOTALS_OUT.key_codec(), TOTALS_OUT.value_codec());
-    for (_, record) in log.read_all("out") {
-        let key = keys.decode(record.key.as_deref()).map_err(|e| Error::Runtime(e.to_string()))?;
-        let total = values.decode(record.value.as_deref()).map_err(|e| Error::Runtime(e.to_string()))?;
+    for (key, total) in totals(&log)? {
         let prev = last.insert(key, total).unwrap_or(0);
         assert_eq!(total, prev + 1, "key {key}");
     }
@@ -459,10 +471,7 @@ fn aborted_epochs_through_a_rekey_on_many_lanes_per_group_are_exact() -> stoat::
     let stats = app.run_until_idle()?;
     assert!(stats.epoch_retries >= 4, "{stats:?}");
     let mut last = std::collections::HashMap::new();
-    let (keys, values) = (TOTALS_OUT.key_codec(), TOTALS_OUT.value_codec());
-    for (_, record) in log.read_all("out") {
-        let key = keys.decode(record.key.as_deref()).map_err(|e| Error::Runtime(e.to_string()))?;
-        let count = values.decode(record.value.as_deref()).map_err(|e| Error::Runtime(e.to_string()))?;
+    for (key, count) in totals(&log)? {
         let prev = last.insert(key, count).unwrap_or(0);
         assert_eq!(count, prev + 1, "key {key}: {count} after {prev}");
     }
@@ -493,10 +502,7 @@ fn aggregates_held_until_the_epoch_ends_survive_aborted_epochs_exactly() -> stoa
     // At most one count per key per epoch, each larger than the last, ending at the true count.
     let mut last = std::collections::HashMap::new();
     let mut outputs = 0;
-    let (keys, values) = (TOTALS_OUT.key_codec(), TOTALS_OUT.value_codec());
-    for (_, record) in log.read_all("out") {
-        let key = keys.decode(record.key.as_deref()).map_err(|e| Error::Runtime(e.to_string()))?;
-        let count = values.decode(record.value.as_deref()).map_err(|e| Error::Runtime(e.to_string()))?;
+    for (key, count) in totals(&log)? {
         let prev = last.insert(key, count).unwrap_or(0);
         assert!(count > prev, "key {key}: {count} after {prev}");
         outputs += 1;
